@@ -1,0 +1,5 @@
+import sys
+
+from kslab.cli import main
+
+sys.exit(main())

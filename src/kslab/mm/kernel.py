@@ -1,0 +1,502 @@
+"""The machine: what the kernel keeps in globals, plus the entry points a caller uses.
+
+A :class:`Kernel` owns the page allocator, ``slab_caches``, ``kmalloc_caches``, ``slab_state``,
+CPU and node masks, ``jiffies``, dmesg and the reap timers.  Every entry point takes the CPU it
+runs on; internal functions read the current CPU from ``k.cpu`` as the kernel reads
+``smp_processor_id()``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import MachineConfig
+from .errors import ConfigError, KernelBug
+from .gfp import GFP_KERNEL
+from .memory import Memory
+from .page import MemMap, Page
+from .page_alloc import PageAllocator
+from .slab import alloc as _alloc
+from .slab import free as _free
+from .slab import kmalloc as _km
+from .slab import reap as _reap
+from .slab_def import DOWN, FULL, KmemCache
+
+ExplainSink = Any  # an object with .step(func, key, **values)
+
+
+@dataclass
+class MemPolicy:
+    """A task's NUMA memory policy (mm/mempolicy.c): local, preferred, interleave or bind."""
+
+    mode: str = "local"
+    nodes: tuple[int, ...] = ()
+    il_prev: int = -1
+
+    def slab_node(self, k: Kernel, node: int) -> int:
+        """mempolicy_slab_node() for this policy."""
+        if self.mode == "preferred" and self.nodes:
+            return self.nodes[0]
+        if self.mode == "interleave" and self.nodes:
+            nodes = sorted(self.nodes)
+            nxt = next((n for n in nodes if n > self.il_prev), nodes[0])
+            self.il_prev = nxt
+            return nxt
+        if self.mode == "bind" and self.nodes:
+            return node if node in self.nodes else min(self.nodes)
+        return node
+
+
+@dataclass
+class Misuse:
+    """One misuse the model detected (the debug checks, hardened checks, bad frees)."""
+
+    kind: str
+    cache: str
+    ptr: int
+    cpu: int
+    jiffies: int
+    messages: list[str] = field(default_factory=list)
+
+
+class Kernel:
+    """A booted 5.10 SLAB machine.  ``Kernel(config)`` boots it completely unless ``boot=False``."""
+
+    def __init__(self, config: MachineConfig | None = None, *, boot: bool = True) -> None:
+        self.config = config = config or MachineConfig()
+        self.debug = config.CONFIG_DEBUG_SLAB
+        self.numa = config.CONFIG_NUMA
+        self.nr_cpu_ids = config.cpus
+        self.nr_node_ids = config.nr_nodes
+        self.online_nodes = list(range(config.nr_nodes))
+        self.numa_multi = len(self.online_nodes) > 1
+        self.use_alien_caches = config.use_alien_caches
+        self.slab_nomerge = config.slab_nomerge or not config.CONFIG_SLAB_MERGE_DEFAULT
+        self.slab_max_order = config.effective_slab_max_order
+        self.cpu_to_node = [config.cpu_to_node(c) for c in range(config.cpus)]
+        self.node_cpus: list[set[int]] = [set() for _ in self.online_nodes]
+        self.online_cpus: set[int] = set()
+        self.mem_map = MemMap()
+        self.page_alloc = PageAllocator(config, self.mem_map)
+        self.memory = Memory(self.mem_map)
+        self.slab_caches: list[KmemCache] = []
+        self.kmalloc_caches: list[list[KmemCache | None]] = [[None] * 23 for _ in range(3)]
+        self.size_index: list[int] = []
+        self.slab_state = DOWN
+        self.kmem_cache: KmemCache | None = None
+        self.cache_by_addr: dict[int, KmemCache] = {}
+        self.cpu = 0
+        self.numa_node = self.cpu_to_node[0]
+        self.jiffies = 0
+        self.slab_reap_node = [0] * config.cpus
+        self.reap_timers: list[tuple[int, int, int]] = []  # heap of (jiffies, seq, cpu)
+        self._reap_seq = 0
+        self.reap_runs = 0
+        self.explain: ExplainSink | None = None
+        self.event_hook: Callable[..., None] | None = None
+        self.sk_memalloc_socks = False
+        self.in_interrupt = False
+        self.cpuset_slab_spread = False
+        self._spread_rotor = -1
+        self.policies: dict[int, MemPolicy] = {}
+        self.dmesg: list[str] = []
+        self.misuse: list[Misuse] = []
+        self.tainted: set[str] = set()
+        self._warned: set[str] = set()
+        self.creation_log: list[str] = []
+        self.rcu_callbacks: list[Callable[[], None]] = []
+        self.reap_offsets: dict[str, int] = {}
+        self.boot_cpu_in_node = False
+        self.init_late_done = False
+        if boot:
+            self.boot_early()
+            self.boot_complete()
+
+    # ---- boot ----------------------------------------------------------------------------------
+    def boot_early(self) -> None:
+        """start_kernel() up to kmem_cache_init(): only the boot CPU is online."""
+        from .slab_common import kmem_cache_init  # noqa: PLC0415
+        self.online_cpus = {0}
+        if not self.numa:
+            self.node_cpus[0] = self.online_cpus
+        self.set_cpu(0)
+        kmem_cache_init(self)
+
+    def init_late(self) -> None:
+        """kmem_cache_init_late(): every existing cache gets its real tunables."""
+        from .slab_common import kmem_cache_init_late  # noqa: PLC0415
+        if self.init_late_done:
+            return
+        saved = self.set_cpu(0)
+        kmem_cache_init_late(self)
+        self.init_late_done = True
+        _reap.init_reap_node(self, 0)
+        self.start_cpu_timer(0)
+        self.set_cpu(saved)
+
+    def boot_cpu_joins_node(self) -> None:
+        """arch_cpu_finalize_init(): on an x86 NUMA build the boot CPU enters its node's mask only now."""
+        if not self.boot_cpu_in_node:
+            self.boot_cpu_in_node = True
+            if self.numa:
+                self.node_cpus[self.cpu_to_node[0]].add(0)
+
+    def cpu_up(self, cpu: int) -> None:
+        """Bring a secondary CPU online: cpuup_prepare(), then it joins its node and starts reaping."""
+        if not 0 <= cpu < self.nr_cpu_ids:
+            raise ConfigError(f"cpu_up {cpu}: the machine has CPUs 0..{self.nr_cpu_ids - 1}")
+        if cpu in self.online_cpus:
+            return
+        self.boot_cpu_joins_node()
+        node = self.cpu_to_node[cpu]
+        self.log("cpuup_prepare", cpu=cpu, node=node, node_cpus=self.nr_cpus_node(node))
+        saved = self.set_cpu(0)
+        _reap.cpuup_prepare(self, cpu)
+        self.set_cpu(saved)
+        self.online_cpus.add(cpu)
+        if self.numa:
+            self.node_cpus[node].add(cpu)
+        _reap.init_reap_node(self, cpu)
+        self.start_cpu_timer(cpu)
+
+    def cpu_down(self, cpu: int) -> None:
+        """Take a CPU offline: it leaves its node mask, then cpuup_canceled() drains what it held."""
+        if cpu not in self.online_cpus or len(self.online_cpus) == 1:
+            raise ConfigError(f"cpu_down {cpu}: not an online CPU, or the last one")
+        self.online_cpus.discard(cpu)
+        self.node_cpus[self.cpu_to_node[cpu]].discard(cpu)
+        self.reap_timers = [t for t in self.reap_timers if t[2] != cpu]
+        heapq.heapify(self.reap_timers)
+        saved = self.set_cpu(min(self.online_cpus))
+        _reap.cpuup_canceled(self, cpu)
+        self.set_cpu(saved)
+
+    def boot_complete(self) -> None:
+        """Finish booting: init_late, the boot CPU in its node, every other CPU up."""
+        self.init_late()
+        self.boot_cpu_joins_node()
+        for cpu in range(1, self.nr_cpu_ids):
+            self.cpu_up(cpu)
+
+    # ---- context -------------------------------------------------------------------------------
+    def set_cpu(self, cpu: int) -> int:
+        """Run what follows on ``cpu``; returns the previous CPU."""
+        old = self.cpu
+        if cpu != old:
+            if not 0 <= cpu < self.nr_cpu_ids:
+                raise ConfigError(f"CPU {cpu} does not exist (the machine has CPUs 0..{self.nr_cpu_ids - 1})")
+            self.cpu = cpu
+            self.numa_node = self.cpu_to_node[cpu]
+        return old
+
+    def nr_cpus_node(self, node: int) -> int:
+        return len(self.node_cpus[node])
+
+    def next_node_in(self, node: int) -> int:
+        nodes = self.online_nodes
+        for n in nodes:
+            if n > node:
+                return n
+        return nodes[0]
+
+    def set_mempolicy(self, cpu: int, mode: str = "local", nodes: Iterable[int] = ()) -> None:
+        """Give the task running on ``cpu`` a memory policy (local, preferred, interleave, bind)."""
+        if mode not in ("local", "preferred", "interleave", "bind"):
+            raise ConfigError(f"unknown memory policy {mode!r}: use local, preferred, interleave or bind")
+        ns = tuple(nodes)
+        for n in ns:
+            if n not in self.online_nodes:
+                raise ConfigError(f"memory policy names node {n}, which does not exist")
+        if mode == "local":
+            self.policies.pop(cpu, None)
+        else:
+            self.policies[cpu] = MemPolicy(mode, ns)
+
+    def current_policy(self) -> MemPolicy | None:
+        return self.policies.get(self.cpu) if self.policies else None
+
+    def cpuset_slab_spread_node(self) -> int:
+        self._spread_rotor = self.next_node_in(self._spread_rotor)
+        return self._spread_rotor
+
+    # ---- logging and errors ----------------------------------------------------------------------
+    def printk(self, msg: str) -> None:
+        self.dmesg.append(msg)
+        if self.misuse and self.misuse[-1].jiffies == self.jiffies and self._collecting:
+            self.misuse[-1].messages.append(msg)
+
+    _collecting = False
+
+    def warn(self, msg: str, objp: int = 0) -> None:
+        self.printk(msg)
+
+    def warn_once(self, key: str, msg: str, objp: int = 0) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.printk(msg)
+        self.report_misuse(key, None, objp)
+
+    def taint(self, flag: str) -> None:
+        self.tainted.add(flag)
+
+    def print_tainted(self) -> str:
+        if not self.tainted:
+            return "Not tainted"
+        return "Tainted: " + "".join(sorted(self.tainted))
+
+    def symbolize(self, addr: int) -> str:
+        return f"{addr:#x}" if addr else "0x0"
+
+    def bug(self, msg: str, function: str, cache: str = "", objp: int = 0) -> Any:
+        self.printk(msg)
+        raise KernelBug(msg, function=function, cache=cache, objp=objp)
+
+    def bug_bad_free(self, cachep: KmemCache, objp: int, function: str) -> Any:
+        return self.bug(f"kernel BUG at mm/slab.c: {function}: {objp:#x} does not belong to cache {cachep.name}",
+                        function, cachep.name, objp)
+
+    def panic(self, msg: str) -> Any:
+        self.printk("Kernel panic - not syncing: " + msg)
+        raise KernelBug(msg, function="panic")
+
+    def report_misuse(self, kind: str, cachep: KmemCache | None, ptr: int) -> None:
+        self.misuse.append(Misuse(kind, cachep.name if cachep is not None else "", ptr, self.cpu, self.jiffies,
+                                  [self.dmesg[-1]] if self.dmesg else []))
+
+    def log(self, what: str, **fields: object) -> None:
+        """The creation log, in the format of the oracle kernel's ``kslab-oracle:`` lines."""
+        parts = [f"kslab-oracle: {what}"]
+        for key, v in fields.items():
+            parts.append(f"{key}={v:#x}" if key == "flags" and isinstance(v, int) else f"{key}={v}")
+        self.creation_log.append(" ".join(parts))
+
+    def log_geometry(self, s: KmemCache) -> None:
+        self.log("geometry", name=s.name, object_size=s.object_size, size=s.size, align=s.align, flags=s.flags,
+                 num=s.num, gfporder=s.gfporder, colour=s.colour, colour_off=s.colour_off,
+                 freelist_size=s.freelist_size,
+                 freelist_cache=s.freelist_cache.name if s.freelist_cache is not None else "-",
+                 obj_offset=s.obj_offset, limit=s.limit, batchcount=s.batchcount, shared=s.shared)
+
+    def log_tune(self, s: KmemCache) -> None:
+        self.log("tune", name=s.name, limit=s.limit, batchcount=s.batchcount, shared=s.shared)
+
+    def log_free_limit(self, s: KmemCache, node: int, caller: str) -> None:
+        n = s.node[node]
+        if n is not None:
+            self.log("free_limit", name=s.name, node=node, free_limit=n.free_limit,
+                     node_cpus=self.nr_cpus_node(node), batchcount=s.batchcount, num=s.num, caller=caller)
+
+    # ---- RCU and time ----------------------------------------------------------------------------
+    def call_rcu(self, fn: Callable[..., None], *args: Any) -> None:
+        self.rcu_callbacks.append(lambda: fn(*args))
+
+    def rcu_barrier_then(self, fn: Callable[[], None]) -> None:
+        self.rcu_callbacks.append(fn)
+
+    def synchronize_rcu(self) -> int:
+        """End the current grace period: run every queued RCU callback."""
+        n = 0
+        while self.rcu_callbacks:
+            cbs, self.rcu_callbacks = self.rcu_callbacks, []
+            for cb in cbs:
+                cb()
+                n += 1
+        return n
+
+    def reap_offset(self, cachep: KmemCache) -> int:
+        """The address-derived part of a node's first next_reap: (address of the cache) % REAPTIMEOUT_NODE."""
+        if cachep.name in self.reap_offsets:
+            return self.reap_offsets[cachep.name]
+        return (cachep.addr + self.config.reap_seed) % (4 * self.config.HZ)
+
+    def round_jiffies_relative(self, j: int, cpu: int, force_up: bool = False) -> int:
+        hz = self.config.HZ
+        now = self.jiffies
+        original = j + now
+        t = original + cpu * 3
+        rem = t % hz
+        t = t - rem if rem < hz // 4 and not force_up else t - rem + hz
+        t -= cpu * 3
+        return (t if t > now else original) - now
+
+    def start_cpu_timer(self, cpu: int) -> None:
+        delay = self.round_jiffies_relative(self.config.HZ, cpu)
+        self._arm(cpu, self.jiffies + delay)
+
+    def _arm(self, cpu: int, when: int) -> None:
+        self._reap_seq += 1
+        heapq.heappush(self.reap_timers, (when, self._reap_seq, cpu))
+
+    def advance(self, jiffies: int, run_timers: bool = True) -> int:
+        """Move the clock to ``jiffies``, running every reap that falls due on the way."""
+        ran = 0
+        if jiffies < self.jiffies:
+            raise ConfigError(f"time cannot go backwards (jiffies {self.jiffies} -> {jiffies})")
+        while run_timers and self.reap_timers and self.reap_timers[0][0] <= jiffies:
+            when, _, cpu = heapq.heappop(self.reap_timers)
+            if when > self.jiffies:
+                self.jiffies = when
+            self.synchronize_rcu()
+            self.run_cache_reap(cpu, rearm=True)
+            ran += 1
+        if jiffies > self.jiffies:
+            self.jiffies = jiffies
+            self.synchronize_rcu()
+        return ran
+
+    def run_cache_reap(self, cpu: int, rearm: bool = False) -> None:
+        """Run cache_reap() on ``cpu`` now (as the per-CPU reap work does every ~2 s)."""
+        saved = self.set_cpu(cpu)
+        try:
+            _reap.cache_reap(self)
+        finally:
+            self.set_cpu(saved)
+        if rearm:
+            self._arm(cpu, self.jiffies + self.round_jiffies_relative(2 * self.config.HZ, cpu))
+
+    # ---- lookup helpers ----------------------------------------------------------------------------
+    def kmalloc_slab(self, size: int, flags: int) -> KmemCache | None:
+        c = _km.kmalloc_slab(self, size, flags)
+        return None if isinstance(c, int) else c
+
+    def find_cache(self, name: str) -> KmemCache | None:
+        """The newest cache with this name (as /proc/slabinfo writes find it), or an alias's target."""
+        for c in self.slab_caches:
+            if c.name == name:
+                return c
+        for c in self.slab_caches:
+            if name in c.aliases:
+                return c
+        return None
+
+    def virt_to_cache(self, objp: int) -> KmemCache | None:
+        page = self.mem_map.virt_to_head_page(objp)
+        if page is None or page.slab_cache is None:
+            return None
+        return page.slab_cache
+
+    def page_of(self, objp: int) -> Page | None:
+        return self.mem_map.virt_to_head_page(objp)
+
+    # ---- entry points (the kernel's exported API) -------------------------------------------------
+    def kmem_cache_create(self, name: str, size: int, align: int = 0, flags: int = 0,
+                          ctor: Callable[[int], Any] | bool | None = None, useroffset: int = 0,
+                          usersize: int = 0, cpu: int = 0) -> KmemCache | None:
+        from .slab_common import kmem_cache_create_usercopy  # noqa: PLC0415
+        saved = self.set_cpu(cpu)
+        try:
+            if self.init_late_done and name not in NUMA_POLICY_INIT_CACHES:
+                self.boot_cpu_joins_node()
+            return kmem_cache_create_usercopy(self, name, size, align, flags, useroffset, usersize, ctor)
+        finally:
+            self.set_cpu(saved)
+
+    def kmem_cache_destroy(self, cachep: KmemCache | None, cpu: int = 0) -> None:
+        from .slab_common import kmem_cache_destroy  # noqa: PLC0415
+        saved = self.set_cpu(cpu)
+        try:
+            kmem_cache_destroy(self, cachep)
+        finally:
+            self.set_cpu(saved)
+
+    def kmem_cache_shrink(self, cachep: KmemCache, cpu: int = 0) -> int:
+        from .slab_common import kmem_cache_shrink  # noqa: PLC0415
+        saved = self.set_cpu(cpu)
+        try:
+            return kmem_cache_shrink(self, cachep)
+        finally:
+            self.set_cpu(saved)
+
+    def kmem_cache_alloc(self, cachep: KmemCache, flags: int = GFP_KERNEL, cpu: int = 0, caller: int = 0) -> int:
+        self.set_cpu(cpu)
+        return _alloc.kmem_cache_alloc(cachep, flags, caller)
+
+    def kmem_cache_zalloc(self, cachep: KmemCache, flags: int = GFP_KERNEL, cpu: int = 0, caller: int = 0) -> int:
+        from .gfp import __GFP_ZERO  # noqa: PLC0415
+        return self.kmem_cache_alloc(cachep, flags | __GFP_ZERO, cpu, caller)
+
+    def kmem_cache_alloc_node(self, cachep: KmemCache, flags: int = GFP_KERNEL, node: int = -1, cpu: int = 0,
+                              caller: int = 0) -> int:
+        self.set_cpu(cpu)
+        return _alloc.kmem_cache_alloc_node(cachep, flags, node, caller)
+
+    def kmem_cache_free(self, cachep: KmemCache, objp: int, cpu: int = 0, caller: int = 0) -> None:
+        self.set_cpu(cpu)
+        _free.kmem_cache_free(cachep, objp, caller)
+
+    def kmem_cache_alloc_bulk(self, cachep: KmemCache, nr: int, flags: int = GFP_KERNEL, cpu: int = 0) -> list[int]:
+        self.set_cpu(cpu)
+        out: list[int] = []
+        _alloc.kmem_cache_alloc_bulk(cachep, flags, nr, out)
+        return out
+
+    def kmem_cache_free_bulk(self, cachep: KmemCache | None, objs: list[int], cpu: int = 0) -> None:
+        self.set_cpu(cpu)
+        _free.kmem_cache_free_bulk(cachep, len(objs), objs, self)
+
+    def kfree_bulk(self, objs: list[int], cpu: int = 0) -> None:
+        self.set_cpu(cpu)
+        _free.kfree_bulk(self, len(objs), objs)
+
+    def kmalloc(self, size: int, flags: int = GFP_KERNEL, cpu: int = 0, caller: int = 0) -> int:
+        self.set_cpu(cpu)
+        return _km.kmalloc(self, size, flags, caller)
+
+    def kmalloc_node(self, size: int, flags: int = GFP_KERNEL, node: int = -1, cpu: int = 0, caller: int = 0) -> int:
+        self.set_cpu(cpu)
+        return _km.kmalloc_node(self, size, flags, node, caller)
+
+    def kzalloc(self, size: int, flags: int = GFP_KERNEL, cpu: int = 0, caller: int = 0) -> int:
+        self.set_cpu(cpu)
+        return _km.kzalloc(self, size, flags, caller)
+
+    def kcalloc(self, n: int, size: int, flags: int = GFP_KERNEL, cpu: int = 0, caller: int = 0) -> int:
+        self.set_cpu(cpu)
+        return _km.kcalloc(self, n, size, flags, caller)
+
+    def krealloc(self, p: int, new_size: int, flags: int = GFP_KERNEL, cpu: int = 0, caller: int = 0) -> int:
+        self.set_cpu(cpu)
+        return _km.krealloc(self, p, new_size, flags, caller)
+
+    def ksize(self, p: int) -> int:
+        return _km.ksize(self, p)
+
+    def kfree(self, objp: int, cpu: int = 0, caller: int = 0) -> None:
+        self.set_cpu(cpu)
+        _free.kfree(self, objp, caller)
+
+    def cache_reap(self, cpu: int = 0) -> None:
+        self.run_cache_reap(cpu)
+
+    # ---- /proc ---------------------------------------------------------------------------------------
+    def slabinfo(self) -> str:
+        from .slabinfo import slabinfo_show  # noqa: PLC0415
+        return slabinfo_show(self)
+
+    def slabinfo_write(self, text: str | bytes, cpu: int = 0) -> int:
+        from .slabinfo import slabinfo_write  # noqa: PLC0415
+        saved = self.set_cpu(cpu)
+        try:
+            return slabinfo_write(self, text)
+        finally:
+            self.set_cpu(saved)
+
+    def buddyinfo(self) -> str:
+        return self.page_alloc.buddyinfo()
+
+    def check(self) -> None:
+        """Verify every invariant of the model; raises SlabCorruptionError."""
+        from .check import check  # noqa: PLC0415
+        check(self)
+
+    def __repr__(self) -> str:
+        return (f"<Kernel cpus={self.nr_cpu_ids} nodes={self.nr_node_ids} caches={len(self.slab_caches)}"
+                f" jiffies={self.jiffies} state={'FULL' if self.slab_state == FULL else self.slab_state}>")
+
+
+# numa_policy_init() runs between kmem_cache_init_late() and arch_cpu_finalize_init(): the caches it
+# creates are the only ones made before the boot CPU enters its node's mask.
+NUMA_POLICY_INIT_CACHES = frozenset({"numa_policy", "shared_policy_node"})
