@@ -388,7 +388,7 @@ class Kernel:
         from .slab_common import kmem_cache_create_usercopy  # noqa: PLC0415
         saved = self.set_cpu(cpu)
         try:
-            if self.init_late_done and name not in NUMA_POLICY_INIT_CACHES:
+            if self.init_late_done and name not in EARLY_INIT_CACHES:
                 self.boot_cpu_joins_node()
             return kmem_cache_create_usercopy(self, name, size, align, flags, useroffset, usersize, ctor)
         finally:
@@ -497,6 +497,8 @@ class Kernel:
                 f" jiffies={self.jiffies} state={'FULL' if self.slab_state == FULL else self.slab_state}>")
 
 
-# numa_policy_init() runs between kmem_cache_init_late() and arch_cpu_finalize_init(): the caches it
-# creates are the only ones made before the boot CPU enters its node's mask.
-NUMA_POLICY_INIT_CACHES = frozenset({"numa_policy", "shared_policy_node"})
+# start_kernel() runs numa_policy_init() and acpi_early_init() between kmem_cache_init_late() and
+# arch_cpu_finalize_init(): the caches they create are the only ones made before the boot CPU
+# enters its node's mask (x86 NUMA builds), so they keep free_limit = batchcount + num on 1 CPU.
+EARLY_INIT_CACHES = frozenset({"numa_policy", "shared_policy_node", "Acpi-Namespace", "Acpi-State", "Acpi-Parse",
+                               "Acpi-ParseExt", "Acpi-Operand"})

@@ -130,11 +130,9 @@ FPI_NONE: Final = 0
 FPI_SKIP_REPORT_NOTIFY: Final = 0x1
 FPI_TO_TAIL: Final = 0x2
 
-# node_stat_item (only what the slab code touches), kept in bytes like the kernel's *_B items
-NR_SLAB_RECLAIMABLE_B: Final = 0
-NR_SLAB_UNRECLAIMABLE_B: Final = 1
-NR_NODE_STAT_ITEMS: Final = 2
-node_stat_names: Final = ("nr_slab_reclaimable", "nr_slab_unreclaimable")
+# node_stat_item, named by its enum constant (the slab items are kept in bytes, as the *_B items are)
+NR_SLAB_RECLAIMABLE_B: Final = "NR_SLAB_RECLAIMABLE_B"
+NR_SLAB_UNRECLAIMABLE_B: Final = "NR_SLAB_UNRECLAIMABLE_B"
 
 # numa_stat_item
 NUMA_HIT: Final = 0
@@ -157,6 +155,8 @@ E820_LOW_HOLES: Final = ((0, 1), (159, 256))  # pfn 0 (kernel), 0x9fc00..0xfffff
 BOOT_RESERVED: Final = ((1, 16), (153, 159))  # reserve_low (64 KiB) and the real-mode trampoline
 ZONE_BOUNDS: Final = ((0, 1 << (24 - PAGE_SHIFT)), (1 << (24 - PAGE_SHIFT), 1 << (32 - PAGE_SHIFT)),
                       (1 << (32 - PAGE_SHIFT), 1 << 52))
+
+_ALLOC_PFMEMALLOC: Final = 1 << 6
 
 PageAllocHook = Callable[[Page | None, int, int, int], None]
 PageFreeHook = Callable[[Page, int], None]
@@ -334,10 +334,11 @@ class PageAllocator:
         self.on_page_free: PageFreeHook | None = None
         self.on_warn: Callable[[str], None] | None = None
         self.last_alloc_pfmemalloc = False
-        # allocated blocks: head pfn -> order | migratetype << 4 | zone key << 8
+        # allocated blocks: head pfn -> order | migratetype << 4 | pfmemalloc << 6 | zone key << 8
         self._alloc: dict[int, int] = {}
         self.nr_allocated_pages = 0
-        self.node_stat = [[0] * NR_NODE_STAT_ITEMS for _ in range(self.nr_nodes)]
+        self.node_stat: list[dict[str, int]] = [
+            {NR_SLAB_RECLAIMABLE_B: 0, NR_SLAB_UNRECLAIMABLE_B: 0} for _ in range(self.nr_nodes)]
         self.pgalloc = [0] * MAX_NR_ZONES
         self.pgfree = 0
         self._pb_mt: dict[int, int] = {}  # pageblock index -> migratetype, where not MOVABLE
@@ -469,6 +470,14 @@ class PageAllocator:
         """The zones an allocation on ``nid`` may use, in the order they are tried."""
         return self.__zonelist(nid, highest_zoneidx, thisnode)[0]
 
+    def zonelist_nodes(self, nid: int, gfp: int) -> tuple[int, ...]:
+        """zone_to_nid() of every zone of node_zonelist(nid, gfp) up to gfp_zone(gfp), in order.
+
+        A node appears once per usable zone, as for_each_zone_zonelist() visits it.
+        """
+        highest = 0 if gfp & _GFP_DMA else (1 if gfp & _GFP_DMA32 else 2)
+        return tuple(z.nid for z in self.__zonelist(nid, highest, bool(gfp & _GFP_THISNODE))[0])
+
     def __zonelist(self, nid: int, highest_zoneidx: int, thisnode: bool) -> tuple[tuple[Zone, ...], int]:
         key = (nid, highest_zoneidx, thisnode)
         hit = self._zonelist_cache.get(key)
@@ -589,9 +598,10 @@ class PageAllocator:
                 pfn = self.rmqueue(preferred, zone, order, alloc_flags, mt, cpu)
                 if pfn >= 0:
                     page = self.mem_map.prep_new_block(pfn, order, zone.nid, zone.idx, bool(gfp & _GFP_COMP))
-                    self._alloc[pfn] = order | mt << 4 | zone.key << 8
+                    pfmemalloc = bool(alloc_flags & ALLOC_NO_WATERMARKS)
+                    self._alloc[pfn] = order | mt << 4 | pfmemalloc << 6 | zone.key << 8
                     self.nr_allocated_pages += 1 << order
-                    self.last_alloc_pfmemalloc = bool(alloc_flags & ALLOC_NO_WATERMARKS)
+                    self.last_alloc_pfmemalloc = pfmemalloc
                     if order and alloc_flags & ALLOC_HARDER:
                         self.reserve_highatomic_pageblock(pfn, zone)
                     return page
@@ -821,7 +831,7 @@ class PageAllocator:
                     p += 1
                     continue
                 n = 1 << (code & 15)
-                if (code >> 4) & 15 == MIGRATE_MOVABLE:
+                if (code >> 4) & 3 == MIGRATE_MOVABLE:
                     movable += n
                 p += n
                 continue
@@ -1011,12 +1021,17 @@ class PageAllocator:
 
     # ---- counters and reports ------------------------------------------------------------------
 
-    def mod_node_page_state(self, nid: int, item: int, delta: int) -> None:
-        """Add ``delta`` to a node vmstat item (NR_SLAB_*_B are in bytes)."""
-        self.node_stat[nid][item] += delta
+    def mod_node_page_state(self, nid: int, item: str, delta: int) -> None:
+        """Add ``delta`` to node vmstat ``item`` ("NR_SLAB_UNRECLAIMABLE_B" ...: bytes for *_B items)."""
+        st = self.node_stat[nid]
+        st[item] = st.get(item, 0) + delta
 
-    def node_page_state(self, nid: int, item: int) -> int:
-        return self.node_stat[nid][item]
+    def node_page_state(self, nid: int, item: str) -> int:
+        return self.node_stat[nid].get(item, 0)
+
+    def page_is_pfmemalloc(self, page: Page) -> bool:
+        """True if the block was handed out from the reserves (ALLOC_NO_WATERMARKS)."""
+        return bool(self._alloc.get(page.pfn, 0) & _ALLOC_PFMEMALLOC)
 
     def totalram_pages(self) -> int:
         return sum(z.managed_pages for z in self.zones)
@@ -1077,7 +1092,7 @@ class PageAllocator:
             nodes.append({
                 "node": nid,
                 "zones": zones,
-                "stats": dict(zip(node_stat_names, self.node_stat[nid], strict=True)),
+                "stats": dict(self.node_stat[nid]),
                 "zonelist": list(self.node_order[nid]),
             })
         return {
@@ -1141,11 +1156,11 @@ class PageAllocator:
             pcp_pages = 0
             pcp_pfns: set[int] = set()
             for cpu, pcp in enumerate(zone.pageset):
-                n = sum(len(lst) for lst in pcp.lists)
+                n = sum(len(pl) for pl in pcp.lists)
                 if n != pcp.count:
                     fail(f"{zone}: cpu {cpu} pcp count {pcp.count} but lists hold {n}")
-                for lst in pcp.lists:
-                    for pfn in lst:
+                for pl in pcp.lists:
+                    for pfn in pl:
                         if not in_zone(zone, pfn, 1):
                             fail(f"{zone}: pcp page {pfn:#x} outside managed memory")
                         pcp_pfns.add(pfn)

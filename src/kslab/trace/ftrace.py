@@ -1,0 +1,775 @@
+"""Streaming parser of text traces of the kmem tracepoints and the function tracer.
+
+Understood layouts (all may be mixed in one input):
+
+* the kernel's ``trace``/``trace_pipe`` text: ``comm-pid [cpu] flags ts: payload``, with or without
+  the irq-info ``flags`` column, with or without the ``(tgid)`` column of ``record-tgid``;
+* ``trace-cmd report``: the same columns (the ``cpus=N`` preamble and the padding after the event
+  name are accepted), and the ``-l`` latency layout ``comm-pid cpuFLAGS ts: payload``;
+* ``perf script``: ``comm pid [cpu] ts: subsystem:event: fields``.
+
+Payloads: the kmem events of kernels 3.x to 6.x (``kmalloc``, ``kmalloc_node``, ``kfree``,
+``kmem_cache_alloc``, ``kmem_cache_alloc_node``, ``kmem_cache_free``, ``mm_page_alloc``,
+``mm_page_free``, ``mm_page_free_batched``), trace markers (``tracing_mark_write: text`` or the
+``print`` event) and function-tracer lines (``func <-parent``; trace-cmd's ``function: func <--
+parent``).  Lines of any other event are counted in ``ParseStats.skipped`` as ``other event: NAME``.
+
+Time stamps are kept as floats: seconds for the nanosecond clocks, the raw count for the
+``counter`` clock; ``ParseStats.clocks_seen`` says which style was seen.
+
+The parser reads the input in 1 MiB chunks and keeps nothing but small caches between lines (the
+parsed ``comm-pid [cpu] flags`` prefixes, the parsed gfp strings), so inputs of any size stream.
+The hot path avoids regular expressions: it locates the ``] `` that ends the CPU column, the ``: ``
+that ends the time stamp, looks the prefix up in a cache, and splits the fields on spaces, checking
+their names; anything unusual falls back to slower, general code.
+"""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import gzip
+import lzma
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import IO, Any, Final, Union
+
+from kslab.mm.gfp import GFP_BY_NAME
+from kslab.trace.errors import TraceInputError, TraceParseError
+from kslab.trace.events import (
+    FUNC,
+    KFREE,
+    KIND_NAMES,
+    KMALLOC,
+    KMALLOC_NODE,
+    KMEM_CACHE_ALLOC,
+    KMEM_CACHE_ALLOC_NODE,
+    KMEM_CACHE_FREE,
+    MARK,
+    MM_PAGE_ALLOC,
+    MM_PAGE_FREE,
+    MM_PAGE_FREE_BATCHED,
+    TraceEvent,
+)
+
+__all__ = ["CHUNK_SIZE", "ParseStats", "Source", "iter_events", "open_trace_text"]
+
+#: What ``iter_events`` accepts: a path, ``"-"`` for standard input, or an open file object
+#: (text, or binary which is then decoded as UTF-8).
+Source = Union[str, "os.PathLike[str]", IO[str], IO[bytes]]
+
+#: Size of the reads from the input (characters for text streams, bytes otherwise).
+CHUNK_SIZE: Final = 1 << 20
+
+# Prefix caches are dropped when they grow past this many entries (fork-heavy traces have many
+# distinct comm-pid pairs; the cache only saves time, it never changes a result).
+_CACHE_LIMIT: Final = 100_000
+
+
+@dataclass
+class ParseStats:
+    """Counts kept by :func:`iter_events`.
+
+    Invariant, once iteration has ended (exhausted, closed or raised):
+    ``lines == events + header + sum(skipped.values())``.  The counts are also brought up to date
+    after every chunk of input, so they may be read during iteration (lagging by at most a chunk).
+    """
+
+    #: Lines read (the line that raised TraceParseError is not counted).
+    lines: int = 0
+    #: TraceEvents produced.
+    events: int = 0
+    #: Comment, blank and preamble lines (``#...``, ``cpus=N``, ``version = 6``, ...).
+    header: int = 0
+    #: Lines not turned into events, by reason: ``other event: NAME``, ``lost events``,
+    #: ``stack trace``, ``other tracer: function_graph``, and ``malformed: ...`` (skip_bad only).
+    skipped: Counter[str] = field(default_factory=Counter)
+    #: Line layouts seen: ``ftrace``, ``ftrace+irq-info``, ``ftrace+tgid+irq-info``, ``trace-cmd``,
+    #: ``trace-cmd+irq-info``, ``trace-cmd-latency``, ``perf-script``.
+    formats_seen: set[str] = field(default_factory=set)
+    #: Time-stamp styles seen: ``seconds`` (``123.456789``) and/or ``counter`` (an integer).
+    clocks_seen: set[str] = field(default_factory=set)
+    #: Sum of the counts of the ``CPU:N [LOST M EVENTS]`` lines (and trace-cmd's ``EVENTS DROPPED``).
+    lost_events: int = 0
+    #: Events produced, by kind name (``kmalloc``, ..., ``mark``, ``func``).
+    by_kind: Counter[str] = field(default_factory=Counter)
+    #: gfp flag names that ``kslab.mm.gfp`` does not know (ignored when computing ``gfp``).
+    unknown_gfp_flags: set[str] = field(default_factory=set)
+
+    @property
+    def consistent(self) -> bool:
+        """True when ``lines == events + header + sum(skipped)``."""
+        return self.lines == self.events + self.header + sum(self.skipped.values())
+
+
+class _BadLine(Exception):
+    """Internal: the current line is malformed; ``args[0]`` is the reason."""
+
+
+# --------------------------------------------------------------------------------------------
+# Input
+
+
+def _zstd_stream(path: str, stack: ExitStack) -> IO[bytes]:
+    """A binary stream of the decompressed content of a .zst file."""
+    try:
+        import zstandard  # type: ignore[import-not-found]
+    except ImportError:
+        zstandard = None
+    if zstandard is not None:
+        raw = stack.enter_context(open(path, "rb"))
+        reader: IO[bytes] = stack.enter_context(zstandard.ZstdDecompressor().stream_reader(raw))
+        return reader
+    exe = shutil.which("zstd")
+    if exe is None:
+        raise TraceInputError(
+            f"{path}: reading .zst input needs the 'zstandard' Python module or the 'zstd' program"
+        )
+    proc = subprocess.Popen([exe, "-dc", "--", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+
+    def finish() -> None:
+        assert proc.stdout is not None and proc.stderr is not None
+        if proc.poll() is None:  # the reader stopped early: stop the decompressor
+            proc.kill()
+        proc.stdout.close()
+        err = proc.stderr.read().decode("utf-8", "replace").strip()
+        proc.stderr.close()
+        code = proc.wait()
+        if code > 0 and not sys.exc_info()[0]:
+            raise TraceInputError(f"{path}: zstd failed ({code}): {err}")
+
+    stack.callback(finish)
+    return proc.stdout
+
+
+def open_trace_text(source: Source, stack: ExitStack) -> tuple[Callable[[int], Any], bool, str]:
+    """Open ``source`` for reading; what is opened here is closed by ``stack``.
+
+    Returns ``(read, is_binary, display_name)`` where ``read(n)`` returns up to ``n`` characters
+    (or bytes when ``is_binary``).  Paths ending in .gz, .xz, .lzma, .bz2 or .zst are decompressed.
+    File objects are read as they are and not closed.
+    """
+    if isinstance(source, str) and source == "-":
+        buf = getattr(sys.stdin, "buffer", None)
+        if buf is not None:
+            return buf.read, True, "<stdin>"
+        return sys.stdin.read, False, "<stdin>"
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        low = path.lower()
+        stream: IO[bytes]
+        if low.endswith(".gz"):
+            stream = stack.enter_context(gzip.open(path, "rb"))
+        elif low.endswith((".xz", ".lzma")):
+            stream = stack.enter_context(lzma.open(path, "rb"))
+        elif low.endswith(".bz2"):
+            stream = stack.enter_context(bz2.open(path, "rb"))
+        elif low.endswith(".zst"):
+            stream = _zstd_stream(path, stack)
+        else:
+            stream = stack.enter_context(open(path, "rb"))
+        return stream.read, True, path
+    probe = source.read(0)
+    name = getattr(source, "name", None)
+    display = name if isinstance(name, str) else "<stream>"
+    return source.read, isinstance(probe, (bytes, bytearray)), display
+
+
+def _line_batches(read: Callable[[int], Any], binary: bool) -> Iterator[list[str]]:
+    """Lists of lines without their newline, about CHUNK_SIZE characters at a time.
+
+    Bytes are decoded as UTF-8, invalid sequences replaced by U+FFFD.  ``\\r\\n`` ends a line too.
+    """
+    decode = codecs.getincrementaldecoder("utf-8")("replace").decode if binary else None
+    carry = ""
+    while True:
+        data = read(CHUNK_SIZE)
+        if not data:
+            break
+        text: str = decode(data) if decode is not None else data
+        if carry:
+            text = carry + text
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        lines = text.split("\n")
+        carry = lines.pop()
+        if lines:
+            yield lines
+    if decode is not None:
+        carry += decode(b"", True)
+    if carry.endswith("\r"):
+        carry = carry[:-1]
+    if carry:
+        yield [carry]
+
+
+# --------------------------------------------------------------------------------------------
+# Slow paths: prefixes, odd lines, odd fields
+
+# The part of a line before the time stamp, for the layouts with a ``[cpu]`` column.
+_FTRACE_KEY = re.compile(
+    r"\s*(?P<comm>.*?)-(?P<pid>\d+)\s+(?:\((?P<tgid>\s*[-\d]+)\)\s+)?\[(?P<cpu>\d+)\]"
+    r"(?:\s+(?P<flags>\S+))?\s*"
+)
+_PERF_KEY = re.compile(r"\s*(?P<comm>.*?)\s+(?P<pid>\d+)(?:/(?P<tid>\d+))?\s+\[(?P<cpu>\d+)\]\s*")
+# Whole lines, for what the fast path cannot split (comm containing "] " or ": ", trace-cmd -l).
+_FTRACE_LINE = re.compile(
+    r"\s*(?P<comm>.*?)-(?P<pid>\d+)\s+(?:\((?P<tgid>\s*[-\d]+)\)\s+)?\[(?P<cpu>\d+)\]"
+    r"(?:\s+(?P<flags>\S+))?\s+(?P<ts>\d+(?:\.\d+)?):(?: (?P<payload>.*))?"
+)
+_TCMD_LATENCY_LINE = re.compile(
+    r"\s*(?P<comm>.*?)-(?P<pid>\d+)\s+(?P<cpu>\d+)(?P<flags>[^\s\d]\S*)\s+(?P<ts>\d+(?:\.\d+)?):"
+    r"(?: (?P<payload>.*))?"
+)
+_PERF_LINE = re.compile(
+    r"\s*(?P<comm>.*?)\s+(?P<pid>\d+)(?:/(?P<tid>\d+))?\s+\[(?P<cpu>\d+)\]\s+"
+    r"(?P<ts>\d+(?:\.\d+)?):(?: (?P<payload>.*))?"
+)
+_PREAMBLE = re.compile(r"\s*(?:cpus=\d+|version\s*=\s*\d+|CPU \d+ is empty|-{10,})\s*")
+_LOST = re.compile(r"\s*CPU:\s*\d+ \[(?:LOST (?P<lost>\d+) EVENTS|(?P<dropped>\d+) EVENTS DROPPED|EVENTS DROPPED)\]\s*")
+_FUNCTION_GRAPH = re.compile(r"\s*(?:\d+\.\d+\s+\|\s+)?\d+\)\s")
+_HAS_CPU = re.compile(r"\[\d+\]")
+_TIMESTAMP = re.compile(r"\d+(?:\.\d+)?")
+_HEX_ADDR = re.compile(r"(?:0x)?[0-9a-fA-F]+")
+
+# Event names (as printed before ": ") of the kinds we produce.
+_EVENT_KINDS: Final[dict[str, int]] = {
+    "kmalloc": KMALLOC,
+    "kmalloc_node": KMALLOC_NODE,
+    "kmem_cache_alloc": KMEM_CACHE_ALLOC,
+    "kmem_cache_alloc_node": KMEM_CACHE_ALLOC_NODE,
+    "kfree": KFREE,
+    "kmem_cache_free": KMEM_CACHE_FREE,
+    "mm_page_alloc": MM_PAGE_ALLOC,
+    "mm_page_free": MM_PAGE_FREE,
+    "mm_page_free_batched": MM_PAGE_FREE_BATCHED,
+    "tracing_mark_write": MARK,
+    "print": MARK,  # trace-cmd and perf name the marker event
+    "function": FUNC,  # trace-cmd and perf name the function tracer's entries
+}
+
+
+class _State:
+    """Per-input parse state: caches and the layout facts found so far."""
+
+    __slots__ = ("prefixes", "gfp", "kinds", "others", "stats", "trace_cmd")
+
+    def __init__(self, stats: ParseStats) -> None:
+        #: prefix text (everything before the time stamp) -> (comm, pid, cpu)
+        self.prefixes: dict[str, tuple[str, int, int]] = {}
+        #: gfp_flags text -> value
+        self.gfp: dict[str, int] = {}
+        #: event name as printed -> kind; names of other events -> skip reason
+        self.kinds: dict[str, int] = dict(_EVENT_KINDS)
+        self.others: dict[str, str] = {}
+        self.stats = stats
+        self.trace_cmd = False
+
+    def layout(self, flags: str | None, tgid: str | None) -> str:
+        """Record and return the name of a ``[cpu]`` layout."""
+        name = "trace-cmd" if self.trace_cmd else "ftrace"
+        if tgid is not None:
+            name += "+tgid"
+        if flags:
+            name += "+irq-info"
+        self.stats.formats_seen.add(name)
+        return name
+
+    def parse_prefix(self, key: str) -> tuple[str, int, int] | None:
+        """Parse (and cache) the text before a time stamp; None if it is no known prefix."""
+        if not key or key[0] == "#" or len(key) > 200:
+            return None
+        m = _FTRACE_KEY.fullmatch(key)
+        if m is not None:
+            self.layout(m["flags"], m["tgid"])
+            who = (m["comm"].strip(), int(m["pid"]), int(m["cpu"]))
+        else:
+            m = _PERF_KEY.fullmatch(key)
+            if m is None:
+                return None
+            self.stats.formats_seen.add("perf-script")
+            who = (m["comm"].strip(), int(m["tid"] or m["pid"]), int(m["cpu"]))
+        if len(self.prefixes) >= _CACHE_LIMIT:
+            self.prefixes.clear()
+        self.prefixes[key] = who
+        return who
+
+    def resolve_kind(self, raw: str) -> int:
+        """Kind of an event name as printed (perf's ``kmem:kmalloc``, padded names...); -1 if
+        it is no event of ours, the skip reason then being in ``self.others[raw]``."""
+        name = raw.strip()
+        if " " in name:  # perf may print a sample period before the name
+            name = name.rsplit(" ", 1)[1]
+        if ":" in name:  # perf's subsystem prefix
+            name = name.rsplit(":", 1)[1]
+        kind = _EVENT_KINDS.get(name)
+        if kind is None:
+            self.others[raw] = f"other event: {name}"
+            return -1
+        self.kinds[raw] = kind
+        return kind
+
+    def gfp_value(self, text: str) -> int:
+        """Value of a gfp_flags text (cached); names unknown to kslab.mm.gfp are recorded in the
+        stats and contribute nothing."""
+        value = 0
+        if text not in ("none", "0", ""):
+            for part in text.split("|"):
+                v = GFP_BY_NAME.get(part)
+                if v is None:
+                    try:
+                        v = int(part, 16) if part[:2] in ("0x", "0X") else int(part)
+                    except ValueError:
+                        self.stats.unknown_gfp_flags.add(part)
+                        v = 0
+                value |= v
+        if len(self.gfp) >= _CACHE_LIMIT:
+            self.gfp.clear()
+        self.gfp[text] = value
+        return value
+
+
+def _slow_line(line: str, state: _State) -> tuple[Any, ...]:
+    """Classify a line the fast path could not handle.
+
+    Returns ``("event", comm, pid, cpu, ts_text, payload)``, ``("header",)``, ``("lost", n)`` or
+    ``("skip", reason)``; raises _BadLine.
+    """
+    stripped = line.strip()
+    if not stripped or line[0] == "#":
+        return ("header",)
+    if _PREAMBLE.fullmatch(line):
+        if stripped.startswith("cpus="):
+            state.trace_cmd = True
+        return ("header",)
+    m = _LOST.fullmatch(line)
+    if m is not None:
+        return ("lost", int(m["lost"] or m["dropped"] or 0))
+    if stripped.startswith("=>") or stripped == "<stack trace>":
+        return ("skip", "stack trace")
+    if _FUNCTION_GRAPH.match(line):
+        return ("skip", "other tracer: function_graph")
+    # The fast path's split, with the prefix not yet in the cache.
+    rb = line.find("] ")
+    colon = line.find(": ", rb) if rb >= 0 else -1
+    if colon < 0 and rb >= 0 and line.endswith(":"):
+        colon = len(line) - 1
+    if colon > 0:
+        sp = line.rfind(" ", rb, colon)
+        who = state.parse_prefix(line[:sp]) if sp > 0 else None
+        if who is not None:
+            ts_text = line[sp + 1 : colon]
+            if not _TIMESTAMP.fullmatch(ts_text):
+                raise _BadLine("malformed: bad timestamp")
+            return ("event", *who, ts_text, line[colon + 2 :])
+    for regex, fmt in ((_FTRACE_LINE, None), (_TCMD_LATENCY_LINE, "trace-cmd-latency"), (_PERF_LINE, "perf-script")):
+        m = regex.fullmatch(line)
+        if m is not None and not line.startswith("#"):
+            if fmt is None:
+                state.layout(m["flags"], m["tgid"])
+            else:
+                state.stats.formats_seen.add(fmt)
+            pid = m["pid"] if fmt != "perf-script" else (m["tid"] or m["pid"])
+            return ("event", m["comm"].strip(), int(pid), int(m["cpu"]), m["ts"], m["payload"] or "")
+    if "\x00" in line or "\ufffd" in line:
+        raise _BadLine("malformed: binary data")
+    if _HAS_CPU.search(line) is None:
+        raise _BadLine("malformed: no cpu field")
+    head = line[: line.find("[")].rstrip()
+    if not head or not (head[-1].isdigit() and ("-" in head or " " in head.strip())):
+        raise _BadLine("malformed: no pid")
+    raise _BadLine("malformed: no timestamp")
+
+
+def _fields(text: str) -> dict[str, str]:
+    """``key=value`` pairs of an event's fields; a word without ``=`` continues the previous
+    value (``call_site=ext4_foo+0x10/0x20 [ext4]``, ``ptr=  (null)``)."""
+    out: dict[str, str] = {}
+    key = ""
+    for word in text.split():
+        k, eq, v = word.partition("=")
+        if eq and k:
+            out[k] = v
+            key = k
+        elif key:
+            out[key] = f"{out[key]} {word}" if out[key] else word
+        else:
+            raise _BadLine("malformed: text before the first field")
+    return out
+
+
+def _get(fields: dict[str, str], key: str) -> str:
+    try:
+        return fields[key]
+    except KeyError:
+        raise _BadLine(f"malformed: missing {key}") from None
+
+
+def _int(fields: dict[str, str], key: str, default: int | None = None) -> int:
+    """A decimal field (``0x`` hex accepted)."""
+    if default is not None and key not in fields:
+        return default
+    text = _get(fields, key)
+    try:
+        return int(text, 16) if text[:2] in ("0x", "0X") else int(text)
+    except ValueError:
+        raise _BadLine(f"malformed: bad number in {key}") from None
+
+
+def _ptr(fields: dict[str, str], key: str) -> int:
+    """A pointer field: hex with or without ``0x``; ``(null)`` is 0."""
+    text = _get(fields, key)
+    if text == "(null)":
+        return 0
+    try:
+        return int(text, 16)
+    except ValueError:
+        raise _BadLine(f"malformed: bad pointer in {key}") from None
+
+
+def _bool(fields: dict[str, str], key: str) -> bool | None:
+    text = fields.get(key)
+    if text is None:
+        return None
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
+    raise _BadLine(f"malformed: bad boolean in {key}")
+
+
+def _strip_offset(symbol: str) -> str:
+    """``func+0x1c/0x80`` -> ``func``."""
+    plus = symbol.find("+")
+    return symbol[:plus] if plus > 0 else symbol
+
+
+def _print_text(text: str) -> str:
+    """Marker text of a ``print`` event (trace-cmd, perf): drop the leading ``ip: ``."""
+    colon = text.find(": ")
+    if colon > 0:
+        head = text[:colon]
+        if head == "tracing_mark_write" or _HEX_ADDR.fullmatch(head):
+            return text[colon + 2 :]
+    return text
+
+
+def _function_fields(text: str) -> tuple[str, str]:
+    """(function, parent) of a function-tracer entry as printed after ``function:`` (trace-cmd's
+    ``func <-- parent``, or perf's ``ip=... parent_ip=...``)."""
+    text = text.strip()
+    if text.startswith("ip="):
+        f = _fields(text)
+        return _strip_offset(_get(f, "ip")), f.get("parent_ip", "")
+    func, sep, parent = text.partition(" <-- ")
+    if not sep:
+        func, _, parent = text.partition(" <-")
+    func = func.strip()
+    if not func or " " in func:
+        raise _BadLine("malformed: bad function entry")
+    return _strip_offset(func), parent.strip()
+
+
+def _general_event(
+    kind: int, fields_text: str, state: _State, head: tuple[int, int, float, str, int]
+) -> TraceEvent:
+    """Build an event from its field text with the general (slow, careful) code."""
+    lineno, cpu, ts, comm, pid = head
+    if kind == MARK:
+        return TraceEvent(MARK, lineno, cpu, ts, comm, pid, text=fields_text)
+    if kind == FUNC:
+        func, parent = _function_fields(fields_text)
+        return TraceEvent(FUNC, lineno, cpu, ts, comm, pid, text=func, parent=parent)
+    name: str | None = None
+    if kind <= KMEM_CACHE_FREE:
+        at = fields_text.find("name=")
+        if at == 0 or (at > 0 and fields_text[at - 1] == " "):
+            name = fields_text[at + 5 :]
+            fields_text = fields_text[:at]
+    f = _fields(fields_text)
+    if kind <= KMEM_CACHE_ALLOC_NODE:
+        node = _int(f, "node", -1)
+        if kind in (KMALLOC_NODE, KMEM_CACHE_ALLOC_NODE) and "node" not in f:
+            raise _BadLine("malformed: missing node")
+        gfp_text = _get(f, "gfp_flags")
+        gfp = state.gfp.get(gfp_text)
+        if gfp is None:
+            gfp = state.gfp_value(gfp_text)
+        return TraceEvent(
+            kind, lineno, cpu, ts, comm, pid, _get(f, "call_site"), _ptr(f, "ptr"),
+            _int(f, "bytes_req"), _int(f, "bytes_alloc"), gfp, node, name, _bool(f, "accounted"),
+        )
+    if kind <= KMEM_CACHE_FREE:
+        return TraceEvent(kind, lineno, cpu, ts, comm, pid, _get(f, "call_site"), _ptr(f, "ptr"), name=name)
+    # page allocator events
+    gfp = 0
+    migratetype = -1
+    if kind == MM_PAGE_ALLOC:
+        gfp_text = _get(f, "gfp_flags")
+        gfp = state.gfp.get(gfp_text, -1)
+        if gfp < 0:
+            gfp = state.gfp_value(gfp_text)
+        migratetype = _int(f, "migratetype")
+    return TraceEvent(
+        kind, lineno, cpu, ts, comm, pid, ptr=_ptr(f, "page"), gfp=gfp, pfn=_int(f, "pfn"),
+        order=_int(f, "order", 0 if kind == MM_PAGE_FREE_BATCHED else None), migratetype=migratetype,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The parser
+
+
+def iter_events(
+    source: Source, *, skip_bad: bool = False, stats: ParseStats | None = None
+) -> Iterator[TraceEvent]:
+    """Parse a text trace, yielding one :class:`TraceEvent` per kmem event, marker and function
+    entry, in file order.
+
+    ``source``: a path (``str``/``PathLike``; .gz/.xz/.lzma/.bz2/.zst decompressed on the fly),
+    ``"-"`` for standard input, or an open text or binary file object (not closed here).
+
+    A malformed line raises :class:`~kslab.trace.errors.TraceParseError` (path, line number,
+    reason, line); with ``skip_bad=True`` it is counted in ``stats.skipped`` under its reason
+    (``malformed: ...``) instead.  Lines of other events and tracers are never errors.
+
+    ``stats``, when given, is filled in as the input is read (see :class:`ParseStats`).
+
+    Paths are checked for existence at call time (FileNotFoundError); reading starts at the first
+    ``next()``.
+    """
+    if isinstance(source, (str, os.PathLike)) and not (isinstance(source, str) and source == "-"):
+        os.stat(source)  # fail now, not at the first next()
+    return _iter_events(source, skip_bad, stats if stats is not None else ParseStats())
+
+
+def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Iterator[TraceEvent]:
+    state = _State(stats)
+    skipped = stats.skipped
+    by_kind = [0] * len(KIND_NAMES)
+    lineno = 0
+    header = 0
+    lost = 0
+    seconds = counter = False
+    failed = False
+
+    prefix_get = state.prefixes.get
+    gfp_get = state.gfp.get
+    kind_get = state.kinds.get
+    Event = TraceEvent
+
+    def flush() -> None:
+        stats.lines = lineno - 1 if failed else lineno
+        stats.events = sum(by_kind)
+        stats.header = header
+        stats.lost_events = lost
+        stats.by_kind = Counter({KIND_NAMES[k]: n for k, n in enumerate(by_kind) if n})
+        if seconds:
+            stats.clocks_seen.add("seconds")
+        if counter:
+            stats.clocks_seen.add("counter")
+
+    with ExitStack() as stack:
+        read, binary, path = open_trace_text(source, stack)
+        try:
+            for lines in _line_batches(read, binary):
+                for line in lines:
+                    lineno += 1
+                    try:
+                        # ---- prefix: "comm-pid [cpu] flags ts: " -------------------------
+                        who = None
+                        rb = line.find("] ")
+                        if rb >= 0:
+                            colon = line.find(": ", rb)
+                            if colon > 0:
+                                sp = line.rfind(" ", rb, colon)
+                                who = prefix_get(line[:sp])
+                        if who is not None:
+                            comm, pid, cpu = who
+                            ts_text = line[sp + 1 : colon]
+                            try:
+                                ts = float(ts_text)
+                            except ValueError:
+                                who = None
+                            payload = line[colon + 2 :]
+                        if who is None:
+                            res = _slow_line(line, state)
+                            what = res[0]
+                            if what == "header":
+                                header += 1
+                                continue
+                            if what == "lost":
+                                lost += res[1]
+                                skipped["lost events"] += 1
+                                continue
+                            if what == "skip":
+                                skipped[res[1]] += 1
+                                continue
+                            _, comm, pid, cpu, ts_text, payload = res
+                            ts = float(ts_text)
+                            prefix_get = state.prefixes.get  # the cache may have been replaced
+                        if "." in ts_text:
+                            seconds = True
+                        else:
+                            counter = True
+
+                        # ---- payload: "event: fields" or "func <-parent" ------------------
+                        e = payload.find(": ")
+                        if e < 0:
+                            if payload.endswith(":"):  # an event without fields (or truncated)
+                                e = len(payload) - 1
+                            else:
+                                i = payload.find(" <-")
+                                if i >= 0:
+                                    func = payload[:i]
+                                    parent = payload[i + 3 :]
+                                elif payload and " " not in payload:
+                                    func = payload
+                                    parent = ""
+                                else:
+                                    raise _BadLine("malformed: unrecognised payload")
+                                if "+" in func:
+                                    func = _strip_offset(func)
+                                by_kind[FUNC] += 1
+                                yield Event(
+                                    FUNC, lineno, cpu, ts, comm, pid,
+                                    "", 0, 0, 0, 0, -1, None, None, -1, -1, -1, func, parent,
+                                )
+                                continue
+                        ename = payload[:e]
+                        kind = kind_get(ename)
+                        if kind is None:
+                            kind = state.resolve_kind(ename)
+                            if kind < 0:
+                                skipped[state.others[ename]] += 1
+                                continue
+                        fields = payload[e + 2 :]
+                        if kind == MARK:
+                            if ename != "tracing_mark_write":
+                                fields = _print_text(fields.lstrip())
+                            by_kind[MARK] += 1
+                            yield Event(MARK, lineno, cpu, ts, comm, pid, text=fields)
+                            continue
+                        if fields[:1] == " ":  # trace-cmd pads after the event name
+                            fields = fields.lstrip()
+
+                        # ---- fast paths for the usual field layouts ----------------------
+                        ev = None
+                        if kind <= KMEM_CACHE_ALLOC_NODE:
+                            # call_site= ptr= bytes_req= bytes_alloc= gfp_flags= [node= ...] [name=]
+                            n = fields.find(" name=")
+                            if n >= 0:
+                                cname: str | None = fields[n + 6 :]
+                                fields = fields[:n]
+                            else:
+                                cname = None
+                            t = fields.split(" ")
+                            if (
+                                len(t) >= 5
+                                and t[0][:10] == "call_site="
+                                and t[1][:4] == "ptr="
+                                and t[2][:10] == "bytes_req="
+                                and t[3][:12] == "bytes_alloc="
+                                and t[4][:10] == "gfp_flags="
+                            ):
+                                try:
+                                    node = -1
+                                    accounted = None
+                                    if len(t) > 5:
+                                        for extra in t[5:]:
+                                            if extra[:5] == "node=":
+                                                node = int(extra[5:])
+                                            elif extra[:10] == "accounted=":
+                                                accounted = extra[10:] == "true"
+                                    if node < 0 and (kind == KMALLOC_NODE or kind == KMEM_CACHE_ALLOC_NODE):
+                                        if "node=" not in fields:
+                                            raise ValueError
+                                    g = t[4][10:]
+                                    gfp = gfp_get(g)
+                                    if gfp is None:
+                                        gfp = state.gfp_value(g)
+                                    ev = Event(
+                                        kind, lineno, cpu, ts, comm, pid,
+                                        t[0][10:], int(t[1][4:], 16), int(t[2][10:]), int(t[3][12:]),
+                                        gfp, node, cname, accounted, -1, -1, -1, "", "",
+                                    )
+                                except ValueError:
+                                    ev = None
+                            if ev is None and cname is not None:
+                                fields = f"{fields} name={cname}"
+                        elif kind <= KMEM_CACHE_FREE:
+                            # call_site= ptr= [name=]
+                            n = fields.find(" name=")
+                            if n >= 0:
+                                cname = fields[n + 6 :]
+                                t = fields[:n].split(" ")
+                            else:
+                                cname = None
+                                t = fields.split(" ")
+                            if len(t) == 2 and t[0][:10] == "call_site=" and t[1][:4] == "ptr=":
+                                try:
+                                    ev = Event(
+                                        kind, lineno, cpu, ts, comm, pid, t[0][10:], int(t[1][4:], 16),
+                                        0, 0, 0, -1, cname, None, -1, -1, -1, "", "",
+                                    )
+                                except ValueError:
+                                    ev = None
+                        elif kind == MM_PAGE_ALLOC:
+                            # page= pfn= order= migratetype= gfp_flags=
+                            t = fields.split(" ")
+                            if (
+                                len(t) == 5
+                                and t[0][:5] == "page="
+                                and t[1][:4] == "pfn="
+                                and t[2][:6] == "order="
+                                and t[3][:12] == "migratetype="
+                                and t[4][:10] == "gfp_flags="
+                            ):
+                                try:
+                                    g = t[4][10:]
+                                    gfp = gfp_get(g)
+                                    if gfp is None:
+                                        gfp = state.gfp_value(g)
+                                    ev = Event(
+                                        kind, lineno, cpu, ts, comm, pid, "", int(t[0][5:], 16),
+                                        0, 0, gfp, -1, None, None,
+                                        int(t[1][4:]), int(t[2][6:]), int(t[3][12:]), "", "",
+                                    )
+                                except ValueError:
+                                    ev = None
+                        elif kind == MM_PAGE_FREE:
+                            # page= pfn= order=
+                            t = fields.split(" ")
+                            if len(t) == 3 and t[0][:5] == "page=" and t[1][:4] == "pfn=" and t[2][:6] == "order=":
+                                try:
+                                    ev = Event(
+                                        kind, lineno, cpu, ts, comm, pid, "", int(t[0][5:], 16),
+                                        0, 0, 0, -1, None, None, int(t[1][4:]), int(t[2][6:]), -1, "", "",
+                                    )
+                                except ValueError:
+                                    ev = None
+                        if ev is None:
+                            ev = _general_event(kind, fields, state, (lineno, cpu, ts, comm, pid))
+                            gfp_get = state.gfp.get  # the cache may have been replaced
+                        by_kind[kind] += 1
+                        yield ev
+                    except _BadLine as bad:
+                        reason = bad.args[0]
+                        if not skip_bad:
+                            failed = True
+                            raise TraceParseError(path, lineno, reason, line) from None
+                        skipped[reason] += 1
+                flush()
+                # caches may have been cleared and replaced by new dicts
+                prefix_get = state.prefixes.get
+                gfp_get = state.gfp.get
+        finally:
+            flush()
