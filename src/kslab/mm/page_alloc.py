@@ -41,6 +41,7 @@ Simplifications (the kernel's behaviour is otherwise followed step by step):
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -64,7 +65,7 @@ from .gfp import (
     GFP_MOVABLE_SHIFT,
     show_gfp_flags,
 )
-from .page import PG_slab, MemMap, Page
+from .page import MemMap, Page, PG_slab
 
 KERNEL_SYMBOLS: Final = (
     "__alloc_pages_node", "__alloc_pages_nodemask", "__alloc_pages_slowpath", "get_page_from_freelist",
@@ -183,7 +184,7 @@ class PerCpuPages:
     Lists hold pfns; the left end is the list head (``list_add``), the right end the tail.
     """
 
-    __slots__ = ("count", "high", "batch", "lists")
+    __slots__ = ("batch", "count", "high", "lists")
 
     def __init__(self, high: int, batch: int) -> None:
         self.count = 0
@@ -201,9 +202,26 @@ class Zone:
     """
 
     __slots__ = (
-        "nid", "idx", "name", "zone_start_pfn", "spanned_pages", "present_pages", "managed_pages",
-        "present_ranges", "free_ranges", "free_pages", "free_list", "nr_free", "buddy", "watermark",
-        "lowmem_reserve", "nr_reserved_highatomic", "pageset", "pcp_mt", "numa_stat", "key",
+        "buddy",
+        "free_list",
+        "free_pages",
+        "free_ranges",
+        "idx",
+        "key",
+        "lowmem_reserve",
+        "managed_pages",
+        "name",
+        "nid",
+        "nr_free",
+        "nr_reserved_highatomic",
+        "numa_stat",
+        "pageset",
+        "pcp_mt",
+        "present_pages",
+        "present_ranges",
+        "spanned_pages",
+        "watermark",
+        "zone_start_pfn",
     )
 
     def __init__(self, nid: int, idx: int, start: int, end: int, present: list[tuple[int, int]],
@@ -379,12 +397,12 @@ class PageAllocator:
     def __memmap_init_zone(self, zone: Zone) -> None:
         # Every pageblock whose first pfn is present starts MOVABLE; the others keep the zeroed
         # bitmap value, UNMOVABLE (the DMA zone's first pageblock: pfn 0 is not RAM).
-        first = zone.zone_start_pfn & ~(pageblock_nr_pages - 1)
-        for pb_start in range(first, zone.zone_end_pfn, pageblock_nr_pages):
+        # Only a pageblock in which a present range starts can have a missing first pfn.
+        for start, _ in zone.present_ranges:
+            pb_start = start & ~(pageblock_nr_pages - 1)
             if pb_start >= zone.zone_start_pfn and any(s <= pb_start < e for s, e in zone.present_ranges):
                 continue
-            if any(s < pb_start + pageblock_nr_pages and e > pb_start for s, e in zone.present_ranges):
-                self._pb_mt.setdefault(pb_start >> pageblock_order, MIGRATE_UNMOVABLE)
+            self._pb_mt.setdefault(pb_start >> pageblock_order, MIGRATE_UNMOVABLE)
 
     def __free_boot_memory(self, zone: Zone) -> None:
         # memblock_free_all: maximal aligned blocks in ascending order, each queued at the tail
@@ -493,9 +511,9 @@ class PageAllocator:
                     zl.append(z)
         # alloc_flags_nofragment(): only when the preferred zone is Normal and DMA32 is usable
         nofrag = 0
-        if zl and zl[0].idx == ZONE_NORMAL:
-            if not (self.nr_nodes > 1 and self.node_zones[zl[0].nid][ZONE_DMA32] is None):
-                nofrag = ALLOC_NOFRAGMENT
+        if zl and zl[0].idx == ZONE_NORMAL and not (
+                self.nr_nodes > 1 and self.node_zones[zl[0].nid][ZONE_DMA32] is None):
+            nofrag = ALLOC_NOFRAGMENT
         res = (tuple(zl), nofrag)
         self._zonelist_cache[key] = res
         return res
@@ -591,9 +609,9 @@ class PageAllocator:
                     restart = True
                     break
                 mark = zone.watermark[alloc_flags & ALLOC_WMARK_MASK]
-                if not self.zone_watermark_fast(zone, order, mark, highest, alloc_flags):
-                    if not alloc_flags & ALLOC_NO_WATERMARKS:
-                        continue  # node_reclaim_mode == 0
+                if not self.zone_watermark_fast(zone, order, mark, highest, alloc_flags) \
+                        and not alloc_flags & ALLOC_NO_WATERMARKS:
+                    continue  # node_reclaim_mode == 0: no node reclaim
                 assert preferred is not None
                 pfn = self.rmqueue(preferred, zone, order, alloc_flags, mt, cpu)
                 if pfn >= 0:
@@ -773,8 +791,7 @@ class PageAllocator:
     def can_steal_fallback(order: int, start_mt: int) -> bool:
         if order >= pageblock_order:
             return True
-        return (order >= pageblock_order // 2 or start_mt == MIGRATE_RECLAIMABLE
-                or start_mt == MIGRATE_UNMOVABLE)
+        return order >= pageblock_order // 2 or start_mt in (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE)
 
     def steal_suitable_fallback(self, zone: Zone, pfn: int, alloc_flags: int, start_type: int,
                                 whole_block: bool) -> None:
@@ -1056,8 +1073,8 @@ class PageAllocator:
         """/proc/buddyinfo, byte for byte (frag_show_print)."""
         out = []
         for zone in self.zones:
-            out.append("Node %d, zone %8s " % (zone.nid, zone.name)
-                       + "".join("%6d " % n for n in zone.nr_free) + "\n")
+            # "Node %d, zone %8s " then "%6lu " per order, then a newline
+            out.append(f"Node {zone.nid}, zone {zone.name:>8} " + "".join(f"{n:6d} " for n in zone.nr_free) + "\n")
         return "".join(out)
 
     def zoneinfo_summary(self) -> dict[str, Any]:
@@ -1186,7 +1203,7 @@ class PageAllocator:
             if used[zone.key] != zone.managed_pages:
                 fail(f"{zone}: free + pcp + allocated = {used[zone.key]} pages, managed {zone.managed_pages}")
         spans.sort()
-        for (s1, e1, w1), (s2, e2, w2) in zip(spans, spans[1:]):
+        for (s1, e1, w1), (s2, e2, w2) in itertools.pairwise(spans):
             if s2 < e1:
                 fail(f"{w1} [{s1:#x}, {e1:#x}) overlaps {w2} [{s2:#x}, {e2:#x})")
 

@@ -23,3 +23,7 @@ class TraceParseError(KslabError):
 
     def __str__(self) -> str:
         return f"{self.path}:{self.lineno}: {self.reason}: {self.line!r:.80}"
+
+
+class TraceInputError(KslabError, OSError):
+    """A trace input that cannot be read at all (e.g. .zst without a zstd decompressor)."""

@@ -68,6 +68,9 @@ Source = Union[str, "os.PathLike[str]", IO[str], IO[bytes]]
 #: Size of the reads from the input (characters for text streams, bytes otherwise).
 CHUNK_SIZE: Final = 1 << 20
 
+# Longer "lines" (binary garbage without newlines) are cut into pieces of this length.
+_MAX_LINE: Final = 1 << 20
+
 # Prefix caches are dropped when they grow past this many entries (fork-heavy traces have many
 # distinct comm-pid pairs; the cache only saves time, it never changes a result).
 _CACHE_LIMIT: Final = 100_000
@@ -201,6 +204,9 @@ def _line_batches(read: Callable[[int], Any], binary: bool) -> Iterator[list[str
             text = text.replace("\r\n", "\n")
         lines = text.split("\n")
         carry = lines.pop()
+        if len(carry) > _MAX_LINE:  # no newline for a long while: binary garbage, cut it
+            lines.append(carry)
+            carry = ""
         if lines:
             yield lines
     if decode is not None:
@@ -237,6 +243,7 @@ _PREAMBLE = re.compile(r"\s*(?:cpus=\d+|version\s*=\s*\d+|CPU \d+ is empty|-{10,
 _LOST = re.compile(r"\s*CPU:\s*\d+ \[(?:LOST (?P<lost>\d+) EVENTS|(?P<dropped>\d+) EVENTS DROPPED|EVENTS DROPPED)\]\s*")
 _FUNCTION_GRAPH = re.compile(r"\s*(?:\d+\.\d+\s+\|\s+)?\d+\)\s")
 _HAS_CPU = re.compile(r"\[\d+\]")
+_HAS_TIMESTAMP = re.compile(r"\]\s+(?:\S+\s+)?\d+(?:\.\d+)?: ")
 _TIMESTAMP = re.compile(r"\d+(?:\.\d+)?")
 _HEX_ADDR = re.compile(r"(?:0x)?[0-9a-fA-F]+")
 
@@ -260,13 +267,15 @@ _EVENT_KINDS: Final[dict[str, int]] = {
 class _State:
     """Per-input parse state: caches and the layout facts found so far."""
 
-    __slots__ = ("prefixes", "gfp", "kinds", "others", "stats", "trace_cmd")
+    __slots__ = ("prefixes", "gfp", "tails", "kinds", "others", "stats", "trace_cmd")
 
     def __init__(self, stats: ParseStats) -> None:
         #: prefix text (everything before the time stamp) -> (comm, pid, cpu)
         self.prefixes: dict[str, tuple[str, int, int]] = {}
         #: gfp_flags text -> value
         self.gfp: dict[str, int] = {}
+        #: per kind: the fields after ptr=/pfn= -> parsed values (see _tail_values)
+        self.tails: list[dict[str, tuple[Any, ...]]] = [{} for _ in KIND_NAMES]
         #: event name as printed -> kind; names of other events -> skip reason
         self.kinds: dict[str, int] = dict(_EVENT_KINDS)
         self.others: dict[str, str] = {}
@@ -340,12 +349,14 @@ class _State:
 def _slow_line(line: str, state: _State) -> tuple[Any, ...]:
     """Classify a line the fast path could not handle.
 
-    Returns ``("event", comm, pid, cpu, ts_text, payload)``, ``("header",)``, ``("lost", n)`` or
-    ``("skip", reason)``; raises _BadLine.
+    Returns ``("event", comm, pid, cpu, ts_text, payload_start)``, ``("header",)``,
+    ``("lost", n)`` or ``("skip", reason)``; raises _BadLine.
     """
     stripped = line.strip()
     if not stripped or line[0] == "#":
         return ("header",)
+    if len(line) > 8192:  # no kernel prints such lines; keep the regexes below linear
+        raise _BadLine("malformed: binary data" if "\x00" in line or "\ufffd" in line else "malformed: line too long")
     if _PREAMBLE.fullmatch(line):
         if stripped.startswith("cpus="):
             state.trace_cmd = True
@@ -358,35 +369,34 @@ def _slow_line(line: str, state: _State) -> tuple[Any, ...]:
     if _FUNCTION_GRAPH.match(line):
         return ("skip", "other tracer: function_graph")
     # The fast path's split, with the prefix not yet in the cache.
-    rb = line.find("] ")
-    colon = line.find(": ", rb) if rb >= 0 else -1
-    if colon < 0 and rb >= 0 and line.endswith(":"):
+    colon = line.find(": ")
+    if colon < 0 and line.endswith(":"):
         colon = len(line) - 1
     if colon > 0:
-        sp = line.rfind(" ", rb, colon)
+        sp = line.rfind(" ", 0, colon)
         who = state.parse_prefix(line[:sp]) if sp > 0 else None
         if who is not None:
             ts_text = line[sp + 1 : colon]
             if not _TIMESTAMP.fullmatch(ts_text):
                 raise _BadLine("malformed: bad timestamp")
-            return ("event", *who, ts_text, line[colon + 2 :])
+            return ("event", *who, ts_text, colon + 2)
     for regex, fmt in ((_FTRACE_LINE, None), (_TCMD_LATENCY_LINE, "trace-cmd-latency"), (_PERF_LINE, "perf-script")):
         m = regex.fullmatch(line)
-        if m is not None and not line.startswith("#"):
+        if m is not None:
             if fmt is None:
                 state.layout(m["flags"], m["tgid"])
             else:
                 state.stats.formats_seen.add(fmt)
             pid = m["pid"] if fmt != "perf-script" else (m["tid"] or m["pid"])
-            return ("event", m["comm"].strip(), int(pid), int(m["cpu"]), m["ts"], m["payload"] or "")
+            start = m.start("payload") if m["payload"] is not None else len(line)
+            return ("event", m["comm"].strip(), int(pid), int(m["cpu"]), m["ts"], start)
     if "\x00" in line or "\ufffd" in line:
         raise _BadLine("malformed: binary data")
     if _HAS_CPU.search(line) is None:
         raise _BadLine("malformed: no cpu field")
-    head = line[: line.find("[")].rstrip()
-    if not head or not (head[-1].isdigit() and ("-" in head or " " in head.strip())):
-        raise _BadLine("malformed: no pid")
-    raise _BadLine("malformed: no timestamp")
+    if _HAS_TIMESTAMP.search(line) is None:
+        raise _BadLine("malformed: no timestamp")
+    raise _BadLine("malformed: bad prefix")
 
 
 def _fields(text: str) -> dict[str, str]:
@@ -446,6 +456,11 @@ def _bool(fields: dict[str, str], key: str) -> bool | None:
     raise _BadLine(f"malformed: bad boolean in {key}")
 
 
+def _after_spaces(line: str, i: int) -> int:
+    """Index of the first non-blank character of ``line`` at or after ``i``."""
+    return len(line) - len(line[i:].lstrip())
+
+
 def _strip_offset(symbol: str) -> str:
     """``func+0x1c/0x80`` -> ``func``."""
     plus = symbol.find("+")
@@ -478,49 +493,77 @@ def _function_fields(text: str) -> tuple[str, str]:
     return _strip_offset(func), parent.strip()
 
 
+def _split_name(text: str) -> tuple[str, str | None]:
+    """Cut the ``name=`` field off, which runs to the end of the line (a cache name)."""
+    if text.startswith("name="):
+        return "", text[5:]
+    at = text.find(" name=")
+    if at < 0:
+        return text, None
+    return text[:at], text[at + 6 :]
+
+
+def _gfp(fields: dict[str, str], state: _State) -> int:
+    text = _get(fields, "gfp_flags")
+    value = state.gfp.get(text)
+    return state.gfp_value(text) if value is None else value
+
+
+def _kmem_values(kind: int, f: dict[str, str], name: str | None, state: _State) -> tuple[Any, ...]:
+    """The TraceEvent arguments after ``ptr`` of a kmem event, from its other fields."""
+    if kind <= KMEM_CACHE_ALLOC_NODE:
+        if (kind == KMALLOC_NODE or kind == KMEM_CACHE_ALLOC_NODE) and "node" not in f:
+            raise _BadLine("malformed: missing node")
+        return (
+            _int(f, "bytes_req"), _int(f, "bytes_alloc"), _gfp(f, state), _int(f, "node", -1),
+            name, _bool(f, "accounted"), -1, -1, -1, "", "",
+        )
+    return (0, 0, 0, -1, name, None, -1, -1, -1, "", "")
+
+
+def _page_values(kind: int, f: dict[str, str], state: _State) -> tuple[int, int, int]:
+    """(gfp, order, migratetype) of a page allocator event, from its other fields."""
+    if kind == MM_PAGE_ALLOC:
+        return _gfp(f, state), _int(f, "order"), _int(f, "migratetype")
+    return 0, _int(f, "order", 0 if kind == MM_PAGE_FREE_BATCHED else None), -1
+
+
+def _tail_values(kind: int, tail: str, state: _State) -> tuple[Any, ...]:
+    """Parse (and cache) the fields after ``ptr=``/``pfn=`` of a kmem/page event."""
+    cache = state.tails[kind]
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    values: tuple[Any, ...]
+    if kind <= KMEM_CACHE_FREE:
+        rest, name = _split_name(tail)
+        values = _kmem_values(kind, _fields(rest), name, state)
+    else:
+        values = _page_values(kind, _fields(tail), state)
+    cache[tail] = values
+    return values
+
+
 def _general_event(
     kind: int, fields_text: str, state: _State, head: tuple[int, int, float, str, int]
 ) -> TraceEvent:
-    """Build an event from its field text with the general (slow, careful) code."""
+    """Build an event from its field text with the general (slower, careful) code."""
     lineno, cpu, ts, comm, pid = head
-    if kind == MARK:
-        return TraceEvent(MARK, lineno, cpu, ts, comm, pid, text=fields_text)
+    fields_text = fields_text.strip()
     if kind == FUNC:
         func, parent = _function_fields(fields_text)
         return TraceEvent(FUNC, lineno, cpu, ts, comm, pid, text=func, parent=parent)
-    name: str | None = None
     if kind <= KMEM_CACHE_FREE:
-        at = fields_text.find("name=")
-        if at == 0 or (at > 0 and fields_text[at - 1] == " "):
-            name = fields_text[at + 5 :]
-            fields_text = fields_text[:at]
-    f = _fields(fields_text)
-    if kind <= KMEM_CACHE_ALLOC_NODE:
-        node = _int(f, "node", -1)
-        if kind in (KMALLOC_NODE, KMEM_CACHE_ALLOC_NODE) and "node" not in f:
-            raise _BadLine("malformed: missing node")
-        gfp_text = _get(f, "gfp_flags")
-        gfp = state.gfp.get(gfp_text)
-        if gfp is None:
-            gfp = state.gfp_value(gfp_text)
+        rest, name = _split_name(fields_text)
+        f = _fields(rest)
         return TraceEvent(
             kind, lineno, cpu, ts, comm, pid, _get(f, "call_site"), _ptr(f, "ptr"),
-            _int(f, "bytes_req"), _int(f, "bytes_alloc"), gfp, node, name, _bool(f, "accounted"),
+            *_kmem_values(kind, f, name, state),
         )
-    if kind <= KMEM_CACHE_FREE:
-        return TraceEvent(kind, lineno, cpu, ts, comm, pid, _get(f, "call_site"), _ptr(f, "ptr"), name=name)
-    # page allocator events
-    gfp = 0
-    migratetype = -1
-    if kind == MM_PAGE_ALLOC:
-        gfp_text = _get(f, "gfp_flags")
-        gfp = state.gfp.get(gfp_text, -1)
-        if gfp < 0:
-            gfp = state.gfp_value(gfp_text)
-        migratetype = _int(f, "migratetype")
+    f = _fields(fields_text)
+    gfp, order, migratetype = _page_values(kind, f, state)
     return TraceEvent(
-        kind, lineno, cpu, ts, comm, pid, ptr=_ptr(f, "page"), gfp=gfp, pfn=_int(f, "pfn"),
-        order=_int(f, "order", 0 if kind == MM_PAGE_FREE_BATCHED else None), migratetype=migratetype,
+        kind, lineno, cpu, ts, comm, pid, "", _ptr(f, "page"), 0, 0, gfp, -1, None, None,
+        _int(f, "pfn"), order, migratetype,
     )
 
 
@@ -543,8 +586,8 @@ def iter_events(
 
     ``stats``, when given, is filled in as the input is read (see :class:`ParseStats`).
 
-    Paths are checked for existence at call time (FileNotFoundError); reading starts at the first
-    ``next()``.
+    A path is checked for existence at call time (FileNotFoundError); reading starts at the
+    first ``next()``.
     """
     if isinstance(source, (str, os.PathLike)) and not (isinstance(source, str) and source == "-"):
         os.stat(source)  # fail now, not at the first next()
@@ -552,6 +595,19 @@ def iter_events(
 
 
 def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Iterator[TraceEvent]:
+    """The generator behind :func:`iter_events`.
+
+    The loop body is one long function on purpose: locals are the fastest names in CPython, and a
+    call per line costs as much as parsing a field.  Each line goes through
+    1. the prefix: find ``] `` (end of the CPU column), the ``: `` after it (end of the time stamp)
+       and the space before the time stamp; everything before that space is looked up in a cache
+       of validated prefixes -> (comm, pid, cpu); a miss, or any surprise, goes to ``_slow_line``;
+    2. the event name (up to the next ``: ``; none for function-tracer lines);
+    3. for kmem and page events: ``call_site=``/``page=`` is taken up to `` ptr=``/`` pfn=``, the
+       pointer/pfn up to the next space, and the remaining fields (sizes, flags, node, name...),
+       which repeat a lot, are looked up in a per-kind cache of parsed values.  Anything that
+       does not fit goes through ``_general_event``, which also names what is wrong.
+    """
     state = _State(stats)
     skipped = stats.skipped
     by_kind = [0] * len(KIND_NAMES)
@@ -562,8 +618,8 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Iterator[
     failed = False
 
     prefix_get = state.prefixes.get
-    gfp_get = state.gfp.get
     kind_get = state.kinds.get
+    tails = state.tails
     Event = TraceEvent
 
     def flush() -> None:
@@ -584,14 +640,12 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Iterator[
                 for line in lines:
                     lineno += 1
                     try:
-                        # ---- prefix: "comm-pid [cpu] flags ts: " -------------------------
+                        # ---- 1. prefix: "comm-pid [cpu] flags ts: " ----------------------
                         who = None
-                        rb = line.find("] ")
-                        if rb >= 0:
-                            colon = line.find(": ", rb)
-                            if colon > 0:
-                                sp = line.rfind(" ", rb, colon)
-                                who = prefix_get(line[:sp])
+                        colon = line.find(": ")
+                        if colon > 0:
+                            sp = line.rfind(" ", 0, colon)
+                            who = prefix_get(line[:sp])
                         if who is not None:
                             comm, pid, cpu = who
                             ts_text = line[sp + 1 : colon]
@@ -599,7 +653,7 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Iterator[
                                 ts = float(ts_text)
                             except ValueError:
                                 who = None
-                            payload = line[colon + 2 :]
+                            p0 = colon + 2
                         if who is None:
                             res = _slow_line(line, state)
                             what = res[0]
@@ -613,27 +667,28 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Iterator[
                             if what == "skip":
                                 skipped[res[1]] += 1
                                 continue
-                            _, comm, pid, cpu, ts_text, payload = res
+                            _, comm, pid, cpu, ts_text, p0 = res
                             ts = float(ts_text)
-                            prefix_get = state.prefixes.get  # the cache may have been replaced
                         if "." in ts_text:
                             seconds = True
                         else:
                             counter = True
 
-                        # ---- payload: "event: fields" or "func <-parent" ------------------
-                        e = payload.find(": ")
+                        # ---- 2. event name, or a function-tracer line --------------------
+                        e = line.find(": ", p0)
                         if e < 0:
-                            if payload.endswith(":"):  # an event without fields (or truncated)
-                                e = len(payload) - 1
+                            if line.endswith(":") and len(line) > p0 + 1:
+                                e = len(line) - 1  # an event without fields (or truncated)
                             else:
-                                i = payload.find(" <-")
+                                i = line.find(" <-", p0)
                                 if i >= 0:
-                                    func = payload[:i]
-                                    parent = payload[i + 3 :]
-                                elif payload and " " not in payload:
-                                    func = payload
+                                    func = line[p0:i]
+                                    parent = line[i + 3 :]
+                                elif line.find(" ", p0) < 0 and len(line) > p0:
+                                    func = line[p0:]
                                     parent = ""
+                                elif len(line) <= p0:
+                                    raise _BadLine("malformed: no event")
                                 else:
                                     raise _BadLine("malformed: unrecognised payload")
                                 if "+" in func:
@@ -644,121 +699,64 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Iterator[
                                     "", 0, 0, 0, 0, -1, None, None, -1, -1, -1, func, parent,
                                 )
                                 continue
-                        ename = payload[:e]
+                        ename = line[p0:e]
                         kind = kind_get(ename)
                         if kind is None:
                             kind = state.resolve_kind(ename)
                             if kind < 0:
                                 skipped[state.others[ename]] += 1
                                 continue
-                        fields = payload[e + 2 :]
-                        if kind == MARK:
-                            if ename != "tracing_mark_write":
-                                fields = _print_text(fields.lstrip())
-                            by_kind[MARK] += 1
-                            yield Event(MARK, lineno, cpu, ts, comm, pid, text=fields)
-                            continue
-                        if fields[:1] == " ":  # trace-cmd pads after the event name
-                            fields = fields.lstrip()
+                        f0 = e + 2
 
-                        # ---- fast paths for the usual field layouts ----------------------
+                        # ---- 3. fields ---------------------------------------------------
                         ev = None
-                        if kind <= KMEM_CACHE_ALLOC_NODE:
-                            # call_site= ptr= bytes_req= bytes_alloc= gfp_flags= [node= ...] [name=]
-                            n = fields.find(" name=")
-                            if n >= 0:
-                                cname: str | None = fields[n + 6 :]
-                                fields = fields[:n]
-                            else:
-                                cname = None
-                            t = fields.split(" ")
-                            if (
-                                len(t) >= 5
-                                and t[0][:10] == "call_site="
-                                and t[1][:4] == "ptr="
-                                and t[2][:10] == "bytes_req="
-                                and t[3][:12] == "bytes_alloc="
-                                and t[4][:10] == "gfp_flags="
+                        if kind <= KMEM_CACHE_FREE:
+                            # call_site=SYM ptr=HEX REST; SYM may hold a space: "f+0x1/0x2 [mod]"
+                            if line.startswith("call_site=", f0) or line.startswith(
+                                "call_site=", f0 := _after_spaces(line, f0)  # trace-cmd's padding
                             ):
-                                try:
-                                    node = -1
-                                    accounted = None
-                                    if len(t) > 5:
-                                        for extra in t[5:]:
-                                            if extra[:5] == "node=":
-                                                node = int(extra[5:])
-                                            elif extra[:10] == "accounted=":
-                                                accounted = extra[10:] == "true"
-                                    if node < 0 and (kind == KMALLOC_NODE or kind == KMEM_CACHE_ALLOC_NODE):
-                                        if "node=" not in fields:
-                                            raise ValueError
-                                    g = t[4][10:]
-                                    gfp = gfp_get(g)
-                                    if gfp is None:
-                                        gfp = state.gfp_value(g)
-                                    ev = Event(
-                                        kind, lineno, cpu, ts, comm, pid,
-                                        t[0][10:], int(t[1][4:], 16), int(t[2][10:]), int(t[3][12:]),
-                                        gfp, node, cname, accounted, -1, -1, -1, "", "",
-                                    )
-                                except ValueError:
-                                    ev = None
-                            if ev is None and cname is not None:
-                                fields = f"{fields} name={cname}"
-                        elif kind <= KMEM_CACHE_FREE:
-                            # call_site= ptr= [name=]
-                            n = fields.find(" name=")
-                            if n >= 0:
-                                cname = fields[n + 6 :]
-                                t = fields[:n].split(" ")
-                            else:
-                                cname = None
-                                t = fields.split(" ")
-                            if len(t) == 2 and t[0][:10] == "call_site=" and t[1][:4] == "ptr=":
-                                try:
-                                    ev = Event(
-                                        kind, lineno, cpu, ts, comm, pid, t[0][10:], int(t[1][4:], 16),
-                                        0, 0, 0, -1, cname, None, -1, -1, -1, "", "",
-                                    )
-                                except ValueError:
-                                    ev = None
-                        elif kind == MM_PAGE_ALLOC:
-                            # page= pfn= order= migratetype= gfp_flags=
-                            t = fields.split(" ")
-                            if (
-                                len(t) == 5
-                                and t[0][:5] == "page="
-                                and t[1][:4] == "pfn="
-                                and t[2][:6] == "order="
-                                and t[3][:12] == "migratetype="
-                                and t[4][:10] == "gfp_flags="
+                                p = line.find(" ptr=", f0)
+                                if p > 0:
+                                    q = line.find(" ", p + 5)
+                                    try:
+                                        ptr = int(line[p + 5 : q] if q > 0 else line[p + 5 :], 16)
+                                    except ValueError:  # "(null)", "  (null)": the general code knows
+                                        ptr = -1
+                                    if ptr >= 0:
+                                        tail = line[q + 1 :] if q > 0 else ""
+                                        values = tails[kind].get(tail)
+                                        if values is None:
+                                            values = _tail_values(kind, tail, state)
+                                        ev = Event(kind, lineno, cpu, ts, comm, pid, line[f0 + 10 : p], ptr, *values)
+                        elif kind <= MM_PAGE_FREE_BATCHED:
+                            # page=HEX pfn=DEC REST
+                            if line.startswith("page=", f0) or line.startswith(
+                                "page=", f0 := _after_spaces(line, f0)
                             ):
-                                try:
-                                    g = t[4][10:]
-                                    gfp = gfp_get(g)
-                                    if gfp is None:
-                                        gfp = state.gfp_value(g)
-                                    ev = Event(
-                                        kind, lineno, cpu, ts, comm, pid, "", int(t[0][5:], 16),
-                                        0, 0, gfp, -1, None, None,
-                                        int(t[1][4:]), int(t[2][6:]), int(t[3][12:]), "", "",
-                                    )
-                                except ValueError:
-                                    ev = None
-                        elif kind == MM_PAGE_FREE:
-                            # page= pfn= order=
-                            t = fields.split(" ")
-                            if len(t) == 3 and t[0][:5] == "page=" and t[1][:4] == "pfn=" and t[2][:6] == "order=":
-                                try:
-                                    ev = Event(
-                                        kind, lineno, cpu, ts, comm, pid, "", int(t[0][5:], 16),
-                                        0, 0, 0, -1, None, None, int(t[1][4:]), int(t[2][6:]), -1, "", "",
-                                    )
-                                except ValueError:
-                                    ev = None
+                                p = line.find(" pfn=", f0)
+                                if p > 0:
+                                    q = line.find(" ", p + 5)
+                                    tail = line[q + 1 :] if q > 0 else ""
+                                    values = tails[kind].get(tail)
+                                    if values is None:
+                                        values = _tail_values(kind, tail, state)
+                                    gfp, order, migratetype = values
+                                    try:
+                                        ev = Event(
+                                            kind, lineno, cpu, ts, comm, pid, "", int(line[f0 + 5 : p], 16),
+                                            0, 0, gfp, -1, None, None,
+                                            int(line[p + 5 : q] if q > 0 else line[p + 5 :]),
+                                            order, migratetype, "", "",
+                                        )
+                                    except ValueError:
+                                        pass  # "pfn=0x...", "page=(null)": the general code knows
+                        elif kind == MARK:
+                            text = line[f0:]
+                            if ename != "tracing_mark_write":  # trace-cmd's and perf's "print"
+                                text = _print_text(text.lstrip())
+                            ev = Event(MARK, lineno, cpu, ts, comm, pid, text=text)
                         if ev is None:
-                            ev = _general_event(kind, fields, state, (lineno, cpu, ts, comm, pid))
-                            gfp_get = state.gfp.get  # the cache may have been replaced
+                            ev = _general_event(kind, line[f0:], state, (lineno, cpu, ts, comm, pid))
                         by_kind[kind] += 1
                         yield ev
                     except _BadLine as bad:
@@ -768,8 +766,5 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Iterator[
                             raise TraceParseError(path, lineno, reason, line) from None
                         skipped[reason] += 1
                 flush()
-                # caches may have been cleared and replaced by new dicts
-                prefix_get = state.prefixes.get
-                gfp_get = state.gfp.get
         finally:
             flush()

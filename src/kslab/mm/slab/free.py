@@ -8,7 +8,7 @@ mm/slab.h: ``cache_from_obj``, ``virt_to_cache``.
 
 from __future__ import annotations
 
-from ..page import PG_active, PG_slab, Page
+from ..page import PG_active, PG_slab, Page, virt_to_pfn
 from ..slab_def import ZERO_SIZE_PTR, ArrayCache, KmemCache
 from . import debug
 from .alloc import transfer_objects
@@ -24,11 +24,25 @@ KERNEL_SYMBOLS = ("virt_to_cache", "cache_from_obj", "__free_one", "__drain_alie
 def virt_to_cache(k: object, objp: int) -> KmemCache | None:
     """The cache of a slab object, or None (with the kernel's one-time warning) for a non-slab page."""
     page = k.mem_map.virt_to_head_page(objp)  # type: ignore[attr-defined]
+    ex = k.explain  # type: ignore[attr-defined]
+    if ex is not None:
+        raw = k.mem_map.virt_to_page(objp)  # type: ignore[attr-defined]
+        if raw is None:
+            ex.step("virt_to_head_page", "free_page", obj=objp, pfn=virt_to_pfn(objp))
+        elif raw.compound_head & 1:
+            ex.step("compound_head", "tail", obj=objp, pfn=raw.pfn, word=raw.compound_head, head_pfn=page.pfn,
+                    order=page.compound_order)
+        else:
+            ex.step("compound_head", "head", obj=objp, pfn=raw.pfn, word=raw.compound_head,
+                    order=raw.compound_order)
     if page is None or not page.flags & (1 << PG_slab):
         k.warn_once("virt_to_cache", "virt_to_cache: Object is not a Slab page!", objp=objp)  # type: ignore[attr-defined]
         if k.explain is not None:  # type: ignore[attr-defined]
             k.explain.step("virt_to_cache", "not_slab", obj=objp)  # type: ignore[attr-defined]
         return None
+    if ex is not None:
+        ex.step("virt_to_cache", "slab_page", obj=objp, pfn=page.pfn, order=page.compound_order,
+                cache=page.slab_cache.name if page.slab_cache is not None else None)
     return page.slab_cache
 
 
@@ -54,6 +68,9 @@ def __free_one(ac: ArrayCache, objp: int, cachep: KmemCache) -> bool:
             k.explain.step("__free_one", "hardened_drop", cache=cachep.name, obj=objp)
         return False
     entry.append(objp)
+    if k.explain is not None:
+        k.explain.step("__free_one", "push", cache=cachep.name, obj=objp, avail=len(entry), limit=ac.limit,
+                       node=ac.node)
     return True
 
 
@@ -111,6 +128,8 @@ def cache_free_alien(cachep: KmemCache, objp: int) -> int:
     page_node = page.nid if page is not None else k.numa_node
     node = k.numa_node
     if node == page_node:
+        if k.explain is not None:
+            k.explain.step("cache_free_alien", "local", cache=cachep.name, obj=objp, node=node, page_node=page_node)
         return 0
     if k.explain is not None:
         k.explain.step("cache_free_alien", "alien", cache=cachep.name, obj=objp, node=node, page_node=page_node)
@@ -156,6 +175,8 @@ def cache_flusharray(cachep: KmemCache, ac: ArrayCache) -> None:
     if nfree > cachep.stats.max_freeable:
         cachep.stats.max_freeable = nfree
     del ac.entry[:batchcount]
+    if ex is not None:
+        ex.step("cache_flusharray", "slide", cache=cachep.name, nr=batchcount, avail=len(ac.entry), limit=ac.limit)
     slabs_destroy(cachep, lst)
 
 
@@ -172,9 +193,19 @@ def ___cache_free(cachep: KmemCache, objp: int, caller: int) -> None:
     ex = k.explain
     if k.config.init_on_free and slab_want_init_on_free(k, cachep):
         k.memory.memset(objp, 0, cachep.object_size)
+        if ex is not None:
+            ex.step("___cache_free", "init_on_free", cache=cachep.name, obj=objp, object_size=cachep.object_size,
+                    size=cachep.size)
+    if ex is not None and k.config.init_on_free and not slab_want_init_on_free(k, cachep):
+        ex.step("___cache_free", "init_on_free_skip", cache=cachep.name, ctor=bool(cachep.ctor),
+                flags=cachep.flags)
     if k.debug:
         objp = debug.cache_free_debugcheck(cachep, objp, caller)
+        if ex is not None:
+            ex.step("___cache_free", "debugcheck", cache=cachep.name, obj=objp)
     cachep.paths.free += 1
+    if ex is not None and not k.numa_multi:
+        ex.step("___cache_free", "one_node", cache=cachep.name, nodes=len(k.online_nodes))
     if k.numa_multi and cache_free_alien(cachep, objp):
         return
     if len(ac.entry) < ac.limit:
@@ -191,12 +222,16 @@ def ___cache_free(cachep: KmemCache, objp: int, caller: int) -> None:
     if k.sk_memalloc_socks:
         page = k.mem_map.virt_to_head_page(objp)
         if page is not None and page.flags & (1 << PG_active):
+            if ex is not None:
+                ex.step("___cache_free", "pfmemalloc", cache=cachep.name, obj=objp, pfn=page.pfn, node=page.nid)
             cache_free_pfmemalloc(cachep, page, objp)
             return
     __free_one(ac, objp, cachep)
 
 
 def __cache_free(cachep: KmemCache, objp: int, caller: int) -> None:
+    if cachep.k.explain is not None:
+        cachep.k.explain.step("__cache_free", "hooks", cache=cachep.name, obj=objp)
     ___cache_free(cachep, objp, caller)
 
 
@@ -205,6 +240,8 @@ def kmem_cache_free(cachep: KmemCache, objp: int, caller: int = 0, internal: str
     k = cachep.k
     if not objp:
         k.bug(f"BUG: kernel NULL pointer dereference: kmem_cache_free({cachep.name}, NULL)", "kmem_cache_free")
+    if k.explain is not None:
+        k.explain.step("kmem_cache_free", "entry", cache=cachep.name, obj=objp, cpu=k.cpu, node=k.numa_node)
     real = cache_from_obj(cachep, objp)
     if real is None:
         return
@@ -220,6 +257,8 @@ def kfree(k: object, objp: int, caller: int = 0, internal: str = "") -> None:
     if k.event_hook is not None:  # type: ignore[attr-defined]
         k.event_hook("kfree", None, objp, 0, 0, -1, internal)  # type: ignore[attr-defined]
     ex = k.explain  # type: ignore[attr-defined]
+    if ex is not None:
+        ex.step("kfree", "entry", obj=objp, cpu=k.cpu, node=k.numa_node)  # type: ignore[attr-defined]
     if objp <= ZERO_SIZE_PTR:
         if ex is not None:
             ex.step("kfree", "null", obj=objp)

@@ -64,6 +64,8 @@ def free_block(cachep: KmemCache, objpp: list[int], nr: int, node: int, lst: lis
     num = cachep.num
     stats = cachep.stats
     n.free_objects += nr
+    if k.explain is not None:
+        k.explain.step("free_block", "entry", cache=cachep.name, nr=nr, node=node, free_objects=n.free_objects)
     slabs_free = n.slabs_free
     slabs_partial = n.slabs_partial
     for i in range(nr):
@@ -73,14 +75,23 @@ def free_block(cachep: KmemCache, objpp: list[int], nr: int, node: int, lst: lis
             k.bug_bad_free(cachep, objp, "free_block")
         if page.compound_head & 1:
             page = k.mem_map.compound_head(page)
+        if k.explain is not None:
+            was = ("full" if page.on_list is n.slabs_full else "partial" if page.on_list is slabs_partial
+                   else "free" if page.on_list is slabs_free else "none")
         list_del(page)
         slab_put_obj(cachep, page, objp)
         stats.num_active -= 1
         if not page.active:
             slabs_free.add(page)
             n.free_slabs += 1
+            if k.explain is not None:
+                k.explain.step("free_block", "to_free", cache=cachep.name, obj=objp, pfn=page.pfn, was=was,
+                               active=page.active, num=num)
         else:
             slabs_partial.add_tail(page)
+            if k.explain is not None:
+                k.explain.step("free_block", "to_partial", cache=cachep.name, obj=objp, pfn=page.pfn, was=was,
+                               active=page.active, num=num)
     ex = k.explain
     if ex is not None:
         ex.step("free_block", "free_block", cache=cachep.name, nr=nr, node=node, free_objects=n.free_objects,
@@ -95,7 +106,7 @@ def free_block(cachep: KmemCache, objpp: list[int], nr: int, node: int, lst: lis
         cachep.paths.slabs_trimmed += 1
         if ex is not None:
             ex.step("free_block", "trim", cache=cachep.name, pfn=page.pfn, free_objects=n.free_objects + num,
-                    free_limit=n.free_limit)
+                    free_limit=n.free_limit, num=num)
 
 
 def drain_freelist(cachep: KmemCache, n: KmemCacheNode, tofree: int) -> int:

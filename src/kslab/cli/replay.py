@@ -1,0 +1,125 @@
+"""kslab replay: run a kernel trace (ftrace text, trace-cmd report, perf script) through the model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..manifest import read_manifest
+from ..trace.ftrace import ParseStats, iter_events
+from ..trace.replay import Replayer, ReplayOptions, ReplaySummary
+from .common import add_machine_options, machine_config
+
+EXAMPLES = r"""examples:
+  kslab replay trace.txt.xz --cpus 2 --caches caches.manifest
+  kslab replay trace.txt --cpus 4 --nodes 2 --reap trace --snapshot-on 'snapshot (\S+) begin' --out snaps/
+  kslab replay trace.txt --start-slabinfo slabinfo.0 --sync-on 'snapshot 0-start begin' \
+        --action 'retune written: (.*)=>slabinfo-write \1' --ptr-map ptrmap.csv --json summary.json
+  trace-cmd report | kslab replay - --cpus 8
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("replay", help="replay a kmem trace through the model and print /proc/slabinfo",
+                       description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("trace", nargs="?", help="trace file (.gz/.xz/.zst ok) or - for stdin; default: the bundled "
+                   "real 5.10 trace")
+    add_machine_options(p)
+    p.add_argument("--reap", choices=("trace", "timer", "off"), default="trace",
+                   help="run cache_reap where the trace shows it (default), on the model's clock, or never")
+    p.add_argument("--start-slabinfo", metavar="FILE", help="a real /proc/slabinfo to agree with at --sync-on")
+    p.add_argument("--sync-on", metavar="REGEX", help="marker at which the model syncs with --start-slabinfo")
+    p.add_argument("--action", action="append", default=[], metavar="REGEX=>ACTION",
+                   help="run ACTION (slabinfo-write LINE, shrink CACHE, reap [CPU], drop-caches, snapshot LABEL) "
+                        "when a marker matches; \\1 etc. are the regex groups")
+    p.add_argument("--snapshot-on", metavar="REGEX", help="write slabinfo.<group 1> into --out when a marker matches")
+    p.add_argument("--out", metavar="DIR", help="folder for snapshots")
+    p.add_argument("--ptr-map", metavar="FILE", help="CSV: event number, kernel pointer, model pointer")
+    p.add_argument("--unknown-free", choices=("placeholder", "ignore"), default="placeholder",
+                   help="frees of objects allocated before the trace: free a placeholder object (default) or ignore")
+    p.add_argument("--skip-bad", action="store_true", help="count malformed lines as skipped instead of stopping")
+    p.add_argument("--json", metavar="FILE", help="write the summary and final state as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    p.add_argument("--no-slabinfo", action="store_true", help="do not print the final /proc/slabinfo")
+    p.set_defaults(func=run)
+
+
+def bundled_trace() -> Path:
+    return Path(__file__).resolve().parent.parent / "data" / "oracle-R1-excerpt.txt.xz"
+
+
+def parse_actions(specs: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for spec in specs:
+        rx, sep, act = spec.partition("=>")
+        if not sep or not rx or not act:
+            raise ValueError(f"--action {spec!r}: expected REGEX=>ACTION, e.g. 'retune (.*)=>slabinfo-write \\1'")
+        out.append((rx, act))
+    return out
+
+
+def summary_dict(s: ReplaySummary, stats: ParseStats, seconds: float) -> dict[str, object]:
+    return {
+        "lines": stats.lines, "events": s.events, "header_lines": stats.header,
+        "parser_skipped": dict(stats.skipped), "applied": dict(s.applied), "skipped": dict(s.skipped),
+        "internal": dict(s.internal), "unknown_frees": dict(s.unknown_frees), "placeholders": dict(s.placeholders),
+        "sync": s.sync, "snapshots": s.snapshots, "actions": s.actions, "cpu_remapped": s.cpu_remapped,
+        "reaps": s.reaps, "seconds": round(seconds, 3), "events_per_second": int(s.events / seconds) if seconds else 0,
+        "notes": s.notes[:50],
+    }
+
+
+def print_summary(d: dict[str, object], out: object = sys.stderr) -> None:
+    w = out.write  # type: ignore[attr-defined]
+    w(f"replay: {d['lines']} lines, {d['events']} events in {d['seconds']} s ({d['events_per_second']} events/s)\n")
+    for title in ("applied", "skipped", "parser_skipped", "internal", "unknown_frees", "placeholders"):
+        items = d[title]
+        assert isinstance(items, dict)
+        if items:
+            w(f"  {title}:\n")
+            for key, v in sorted(items.items(), key=lambda kv: (-kv[1], kv[0])):
+                w(f"    {v:10d}  {key}\n")
+    if d["sync"]:
+        w(f"  sync: {d['sync']}\n")
+    for a in d["actions"]:  # type: ignore[attr-defined]
+        w(f"  action: {a}\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    trace = args.trace or str(bundled_trace())
+    opts = ReplayOptions(reap=args.reap, start_slabinfo=args.start_slabinfo, sync_on=args.sync_on,
+                         actions=parse_actions(args.action), snapshot_on=args.snapshot_on, out=args.out,
+                         ptr_map=args.ptr_map, unknown_free=args.unknown_free, skip_bad=args.skip_bad)
+    if args.snapshot_on and not args.out:
+        raise ValueError("--snapshot-on needs --out DIR")
+    if args.start_slabinfo and not args.sync_on:
+        raise ValueError("--start-slabinfo needs --sync-on REGEX (the marker where the model syncs)")
+    config = machine_config(args)
+    manifest = read_manifest(args.caches) if args.caches else None
+    rep = Replayer(config, manifest, opts, args.caches or "")
+    stats = ParseStats()
+    show = not args.quiet and sys.stderr.isatty()
+    t0 = time.perf_counter()
+    if show:
+        def progress(n: int, lineno: int) -> None:
+            dt = time.perf_counter() - t0
+            sys.stderr.write(f"\r  {n:,} events, line {lineno:,}, {n / dt if dt else 0:,.0f} events/s ")
+            sys.stderr.flush()
+        rep.on_progress = progress
+    summary = rep.run(iter_events(trace, skip_bad=args.skip_bad, stats=stats))
+    dt = time.perf_counter() - t0
+    if show:
+        sys.stderr.write("\n")
+    d = summary_dict(summary, stats, dt)
+    if not args.no_slabinfo:
+        sys.stdout.write(rep.k.slabinfo())
+    if not args.quiet:
+        print_summary(d)
+    if args.json:
+        from ..mm.slabinfo import get_slabinfo  # noqa: PLC0415
+        d["slabinfo"] = [{f: getattr(r, f) for f in r.__slots__} for r in (get_slabinfo(c) for c in rep.k.slab_caches)]
+        Path(args.json).write_text(json.dumps(d, indent=1, sort_keys=True) + "\n")
+    return 0

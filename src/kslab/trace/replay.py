@@ -1,0 +1,683 @@
+"""Replay a kernel trace through the model.
+
+Each kmem event runs on the CPU the trace names, in trace order; kernel pointers are mapped to
+model objects.  The engine also keeps the machine's boot in step with the trace (the manifest's
+creations and directives), recognises the allocations that the model makes itself (node
+structures, array caches, off-slab freelists, ``struct kmem_cache``), handles frees of objects
+allocated before the trace began (placeholders), runs ``cache_reap`` where the trace did, and acts
+on markers (sync with a real /proc/slabinfo, snapshots, administrative actions).
+
+The engine never prints: progress goes to a callback, results into :class:`ReplaySummary`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from ..manifest import Create, Directive, Entry, ManifestBoot, usercopy_window
+from ..mm.config import MachineConfig
+from ..mm.errors import KernelBug, KslabError
+from ..mm.kernel import Kernel
+from ..mm.list import list_del
+from ..mm.slab.alloc import kmem_cache_alloc, kmem_cache_alloc_node
+from ..mm.slab.free import kfree, kmem_cache_free
+from ..mm.slab.grow import cache_grow_begin, cache_grow_end, fixup_slab_list, slab_get_obj
+from ..mm.slab.kmalloc import kmalloc, kmalloc_node
+from ..mm.slab.node import drain_freelist, get_first_slab
+from ..mm.slab_common import find_mergeable
+from ..mm.slab_def import SLAB_HWCACHE_ALIGN, KmemCache
+from .events import (
+    FUNC,
+    KFREE,
+    KMALLOC,
+    KMALLOC_NODE,
+    KMEM_CACHE_ALLOC,
+    KMEM_CACHE_ALLOC_NODE,
+    KMEM_CACHE_FREE,
+    MARK,
+    MM_PAGE_ALLOC,
+    MM_PAGE_FREE,
+    MM_PAGE_FREE_BATCHED,
+    TraceEvent,
+)
+
+
+class ReplayError(KslabError):
+    """A replay that cannot go on (bad option, impossible input): names the file and line."""
+
+
+# ---- the model's own allocations, as the kernel's trace shows them -------------------------------
+# trace call-site function -> group; the model tags its internal calls (internal="...") and
+# INTERNAL_TAGS maps those tags to the same groups, so both sides can be paired.
+_ALLOC_SITES = {
+    "kmem_cache_create_usercopy": "alloc:kmem_cache", "create_cache": "alloc:kmem_cache",
+    "kmem_cache_create": "alloc:kmem_cache", "create_kmalloc_cache": "alloc:kmem_cache",
+    "init_cache_node": "alloc:node", "setup_cpu_cache": "alloc:node", "init_list": "alloc:node",
+    "setup_kmem_cache_node": "alloc:array", "alloc_arraycache": "alloc:array",
+    "__alloc_alien_cache": "alloc:array", "alloc_alien_cache": "alloc:array",
+    "cache_grow_begin": "alloc:freelist", "alloc_slabmgmt": "alloc:freelist",
+}
+_FREE_SITES = {
+    "setup_kmem_cache_node": "free:array", "free_alien_cache": "free:array", "__kmem_cache_release": "free:array",
+    "cpuup_canceled": "free:array", "alloc_alien_cache": "free:array", "__kmem_cache_shutdown": "free:array",
+    "slab_destroy": "free:freelist", "slab_kmem_cache_release": "free:kmem_cache",
+    "kmem_cache_release": "free:kmem_cache", "kmem_cache_destroy": "free:kmem_cache",
+    "shutdown_cache": "free:kmem_cache",
+}
+INTERNAL_TAGS = {
+    "create_cache": "alloc:kmem_cache", "create_kmalloc_cache": "alloc:kmem_cache",
+    "init_cache_node": "alloc:node", "setup_cpu_cache": "alloc:node", "init_list": "alloc:node",
+    "alloc_arraycache": "alloc:array", "__alloc_alien_cache": "alloc:array", "alloc_alien_cache": "alloc:array",
+    "alloc_slabmgmt": "alloc:freelist",
+    "setup_kmem_cache_node": "free:array", "free_alien_cache": "free:array", "__kmem_cache_release": "free:array",
+    "cpuup_canceled": "free:array",
+    "slab_destroy": "free:freelist", "kmem_cache_destroy": "free:kmem_cache",
+}
+
+# Callers of kmem_cache_shrink() whose cache the function tracer does not name: ACPICA's
+# acpi_purge_cached_objects() purges its caches in this order.
+KNOWN_SHRINK_CALLERS = {"acpi_os_purge_cache": ("Acpi-State", "Acpi-Operand", "Acpi-Parse", "Acpi-ParseExt")}
+
+
+def site_function(call_site: str) -> str:
+    """``foo+0x10/0x20 [mod]`` -> ``foo`` (``.constprop.0``-style suffixes removed)."""
+    f = call_site.split("+", 1)[0].split(" ", 1)[0]
+    dot = f.find(".")
+    return f[:dot] if dot > 0 else f
+
+
+@dataclass
+class ReplayOptions:
+    reap: str = "trace"  # trace | timer | off
+    start_slabinfo: str | None = None
+    sync_on: str | None = None
+    actions: list[tuple[str, str]] = field(default_factory=list)
+    snapshot_on: str | None = None
+    out: str | None = None
+    ptr_map: str | None = None
+    unknown_free: str = "placeholder"  # placeholder | ignore
+    skip_bad: bool = False
+    check_every: int = 0
+
+
+@dataclass
+class ReplaySummary:
+    """What the replay did: every event is applied or skipped with a reason."""
+
+    events: int = 0
+    applied: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    internal: Counter[str] = field(default_factory=Counter)
+    unknown_frees: Counter[str] = field(default_factory=Counter)
+    placeholders: Counter[str] = field(default_factory=Counter)
+    sync: dict[str, Any] = field(default_factory=dict)
+    snapshots: list[str] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    cpu_remapped: int = 0
+    reaps: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def accounted(self) -> int:
+        return sum(self.applied.values()) + sum(self.skipped.values())
+
+
+class Replayer:
+    """Drives a :class:`Kernel` from trace events."""
+
+    def __init__(self, config: MachineConfig, manifest: list[Entry] | None = None,
+                 options: ReplayOptions | None = None, manifest_path: str = "<manifest>") -> None:
+        self.opts = opts = options or ReplayOptions()
+        self.k = k = Kernel(config, boot=False)
+        k.boot_early()
+        self.mb = ManifestBoot(k, list(manifest or []), manifest_path)
+        self.directive_mode = self.mb.has_directives
+        if not self.directive_mode:
+            k.boot_complete()
+        self.summary = ReplaySummary()
+        self.kmap: dict[int, int] = {}  # kernel object pointer -> model pointer
+        self.kcache: dict[int, KmemCache] = {}  # kernel pointer -> model cache (for frees)
+        self.kpage_cache: dict[int, KmemCache] = {}  # kernel pfn of a slab page -> cache
+        self.placeholder: dict[KmemCache, list[int]] = {}
+        self.pending_model: dict[str, deque[int]] = {}
+        self.pending_trace: dict[str, deque[int]] = {}
+        self.shrink_rotor: Counter[str] = Counter()
+        self.synced = opts.sync_on is None
+        self.sync_re = re.compile(opts.sync_on) if opts.sync_on else None
+        self.snap_re = re.compile(opts.snapshot_on) if opts.snapshot_on else None
+        self.action_res = [(re.compile(rx), act) for rx, act in opts.actions]
+        self.ptrmap: IO[str] | None = None
+        self.evno = 0
+        self.clock = "seconds"
+        self.reap_count: Counter[int] = Counter()
+        self.hz = config.HZ
+        self.cpus = config.cpus
+        self.on_progress: Callable[[int, int], None] | None = None
+        self._by_geometry: dict[tuple[int, int], list[KmemCache]] = {}
+        k.event_hook = self._model_event
+        if opts.out:
+            Path(opts.out).mkdir(parents=True, exist_ok=True)
+        if opts.ptr_map:
+            Path(opts.ptr_map).parent.mkdir(parents=True, exist_ok=True)
+            self.ptrmap = open(opts.ptr_map, "w", encoding="utf-8")  # noqa: SIM115 - closed in finish()
+            self.ptrmap.write("event,kernel_ptr,model_ptr,kind,cache\n")
+
+    # ---- the model's own allocations --------------------------------------------------------------
+    def _model_event(self, kind: str, cachep: KmemCache | None, ptr: int, size: int, flags: int, node: int,
+                     internal: str) -> None:
+        if not internal:
+            return
+        group = INTERNAL_TAGS.get(internal)
+        if group is None:
+            return
+        q = self.pending_trace.get(group)
+        if q:
+            kptr = q.popleft()
+            self._pair(group, kptr, ptr, cachep)
+        else:
+            self.pending_model.setdefault(group, deque()).append(ptr)
+
+    def _pair(self, group: str, kptr: int, mptr: int, cachep: KmemCache | None) -> None:
+        self.summary.internal[group + " paired"] += 1
+        if group.startswith("alloc:"):
+            if kptr and mptr:
+                self.kmap[kptr] = mptr
+                if cachep is not None:
+                    self.kcache[kptr] = cachep
+                if self.ptrmap is not None:
+                    self.ptrmap.write(f"{self.evno},{kptr:x},{mptr:x},internal,{cachep.name if cachep else ''}\n")
+        else:
+            self.kmap.pop(kptr, None)
+            self.kcache.pop(kptr, None)
+
+    def _trace_internal(self, group: str, kptr: int) -> None:
+        q = self.pending_model.get(group)
+        if q:
+            mptr = q.popleft()
+            cache = self.k.virt_to_cache(mptr) if mptr > 16 else None
+            self._pair(group, kptr, mptr, cache)
+        else:
+            self.pending_trace.setdefault(group, deque()).append(kptr)
+
+    # ---- caches -------------------------------------------------------------------------------------
+    def _advance_manifest_to_create(self) -> KmemCache | None:
+        """A `struct kmem_cache` was allocated in the trace: apply the manifest up to the next creation
+        that makes a new cache (aliases and directives before it apply on the way)."""
+        mb = self.mb
+        while mb.pos < len(mb.entries):
+            e = mb.entries[mb.pos]
+            if isinstance(e, Directive):
+                mb.step()
+                continue
+            assert isinstance(e, Create)
+            flags = e.flags
+            useroffset, usersize = (e.useroffset, e.usersize) if e.usersize >= 0 else usercopy_window(e.name, e.size)
+            mergeable = not usersize and find_mergeable(self.k, e.size, e.align, flags, e.name,
+                                                        True if e.ctor else None) is not None
+            mb.step()
+            if not mergeable:
+                return self.k.slab_caches[0] if self.k.slab_caches else None
+        return None
+
+    def _cache_by_name(self, name: str, ev: TraceEvent) -> KmemCache | None:
+        c = self.k.find_cache(name)
+        if c is not None:
+            return c
+        # the manifest may create it later than the trace shows it: look ahead
+        mb = self.mb
+        for i in range(mb.pos, len(mb.entries)):
+            e = mb.entries[i]
+            if isinstance(e, Create) and e.name == name:
+                while mb.pos <= i:
+                    mb.step()
+                return self.k.find_cache(name)
+        # infer a cache from the event (object_size and size)
+        return self._infer_cache(name, ev)
+
+    def _infer_cache(self, name: str | None, ev: TraceEvent) -> KmemCache | None:
+        osz, size = ev.bytes_req, ev.bytes_alloc
+        if osz <= 0 or size <= 0 or size < osz:
+            return None
+        if name is None:
+            cands = [c for c in self.k.slab_caches if c.object_size == osz and c.size == size]
+            if len(cands) == 1:
+                return cands[0]
+            cands = [c for c in self.k.slab_caches if c.size == size and c.object_size >= osz
+                     and not c.name.startswith(("kmalloc-", "dma-kmalloc-"))]
+            if cands:
+                return cands[0]
+            name = f"inferred-{osz}-{size}"
+            c = self.k.find_cache(name)
+            if c is not None:
+                return c
+        for flags in (0, SLAB_HWCACHE_ALIGN):
+            saved = self.k.slab_nomerge
+            self.k.slab_nomerge = True
+            c = self.k.kmem_cache_create(name, osz, 0, flags)
+            self.k.slab_nomerge = saved
+            if c is not None and c.size == size:
+                self.summary.notes.append(f"inferred cache {name}: object_size {osz} size {size}")
+                self.summary.applied["cache inferred"] += 0
+                return c
+            if c is not None:
+                self.k.kmem_cache_destroy(c)
+        return None
+
+    # ---- placeholders: objects allocated before the trace began -----------------------------------
+    def _placeholder(self, cachep: KmemCache, kptr: int) -> int:
+        """Allocate, straight from the slabs, an object standing for one the kernel had before the trace."""
+        k = self.k
+        node = k.numa_node
+        kpfn = kptr >> 12
+        n = cachep.node[node]
+        if n is None:
+            return 0
+        saved_explain, k.explain = k.explain, None
+        saved_hook, k.event_hook = k.event_hook, None
+        try:
+            page = get_first_slab(n, False)
+            if page is None:
+                page = cache_grow_begin(cachep, cachep.allocflags | 0xCC0, node)
+                if page is None:
+                    return 0
+                cache_grow_end(cachep, page)
+                page = get_first_slab(n, False)
+                if page is None:
+                    return 0
+            obj = slab_get_obj(cachep, page)
+            n.free_objects -= 1
+            cachep.stats.num_active += 1
+            fixup_slab_list(cachep, n, page)
+            if k.debug:
+                obj += cachep.obj_offset
+        finally:
+            k.explain = saved_explain
+            k.event_hook = saved_hook
+        self.summary.placeholders[cachep.name] += 1
+        del kpfn
+        return obj
+
+    def _unknown_free(self, ev: TraceEvent, cachep: KmemCache | None) -> None:
+        kptr = ev.ptr
+        if cachep is None:
+            cachep = self.kpage_cache.get(kptr >> 12)
+        if cachep is None:
+            self.summary.skipped["free of unknown pointer (cache unknown)"] += 1
+            return
+        self.summary.unknown_frees[cachep.name] += 1
+        if self.opts.unknown_free != "placeholder":
+            self.summary.skipped["free of unknown pointer (ignored by policy)"] += 1
+            return
+        pool = self.placeholder.get(cachep)
+        mptr = pool.pop() if pool else self._placeholder(cachep, kptr)
+        if not mptr:
+            self.summary.skipped["free of unknown pointer (no placeholder)"] += 1
+            return
+        self._do_free(ev, cachep, mptr)
+        self.summary.applied[ev.kind_name + " (placeholder)"] += 1
+
+    # ---- events --------------------------------------------------------------------------------------
+    def _cpu(self, ev: TraceEvent) -> int:
+        cpu = ev.cpu
+        if cpu >= self.cpus:
+            cpu %= self.cpus
+            self.summary.cpu_remapped += 1
+        if self.directive_mode and cpu not in self.k.online_cpus:
+            self._bring_up(cpu)
+        return cpu
+
+    def _bring_up(self, cpu: int) -> None:
+        # apply the manifest's directives up to this CPU's @cpu_up (creations on the way too)
+        mb = self.mb
+        for i in range(mb.pos, len(mb.entries)):
+            e = mb.entries[i]
+            if isinstance(e, Directive) and e.what == "cpu_up" and e.arg == cpu:
+                while mb.pos <= i:
+                    mb.step()
+                return
+        self.k.cpu_up(cpu)
+
+    def _record_alloc(self, ev: TraceEvent, mptr: int, cachep: KmemCache | None) -> None:
+        kptr = ev.ptr
+        old = self.kmap.get(kptr)
+        if old is not None:
+            # the kernel handed out a pointer we believed live: its free was not in the trace
+            self.summary.skipped["implicit free (pointer reused without a traced free)"] += 0
+            self.summary.notes.append(f"line {ev.lineno}: {kptr:#x} reallocated without a traced free")
+            oc = self.kcache.get(kptr)
+            if oc is not None:
+                self._do_free(ev, oc, old)
+        if mptr:
+            self.kmap[kptr] = mptr
+            if cachep is not None:
+                self.kcache[kptr] = cachep
+                self.kpage_cache[kptr >> 12] = cachep
+        if self.ptrmap is not None:
+            self.ptrmap.write(f"{self.evno},{kptr:x},{mptr:x},{ev.kind_name},{cachep.name if cachep else ''}\n")
+
+    def _do_free(self, ev: TraceEvent, cachep: KmemCache | None, mptr: int) -> None:
+        k = self.k
+        if ev.kind == KMEM_CACHE_FREE and cachep is not None:
+            kmem_cache_free(cachep, mptr)
+        else:
+            kfree(k, mptr)
+
+    def _alloc(self, ev: TraceEvent) -> None:
+        kind = ev.kind
+        site = site_function(ev.call_site)
+        if kind in (KMEM_CACHE_ALLOC, KMEM_CACHE_ALLOC_NODE):
+            group = _ALLOC_SITES.get(site)
+            if group == "alloc:kmem_cache" or (ev.name == "kmem_cache" and site in ("kmem_cache_create_usercopy",
+                                                                                 "create_cache")):
+                self.summary.applied[ev.kind_name + " (cache creation)"] += 1
+                self._trace_internal("alloc:kmem_cache", ev.ptr)
+                self._advance_manifest_to_create()
+                return
+            if group == "alloc:freelist":
+                self.summary.applied[ev.kind_name + " (internal: off-slab freelist)"] += 1
+                self._trace_internal(group, ev.ptr)
+                return
+        elif site in _ALLOC_SITES and _ALLOC_SITES[site] in ("alloc:node", "alloc:array"):
+            group = "alloc:node" if ev.bytes_req == 120 else "alloc:array"
+            self.summary.applied[ev.kind_name + " (internal)"] += 1
+            self._trace_internal(group, ev.ptr)
+            return
+        if not ev.ptr:
+            self.summary.skipped[ev.kind_name + " that failed in the kernel"] += 1
+            return
+        cpu = self._cpu(ev)
+        k = self.k
+        k.set_cpu(cpu)
+        if kind == KMALLOC:
+            mptr = kmalloc(k, ev.bytes_req, ev.gfp)
+            cachep = k.virt_to_cache(mptr) if mptr > 16 else None
+        elif kind == KMALLOC_NODE:
+            mptr = kmalloc_node(k, ev.bytes_req, ev.gfp, ev.node if ev.node < k.nr_node_ids else -1)
+            cachep = k.virt_to_cache(mptr) if mptr > 16 else None
+        else:
+            cachep = self._cache_by_name(ev.name, ev) if ev.name else self._infer_cache(None, ev)
+            if cachep is None:
+                self.summary.skipped[ev.kind_name + " of an unknown cache"] += 1
+                return
+            if kind == KMEM_CACHE_ALLOC:
+                mptr = kmem_cache_alloc(cachep, ev.gfp)
+            else:
+                mptr = kmem_cache_alloc_node(cachep, ev.gfp, ev.node if ev.node < k.nr_node_ids else -1)
+        if not mptr:
+            self.summary.skipped[ev.kind_name + " failed in the model"] += 1
+            return
+        self.summary.applied[ev.kind_name] += 1
+        self._record_alloc(ev, mptr, cachep)
+
+    def _free(self, ev: TraceEvent) -> None:
+        site = site_function(ev.call_site)
+        kind = ev.kind
+        if kind == KFREE and site in _FREE_SITES and _FREE_SITES[site] == "free:array":
+            self.summary.applied["kfree (internal)"] += 1
+            self._trace_internal("free:array", ev.ptr)
+            return
+        if kind == KMEM_CACHE_FREE and site in _FREE_SITES and _FREE_SITES[site] in ("free:freelist",
+                                                                                     "free:kmem_cache"):
+            self.summary.applied["kmem_cache_free (internal)"] += 1
+            self._trace_internal(_FREE_SITES[site], ev.ptr)
+            return
+        kptr = ev.ptr
+        if kptr <= 16:
+            self.summary.applied[ev.kind_name + " of NULL/ZERO_SIZE_PTR (nothing to do)"] += 1
+            return
+        cpu = self._cpu(ev)
+        self.k.set_cpu(cpu)
+        mptr = self.kmap.pop(kptr, None)
+        cachep = self.kcache.pop(kptr, None)
+        if kind == KMEM_CACHE_FREE and ev.name:
+            named = self.k.find_cache(ev.name)
+            if named is not None:
+                cachep = named
+        if mptr is None:
+            self._unknown_free(ev, cachep)
+            return
+        self._do_free(ev, cachep, mptr)
+        self.summary.applied[ev.kind_name] += 1
+
+    def _func(self, ev: TraceEvent) -> None:
+        fn = ev.text
+        parent = ev.parent
+        k = self.k
+        if fn == "cache_reap":
+            self.reap_count[ev.cpu] += 1
+            self._clock_from_reap(ev)
+            if self.opts.reap == "trace":
+                cpu = self._cpu(ev)
+                k.run_cache_reap(cpu)
+                self.summary.reaps += 1
+                self.summary.applied["cache_reap"] += 1
+                return
+        elif fn == "enable_cpucache" and parent == "kmem_cache_init_late":
+            if self.directive_mode and not k.init_late_done:
+                self._run_directive("init_late", -1)
+                self.summary.applied["kmem_cache_init_late"] += 1
+                return
+        elif fn == "setup_kmem_cache_node" and parent == "cpuup_prepare":
+            if self.directive_mode:
+                # the next @cpu_up of the manifest is being prepared now
+                mb = self.mb
+                for i in range(mb.pos, len(mb.entries)):
+                    e = mb.entries[i]
+                    if isinstance(e, Directive) and e.what == "cpu_up":
+                        if e.arg not in k.online_cpus:
+                            while mb.pos <= i:
+                                mb.step()
+                            self.summary.applied["cpuup_prepare"] += 1
+                            return
+                        break
+        elif fn == "kmem_cache_shrink":
+            names = KNOWN_SHRINK_CALLERS.get(parent)
+            if names:
+                i = self.shrink_rotor[parent]
+                self.shrink_rotor[parent] += 1
+                c = k.find_cache(names[i % len(names)])
+                if c is not None:
+                    k.kmem_cache_shrink(c, cpu=self._cpu(ev))
+                    self.summary.applied["kmem_cache_shrink"] += 1
+                    return
+        self.summary.skipped["function trace line (informational)"] += 1
+
+    def _run_directive(self, what: str, arg: int) -> None:
+        mb = self.mb
+        for i in range(mb.pos, len(mb.entries)):
+            e = mb.entries[i]
+            if isinstance(e, Directive) and e.what == what and (arg < 0 or e.arg == arg):
+                while mb.pos <= i:
+                    mb.step()
+                return
+        if what == "init_late":
+            self.k.init_late()
+
+    # ---- time ----------------------------------------------------------------------------------------
+    def _clock(self, ev: TraceEvent) -> None:
+        if self.clock == "seconds":
+            j = int(ev.ts * self.hz)
+            if j > self.k.jiffies:
+                self.k.advance(j, run_timers=self.opts.reap == "timer")
+
+    def _clock_from_reap(self, ev: TraceEvent) -> None:
+        if self.clock != "counter":
+            return
+        # no time in the trace: each CPU's reap work runs every 2 s after a first run at ~1 s
+        n = self.reap_count[ev.cpu]
+        j = self.hz + (n - 1) * 2 * self.hz + 3 * ev.cpu
+        if j > self.k.jiffies:
+            self.k.advance(j, run_timers=False)
+
+    # ---- markers -------------------------------------------------------------------------------------
+    def _mark(self, ev: TraceEvent) -> None:
+        text = ev.text
+        handled = False
+        if self.sync_re is not None and not self.synced and self.sync_re.search(text):
+            self.sync(ev)
+            handled = True
+        for rx, act in self.action_res:
+            m = rx.search(text)
+            if m:
+                self.action(m.expand(act), ev)
+                handled = True
+        if self.snap_re is not None:
+            m = self.snap_re.search(text)
+            if m:
+                self.snapshot(m.group(1) if m.groups() else str(len(self.summary.snapshots)), ev)
+                handled = True
+        self.summary.applied["marker (acted on)" if handled else "marker"] += 1
+
+    def snapshot(self, label: str, ev: TraceEvent | None = None) -> None:
+        safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", label)
+        self.summary.snapshots.append(safe)
+        if self.opts.out:
+            Path(self.opts.out, f"slabinfo.{safe}").write_text(self.k.slabinfo())
+            Path(self.opts.out, f"buddyinfo.{safe}").write_text(self.k.buddyinfo())
+
+    def action(self, text: str, ev: TraceEvent | None = None) -> None:
+        """Run an administrative action: ``slabinfo-write LINE``, ``shrink CACHE``, ``reap [CPU]``,
+        ``drop-caches``, ``snapshot LABEL``."""
+        where = f"line {ev.lineno}" if ev is not None else "action"
+        verb, _, arg = text.strip().partition(" ")
+        k = self.k
+        cpu = k.cpu
+        if verb == "slabinfo-write":
+            res = k.slabinfo_write(arg.strip() + "\n", cpu=cpu)
+            self.summary.actions.append(f"{where}: slabinfo-write {arg.strip()!r} -> {res}")
+        elif verb == "shrink":
+            c = k.find_cache(arg.strip())
+            if c is None:
+                raise ReplayError(f"{where}: action 'shrink {arg.strip()}': no such cache")
+            k.kmem_cache_shrink(c, cpu=cpu)
+            self.summary.actions.append(f"{where}: shrink {c.name}")
+        elif verb == "reap":
+            target = int(arg) if arg.strip() else cpu
+            k.run_cache_reap(target)
+            self.summary.actions.append(f"{where}: reap on CPU {target}")
+        elif verb == "drop-caches":
+            for c in list(k.slab_caches):
+                k.kmem_cache_shrink(c, cpu=cpu)
+            self.summary.actions.append(f"{where}: drop-caches (every cache shrunk)")
+        elif verb == "snapshot":
+            self.snapshot(arg.strip() or "action", ev)
+        else:
+            raise ReplayError(f"{where}: unknown action {verb!r} (slabinfo-write, shrink, reap, drop-caches, snapshot)")
+
+    def sync(self, ev: TraceEvent | None = None) -> None:
+        """Make the model agree with a real /proc/slabinfo: missing objects become placeholders,
+        missing slabs are grown empty, surplus empty slabs are released."""
+        self.synced = True
+        path = self.opts.start_slabinfo
+        if not path:
+            return
+        from ..report.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
+        try:
+            real = parse_slabinfo(Path(path).read_text())
+        except OSError as e:
+            raise ReplayError(f"{path}: cannot read: {e.strerror}") from None
+        k = self.k
+        report: dict[str, Any] = {"caches": 0, "placeholders": 0, "slabs_grown": 0, "slabs_released": 0,
+                                  "surplus_objects": 0, "unknown_caches": []}
+        from ..mm.slabinfo import get_slabinfo  # noqa: PLC0415
+        for name, row in real.items():
+            c = k.find_cache(name)
+            if c is None:
+                report["unknown_caches"].append(name)
+                continue
+            report["caches"] += 1
+            mine = get_slabinfo(c)
+            deficit = row["active_objs"] - mine.active_objs
+            pool = self.placeholder.setdefault(c, [])
+            for _ in range(max(0, deficit)):
+                p = self._placeholder(c, 0)
+                if not p:
+                    break
+                pool.append(p)
+                report["placeholders"] += 1
+            if deficit < 0:
+                report["surplus_objects"] += -deficit
+            mine = get_slabinfo(c)
+            extra = row["num_slabs"] - mine.num_slabs
+            node = c.node[k.numa_node]
+            if node is None:
+                continue
+            while extra > 0:
+                page = cache_grow_begin(c, c.allocflags | 0xCC0, k.numa_node)
+                if page is None:
+                    break
+                cache_grow_end(c, page)
+                extra -= 1
+                report["slabs_grown"] += 1
+            if extra < 0:
+                report["slabs_released"] += drain_freelist(c, node, -extra)
+        self.summary.sync = report
+
+    # ---- the loop ------------------------------------------------------------------------------------
+    def feed(self, ev: TraceEvent) -> None:
+        self.evno += 1
+        kind = ev.kind
+        try:
+            if self.clock == "seconds":
+                self._clock(ev)
+            if kind <= KMEM_CACHE_ALLOC_NODE:
+                self._alloc(ev)
+            elif kind <= KMEM_CACHE_FREE:
+                self._free(ev)
+            elif kind == FUNC:
+                self._func(ev)
+            elif kind == MARK:
+                self._mark(ev)
+            elif kind in (MM_PAGE_ALLOC, MM_PAGE_FREE, MM_PAGE_FREE_BATCHED):
+                self.summary.skipped["page allocator event (the model makes its own)"] += 1
+            else:
+                self.summary.skipped["event kind not replayed"] += 1
+        except KernelBug as e:
+            raise ReplayError(f"line {ev.lineno}: the kernel would BUG() here: {e}") from e
+
+    def run(self, events: Iterable[TraceEvent], clock: str | None = None) -> ReplaySummary:
+        """Replay every event; ``clock`` is ``seconds`` or ``counter`` (guessed from the first events)."""
+        it = iter(events)
+        head: list[TraceEvent] = []
+        if clock is None:
+            for ev in it:
+                head.append(ev)
+                if len(head) >= 4096:
+                    break
+            integral = all(ev.ts == int(ev.ts) for ev in head)
+            clock = "counter" if head and integral and any(ev.ts for ev in head) else "seconds"
+        self.clock = clock
+        feed = self.feed
+        progress = self.on_progress
+        n = 0
+        for ev in head:
+            feed(ev)
+            n += 1
+        for ev in it:
+            feed(ev)
+            n += 1
+            if progress is not None and not n & 0xFFFF:
+                progress(n, ev.lineno)
+        self.summary.events = n
+        self.finish()
+        return self.summary
+
+    def finish(self) -> None:
+        if self.directive_mode:
+            self.mb.finish()
+        for group, q in self.pending_model.items():
+            if q:
+                self.summary.internal[group + " model only"] += len(q)
+        for group, q in self.pending_trace.items():
+            if q:
+                self.summary.internal[group + " trace only"] += len(q)
+        if self.ptrmap is not None:
+            self.ptrmap.close()
+            self.ptrmap = None
+
+
+__all__ = ["ReplayError", "ReplayOptions", "ReplaySummary", "Replayer", "list_del", "site_function"]
