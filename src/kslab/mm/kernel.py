@@ -84,7 +84,9 @@ class Kernel:
         self.memory = Memory(self.mem_map)
         self.slab_caches: list[KmemCache] = []
         self.kmalloc_caches: list[list[KmemCache | None]] = [[None] * 23 for _ in range(3)]
-        self.size_index: list[int] = []
+        # mm/slab_common.c's static size_index[] until setup_kmalloc_cache_index_table() rewrites it:
+        # kmalloc_slab() consults it while kmalloc-128 (INDEX_NODE) is being created
+        self.size_index: list[int] = [3, 4, 5, 5, 6, 6, 6, 6, 1, 1, 1, 1, 7, 7, 7, 7, 2, 2, 2, 2, 2, 2, 2, 2]
         self.slab_state = DOWN
         self.kmem_cache: KmemCache | None = None
         self.cache_by_addr: dict[int, KmemCache] = {}

@@ -324,12 +324,18 @@ def zone_batchsize(managed_pages: int) -> int:
     return (1 << (b.bit_length() - 1)) - 1
 
 
+def _mapping_text(mapping: object) -> str:
+    if mapping is None:
+        return "0000000000000000"
+    return f"{mapping:016x}" if isinstance(mapping, int) else repr(mapping)
+
+
 def _bad_page_message(comm: str, page: Page | None, pfn: int, reason: str) -> str:
     if page is None:
         desc = f"page:(not allocated) pfn:{pfn:#x}"
     else:
         desc = (f"page:{page.vmemmap:016x} refcount:{page._refcount} mapcount:{page.active + 1} "
-                f"mapping:{0 if page.mapping is None else page.mapping!s} index:0x0 pfn:{pfn:#x}\n"
+                f"mapping:{_mapping_text(page.mapping)} index:0x0 pfn:{pfn:#x}\n"
                 f"flags: {page.flags:#x}")
     return (f"BUG: Bad page state in process {comm}  pfn:{pfn:05x}\n{desc}\n"
             f"page dumped because: {reason}")
@@ -339,7 +345,17 @@ class PageAllocator:
     """The buddy allocator of one machine: every node's zones, free areas and pcp lists.
 
     :param config: the machine (CPUs, NUMA topology, memory).
-    :param mem_map: where allocated pages get their ``struct page``.
+    :param mem_map: where allocated pages get their ``struct page`` (prep_new_block/release_block).
+
+    Hooks (None by default), for trace events:
+
+    * ``on_page_alloc(page, order, migratetype, gfp)``: after every attempt of order <= 10, as
+      trace_mm_page_alloc is; ``page`` is None when the allocation failed.
+    * ``on_page_free(page, order)``: before a block is given back (trace_mm_page_free).
+    * ``on_warn(message)``: warn_alloc() failure lines and one-time warnings.
+
+    ``zones`` lists the populated zones in for_each_populated_zone() order; ``node_zones[nid][zone]``
+    is a Zone or None.  ``comm`` is the task name printed in "Bad page state" messages.
     """
 
     def __init__(self, config: MachineConfig, mem_map: MemMap) -> None:

@@ -18,10 +18,10 @@ Time stamps are kept as floats: seconds for the nanosecond clocks, the raw count
 ``counter`` clock; ``ParseStats.clocks_seen`` says which style was seen.
 
 The parser reads the input in 1 MiB chunks and keeps nothing but small caches between lines (the
-parsed ``comm-pid [cpu] flags`` prefixes, the parsed gfp strings), so inputs of any size stream.
-The hot path avoids regular expressions: it locates the ``] `` that ends the CPU column, the ``: ``
-that ends the time stamp, looks the prefix up in a cache, and splits the fields on spaces, checking
-their names; anything unusual falls back to slower, general code.
+parsed ``comm-pid [cpu] flags`` prefixes, the parsed gfp strings and field tails), so inputs of any
+size stream.  The hot path uses no regular expression, only ``str.find`` and slicing (see
+``_iter_events``); whatever it does not recognise goes to slower, general code, which is also
+what names the problem of a malformed line.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from __future__ import annotations
 import bz2
 import codecs
 import gzip
+import importlib
 import lzma
 import os
 import re
@@ -39,7 +40,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import IO, Any, Final, Union
+from typing import IO, Any, Final, TypeAlias
 
 from kslab.mm.gfp import GFP_BY_NAME
 from kslab.trace.errors import TraceInputError, TraceParseError
@@ -63,7 +64,7 @@ __all__ = ["CHUNK_SIZE", "ParseStats", "Source", "iter_events", "open_trace_text
 
 #: What ``iter_events`` accepts: a path, ``"-"`` for standard input, or an open file object
 #: (text, or binary which is then decoded as UTF-8).
-Source = Union[str, "os.PathLike[str]", IO[str], IO[bytes]]
+Source: TypeAlias = "str | os.PathLike[str] | IO[str] | IO[bytes]"
 
 #: Size of the reads from the input (characters for text streams, bytes otherwise).
 CHUNK_SIZE: Final = 1 << 20
@@ -120,40 +121,49 @@ class _BadLine(Exception):
 # Input
 
 
-def _zstd_stream(path: str, stack: ExitStack) -> IO[bytes]:
-    """A binary stream of the decompressed content of a .zst file."""
+_Read = Callable[[int], Any]  # read(n) -> str or bytes
+
+
+def _zstd_reader(path: str, stack: ExitStack) -> _Read:
+    """``read`` of the decompressed content of a .zst file: through the ``zstandard`` module if
+    it is installed, else through a ``zstd -dc`` child process."""
     try:
-        import zstandard  # type: ignore[import-not-found]
+        zstandard: Any = importlib.import_module("zstandard")
     except ImportError:
         zstandard = None
     if zstandard is not None:
         raw = stack.enter_context(open(path, "rb"))
-        reader: IO[bytes] = stack.enter_context(zstandard.ZstdDecompressor().stream_reader(raw))
-        return reader
+        dctx = zstandard.ZstdDecompressor()
+        try:
+            reader = dctx.stream_reader(raw, read_across_frames=True)
+        except TypeError:  # zstandard < 0.17 reads one frame only
+            reader = dctx.stream_reader(raw)
+        stack.callback(reader.close)
+        return reader.read  # type: ignore[no-any-return]
     exe = shutil.which("zstd")
     if exe is None:
         raise TraceInputError(
             f"{path}: reading .zst input needs the 'zstandard' Python module or the 'zstd' program"
         )
-    proc = subprocess.Popen([exe, "-dc", "--", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None
+    proc = subprocess.Popen([exe, "-dcq", "--", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    stdout, stderr = proc.stdout, proc.stderr
 
     def finish() -> None:
-        assert proc.stdout is not None and proc.stderr is not None
         if proc.poll() is None:  # the reader stopped early: stop the decompressor
             proc.kill()
-        proc.stdout.close()
-        err = proc.stderr.read().decode("utf-8", "replace").strip()
-        proc.stderr.close()
+        stdout.close()
+        err = stderr.read().decode("utf-8", "replace").strip()
+        stderr.close()
         code = proc.wait()
-        if code > 0 and not sys.exc_info()[0]:
+        if code > 0:  # (a negative code: killed above, after an early stop)
             raise TraceInputError(f"{path}: zstd failed ({code}): {err}")
 
     stack.callback(finish)
-    return proc.stdout
+    return stdout.read
 
 
-def open_trace_text(source: Source, stack: ExitStack) -> tuple[Callable[[int], Any], bool, str]:
+def open_trace_text(source: Source, stack: ExitStack) -> tuple[_Read, bool, str]:
     """Open ``source`` for reading; what is opened here is closed by ``stack``.
 
     Returns ``(read, is_binary, display_name)`` where ``read(n)`` returns up to ``n`` characters
@@ -168,17 +178,17 @@ def open_trace_text(source: Source, stack: ExitStack) -> tuple[Callable[[int], A
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         low = path.lower()
-        stream: IO[bytes]
+        if low.endswith(".zst"):
+            return _zstd_reader(path, stack), True, path
+        opener: Callable[[str, str], Any] = open
         if low.endswith(".gz"):
-            stream = stack.enter_context(gzip.open(path, "rb"))
+            opener = gzip.open
         elif low.endswith((".xz", ".lzma")):
-            stream = stack.enter_context(lzma.open(path, "rb"))
+            opener = lzma.open
         elif low.endswith(".bz2"):
-            stream = stack.enter_context(bz2.open(path, "rb"))
-        elif low.endswith(".zst"):
-            stream = _zstd_stream(path, stack)
-        else:
-            stream = stack.enter_context(open(path, "rb"))
+            opener = bz2.open
+        stream = opener(path, "rb")
+        stack.callback(stream.close)
         return stream.read, True, path
     probe = source.read(0)
     name = getattr(source, "name", None)
@@ -186,7 +196,7 @@ def open_trace_text(source: Source, stack: ExitStack) -> tuple[Callable[[int], A
     return source.read, isinstance(probe, (bytes, bytearray)), display
 
 
-def _line_batches(read: Callable[[int], Any], binary: bool) -> Iterator[list[str]]:
+def _line_batches(read: _Read, binary: bool) -> Iterator[list[str]]:
     """Lists of lines without their newline, about CHUNK_SIZE characters at a time.
 
     Bytes are decoded as UTF-8, invalid sequences replaced by U+FFFD.  ``\\r\\n`` ends a line too.
@@ -240,7 +250,9 @@ _PERF_LINE = re.compile(
     r"(?P<ts>\d+(?:\.\d+)?):(?: (?P<payload>.*))?"
 )
 _PREAMBLE = re.compile(r"\s*(?:cpus=\d+|version\s*=\s*\d+|CPU \d+ is empty|-{10,})\s*")
-_LOST = re.compile(r"\s*CPU:\s*\d+ \[(?:LOST (?P<lost>\d+) EVENTS|(?P<dropped>\d+) EVENTS DROPPED|EVENTS DROPPED)\]\s*")
+_LOST = re.compile(
+    r"\s*CPU:\s*\d+ \[(?:LOST (?P<lost>\d+) EVENTS|(?P<dropped>\d+) EVENTS DROPPED|EVENTS DROPPED)\]\s*"
+)
 _FUNCTION_GRAPH = re.compile(r"\s*(?:\d+\.\d+\s+\|\s+)?\d+\)\s")
 _HAS_CPU = re.compile(r"\[\d+\]")
 _HAS_TIMESTAMP = re.compile(r"\]\s+(?:\S+\s+)?\d+(?:\.\d+)?: ")
@@ -356,7 +368,8 @@ def _slow_line(line: str, state: _State) -> tuple[Any, ...]:
     if not stripped or line[0] == "#":
         return ("header",)
     if len(line) > 8192:  # no kernel prints such lines; keep the regexes below linear
-        raise _BadLine("malformed: binary data" if "\x00" in line or "\ufffd" in line else "malformed: line too long")
+        binary = "\x00" in line or "\ufffd" in line
+        raise _BadLine("malformed: binary data" if binary else "malformed: line too long")
     if _PREAMBLE.fullmatch(line):
         if stripped.startswith("cpus="):
             state.trace_cmd = True
@@ -380,7 +393,8 @@ def _slow_line(line: str, state: _State) -> tuple[Any, ...]:
             if not _TIMESTAMP.fullmatch(ts_text):
                 raise _BadLine("malformed: bad timestamp")
             return ("event", *who, ts_text, colon + 2)
-    for regex, fmt in ((_FTRACE_LINE, None), (_TCMD_LATENCY_LINE, "trace-cmd-latency"), (_PERF_LINE, "perf-script")):
+    layouts = ((_FTRACE_LINE, None), (_TCMD_LATENCY_LINE, "trace-cmd-latency"), (_PERF_LINE, "perf-script"))
+    for regex, fmt in layouts:
         m = regex.fullmatch(line)
         if m is not None:
             if fmt is None:
@@ -512,7 +526,7 @@ def _gfp(fields: dict[str, str], state: _State) -> int:
 def _kmem_values(kind: int, f: dict[str, str], name: str | None, state: _State) -> tuple[Any, ...]:
     """The TraceEvent arguments after ``ptr`` of a kmem event, from its other fields."""
     if kind <= KMEM_CACHE_ALLOC_NODE:
-        if (kind == KMALLOC_NODE or kind == KMEM_CACHE_ALLOC_NODE) and "node" not in f:
+        if kind in (KMALLOC_NODE, KMEM_CACHE_ALLOC_NODE) and "node" not in f:
             raise _BadLine("malformed: missing node")
         return (
             _int(f, "bytes_req"), _int(f, "bytes_alloc"), _gfp(f, state), _int(f, "node", -1),
@@ -687,6 +701,9 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Iterator[
                                 elif line.find(" ", p0) < 0 and len(line) > p0:
                                     func = line[p0:]
                                     parent = ""
+                                elif line.endswith("stack trace>", p0):  # "<stack trace>", "<user ...>"
+                                    skipped["stack trace"] += 1
+                                    continue
                                 elif len(line) <= p0:
                                     raise _BadLine("malformed: no event")
                                 else:
@@ -727,7 +744,9 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Iterator[
                                         values = tails[kind].get(tail)
                                         if values is None:
                                             values = _tail_values(kind, tail, state)
-                                        ev = Event(kind, lineno, cpu, ts, comm, pid, line[f0 + 10 : p], ptr, *values)
+                                        ev = Event(
+                                            kind, lineno, cpu, ts, comm, pid, line[f0 + 10 : p], ptr, *values
+                                        )
                         elif kind <= MM_PAGE_FREE_BATCHED:
                             # page=HEX pfn=DEC REST
                             if line.startswith("page=", f0) or line.startswith(

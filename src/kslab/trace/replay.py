@@ -157,6 +157,13 @@ class Replayer:
         self.hz = config.HZ
         self.cpus = config.cpus
         self.on_progress: Callable[[int, int], None] | None = None
+        # sync/snapshot requests wait for the reader's read(2) of /proc/slabinfo (see _mark)
+        self.pending_read: list[tuple[str, str, TraceEvent]] = []
+        # CPUs on which the kernel's function tracer showed cache_alloc_refill since their last alloc
+        self.kernel_refilled: Counter[int] = Counter()
+        self.anchored: set[tuple[KmemCache, int]] = set()
+        self.align_arrays = True
+        self.saw_functions = False
         self._by_geometry: dict[tuple[int, int], list[KmemCache]] = {}
         k.event_hook = self._model_event
         if opts.out:
@@ -368,21 +375,26 @@ class Replayer:
 
     def _alloc(self, ev: TraceEvent) -> None:
         kind = ev.kind
+        if ev.kind in (KMEM_CACHE_ALLOC_NODE, KMALLOC_NODE, KMALLOC, KMEM_CACHE_ALLOC) and ev.ptr == 0:
+            self.kernel_refilled.pop(ev.cpu, None)
         site = site_function(ev.call_site)
         if kind in (KMEM_CACHE_ALLOC, KMEM_CACHE_ALLOC_NODE):
             group = _ALLOC_SITES.get(site)
             if group == "alloc:kmem_cache" or (ev.name == "kmem_cache" and site in ("kmem_cache_create_usercopy",
                                                                                  "create_cache")):
+                self.kernel_refilled.pop(ev.cpu, None)
                 self.summary.applied[ev.kind_name + " (cache creation)"] += 1
                 self._trace_internal("alloc:kmem_cache", ev.ptr)
                 self._advance_manifest_to_create()
                 return
             if group == "alloc:freelist":
+                self.kernel_refilled.pop(ev.cpu, None)
                 self.summary.applied[ev.kind_name + " (internal: off-slab freelist)"] += 1
                 self._trace_internal(group, ev.ptr)
                 return
         elif site in _ALLOC_SITES and _ALLOC_SITES[site] in ("alloc:node", "alloc:array"):
             group = "alloc:node" if ev.bytes_req == 120 else "alloc:array"
+            self.kernel_refilled.pop(ev.cpu, None)
             self.summary.applied[ev.kind_name + " (internal)"] += 1
             self._trace_internal(group, ev.ptr)
             return
@@ -392,6 +404,9 @@ class Replayer:
         cpu = self._cpu(ev)
         k = self.k
         k.set_cpu(cpu)
+        refilled = self.kernel_refilled.pop(ev.cpu, 0) > 0
+        if self.align_arrays and self.saw_functions:
+            self._align_array(ev, cpu, refilled)
         if kind == KMALLOC:
             mptr = kmalloc(k, ev.bytes_req, ev.gfp)
             cachep = k.virt_to_cache(mptr) if mptr > 16 else None
@@ -412,6 +427,45 @@ class Replayer:
             return
         self.summary.applied[ev.kind_name] += 1
         self._record_alloc(ev, mptr, cachep)
+        if self.pending_read and site in ("seq_read_iter", "seq_read"):
+            self._run_pending(ev)
+
+    def _align_array(self, ev: TraceEvent, cpu: int, refilled: bool) -> None:
+        """Reconcile this CPU's array with the kernel's where the model cannot know it.
+
+        /proc/slabinfo counts objects sitting in per-CPU arrays as active, so a sync (and the replay of
+        a boot whose first part was not traced) can match the counts while the model's arrays hold
+        objects that the kernel had handed out, or miss objects the kernel had in its array.  The
+        function tracer tells which: ``cache_alloc_refill`` shows the kernel's array was empty.  Until
+        the first refill that both see alike, an array whose model copy still holds objects when the
+        kernel refills gives them to the pool of allocated objects of unknown identity (placeholders);
+        an array the model finds empty when the kernel did not refill takes one object from that pool.
+        After that first common refill the array is left to the model's own rules.
+        """
+        k = self.k
+        if ev.kind == KMALLOC or ev.kind == KMALLOC_NODE:
+            cachep = k.kmalloc_slab(ev.bytes_req, ev.gfp)
+        else:
+            cachep = k.find_cache(ev.name) if ev.name else None
+        if cachep is None or not cachep.cpu_cache:
+            return
+        key = (cachep, cpu)
+        if key in self.anchored:
+            return
+        ac = cachep.cpu_cache[cpu]
+        pool = self.placeholder.setdefault(cachep, [])
+        if refilled:
+            if ac.entry:
+                off = cachep.obj_offset if k.debug else 0
+                pool.extend(o + off for o in ac.entry)
+                self.summary.internal["array objects found allocated in the kernel"] += len(ac.entry)
+                ac.entry.clear()
+            if self.synced:
+                self.anchored.add(key)
+        elif not ac.entry and pool:
+            off = cachep.obj_offset if k.debug else 0
+            ac.entry.append(pool.pop() - off)
+            self.summary.internal["array objects the kernel had in its array"] += 1
 
     def _free(self, ev: TraceEvent) -> None:
         site = site_function(ev.call_site)
@@ -447,7 +501,10 @@ class Replayer:
         fn = ev.text
         parent = ev.parent
         k = self.k
-        if fn == "cache_reap":
+        self.saw_functions = True
+        if fn == "cache_alloc_refill":
+            self.kernel_refilled[ev.cpu] = 1
+        elif fn == "cache_reap":
             self.reap_count[ev.cpu] += 1
             self._clock_from_reap(ev)
             if self.opts.reap == "trace":
@@ -515,22 +572,41 @@ class Replayer:
 
     # ---- markers -------------------------------------------------------------------------------------
     def _mark(self, ev: TraceEvent) -> None:
+        """Markers: sync, actions, snapshots.
+
+        /proc/slabinfo shows the allocator as it was when the reader's read(2) generated the text:
+        ``seq_read_iter`` allocates its buffer, then calls the show functions.  A marker written just
+        before a reader starts (``snapshot X begin``) therefore asks for the state at that reader's
+        buffer allocation; the sync and the snapshot wait for it, and happen at the next marker if no
+        read comes first.
+        """
         text = ev.text
         handled = False
-        if self.sync_re is not None and not self.synced and self.sync_re.search(text):
-            self.sync(ev)
-            handled = True
+        if self.pending_read:
+            self._run_pending(ev)
         for rx, act in self.action_res:
             m = rx.search(text)
             if m:
                 self.action(m.expand(act), ev)
                 handled = True
+        if self.sync_re is not None and not self.synced and self.sync_re.search(text):
+            self.pending_read.append(("sync", "", ev))
+            handled = True
         if self.snap_re is not None:
             m = self.snap_re.search(text)
             if m:
-                self.snapshot(m.group(1) if m.groups() else str(len(self.summary.snapshots)), ev)
+                label = m.group(1) if m.groups() else str(len(self.summary.snapshots))
+                self.pending_read.append(("snapshot", label, ev))
                 handled = True
         self.summary.applied["marker (acted on)" if handled else "marker"] += 1
+
+    def _run_pending(self, ev: TraceEvent) -> None:
+        todo, self.pending_read = self.pending_read, []
+        for what, label, mark in todo:
+            if what == "sync":
+                self.sync(mark)
+            else:
+                self.snapshot(label, mark)
 
     def snapshot(self, label: str, ev: TraceEvent | None = None) -> None:
         safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", label)
@@ -667,6 +743,8 @@ class Replayer:
         return self.summary
 
     def finish(self) -> None:
+        if self.pending_read:
+            self._run_pending(self.pending_read[-1][2])
         if self.directive_mode:
             self.mb.finish()
         for group, q in self.pending_model.items():

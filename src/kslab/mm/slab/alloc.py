@@ -46,6 +46,12 @@ def alloc_block(cachep: KmemCache, ac: ArrayCache, page: Page, batchcount: int) 
     assert fl is not None
     s_mem = page.s_mem
     size = cachep.size
+    if cachep.k.explain is not None:
+        node_lists = cachep.node[page.nid]
+        src = ("partial" if node_lists is not None and page.on_list is node_lists.slabs_partial
+               else "free" if node_lists is not None and page.on_list is node_lists.slabs_free else "new")
+        cachep.k.explain.step("alloc_block", "take", cache=cachep.name, pfn=page.pfn, active=page.active, num=num,
+                              batch=batchcount, src=src)
     while page.active < num:
         if batchcount == 0:
             return -1  # the kernel's post-decrement leaves -1 when the batch ran out first
@@ -271,17 +277,26 @@ def _post_alloc(cachep: KmemCache, objp: int, flags: int, caller: int) -> int:
     k = cachep.k
     if not objp:
         cachep.paths.alloc_failed += 1
+        if k.explain is not None:
+            k.explain.step("slab_alloc", "failed", cache=cachep.name)
         return 0
     cachep.paths.alloc += 1
     if k.debug:
         objp = debug.cache_alloc_debugcheck_after(cachep, flags, objp, caller)
     if slab_want_init_on_alloc(cachep, flags):
         k.memory.memset(objp, 0, cachep.object_size)
+        if k.explain is not None:
+            k.explain.step("slab_alloc", "init_on_alloc", cache=cachep.name, obj=objp, object_size=cachep.object_size)
+    if k.explain is not None:
+        k.explain.step("slab_alloc", "done", cache=cachep.name, obj=objp)
     return objp
 
 
 def slab_alloc(cachep: KmemCache, flags: int, caller: int = 0) -> int:
     """Allocate one object on the current CPU; 0 (NULL) on failure."""
+    if cachep.k.explain is not None:
+        cachep.k.explain.step("slab_alloc", "entry", cache=cachep.name, flags=flags, cpu=cachep.k.cpu,
+                              node=cachep.k.numa_node)
     objp = __do_cache_alloc(cachep, flags)
     return _post_alloc(cachep, objp, flags, caller)
 
@@ -290,6 +305,9 @@ def slab_alloc_node(cachep: KmemCache, flags: int, nodeid: int, caller: int = 0)
     k = cachep.k
     if nodeid == -1:
         nodeid = k.numa_node
+    if k.explain is not None:
+        k.explain.step("slab_alloc_node", "entry", cache=cachep.name, flags=flags, cpu=k.cpu, node=nodeid,
+                       here=k.numa_node)
     if nodeid >= len(cachep.node) or nodeid < 0 or cachep.node[nodeid] is None:
         ptr = fallback_alloc(cachep, flags)
     else:

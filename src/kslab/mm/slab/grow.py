@@ -66,6 +66,10 @@ def kmem_getpages(cachep: KmemCache, flags: int, nodeid: int) -> Page | None:
     page.flags |= 1 << PG_slab
     if k.sk_memalloc_socks and k.page_alloc.page_is_pfmemalloc(page):
         page.flags |= 1 << PG_active
+    if k.explain is not None:
+        k.explain.step("kmem_getpages", "pages", cache=cachep.name, pfn=page.pfn, order=cachep.gfporder,
+                       node=page.nid, counter="NR_SLAB_RECLAIMABLE_B" if cachep.flags & SLAB_RECLAIM_ACCOUNT
+                       else "NR_SLAB_UNRECLAIMABLE_B", bytes=nbytes)
     return page
 
 
@@ -84,6 +88,10 @@ def kmem_freepages(cachep: KmemCache, page: Page) -> None:
     k.page_alloc.mod_node_page_state(
         page.nid, "NR_SLAB_RECLAIMABLE_B" if cachep.flags & SLAB_RECLAIM_ACCOUNT else "NR_SLAB_UNRECLAIMABLE_B",
         -nbytes)
+    if k.explain is not None:
+        k.explain.step("kmem_freepages", "free_pages", cache=cachep.name, pfn=page.pfn, order=cachep.gfporder,
+                       node=page.nid, counter="NR_SLAB_RECLAIMABLE_B" if cachep.flags & SLAB_RECLAIM_ACCOUNT
+                       else "NR_SLAB_UNRECLAIMABLE_B", bytes=nbytes)
     k.memory.forget(page.pfn, cachep.gfporder)
     k.page_alloc.free_pages(page, cachep.gfporder, k.cpu)
 
@@ -137,8 +145,14 @@ def slab_put_obj(cachep: KmemCache, page: Page, objp: int) -> None:
     if cachep.k.debug:
         debug.check_slab_put_obj(cachep, page, objp, objnr)
     page.active -= 1
+    if cachep.k.explain is not None:
+        cachep.k.explain.step("slab_put_obj", "put", cache=cachep.name, obj=objp, pfn=page.pfn, s_mem=page.s_mem,
+                              size=cachep.size, objnr=objnr, active=page.active)
     if page.freelist is None:  # objfreelist slab that was full: this object now hosts the indices
         page.freelist = objp + cachep.obj_offset
+        if cachep.k.explain is not None:
+            cachep.k.explain.step("slab_put_obj", "objfreelist", cache=cachep.name, obj=objp, pfn=page.pfn,
+                                  freelist=page.freelist)
     fl[page.active] = objnr
 
 
@@ -152,8 +166,14 @@ def fixup_slab_list(cachep: KmemCache, n: KmemCacheNode, page: Page) -> None:
             if cachep.k.debug:
                 debug.repoison_freelist_obj(cachep, page)
             page.freelist = None
+        if cachep.k.explain is not None:
+            cachep.k.explain.step("fixup_slab_list", "full", cache=cachep.name, pfn=page.pfn, active=page.active,
+                                  num=cachep.num, objfreelist=bool(cachep.flags & CFLGS_OBJFREELIST_SLAB))
     else:
         n.slabs_partial.add(page)
+        if cachep.k.explain is not None:
+            cachep.k.explain.step("fixup_slab_list", "partial", cache=cachep.name, pfn=page.pfn, active=page.active,
+                                  num=cachep.num)
 
 
 def cache_grow_begin(cachep: KmemCache, flags: int, nodeid: int) -> Page | None:
@@ -211,6 +231,9 @@ def cache_grow_end(cachep: KmemCache, page: Page | None) -> None:
         fixup_slab_list(cachep, n, page)
     cachep.stats.grown += 1
     n.free_objects += cachep.num - page.active
+    if cachep.k.explain is not None:
+        cachep.k.explain.step("cache_grow_end", "grow_end", cache=cachep.name, pfn=page.pfn, active=page.active,
+                              num=cachep.num, total_slabs=n.total_slabs, free_objects=n.free_objects)
 
 
 def kmem_rcu_free(cachep: KmemCache, page: Page) -> None:
@@ -238,10 +261,15 @@ def slab_destroy(cachep: KmemCache, page: Page) -> None:
         fc = cachep.freelist_cache
         assert fc is not None
         page.fl_obj = 0
+        if k.explain is not None:
+            k.explain.step("slab_destroy", "off_slab_freelist", cache=cachep.name, freelist_cache=fc.name,
+                           obj=fl_obj)
         free.kmem_cache_free(fc, fl_obj, internal="slab_destroy")
 
 
 def slabs_destroy(cachep: KmemCache, lst: list[Page]) -> None:
     """Destroy the slabs that free_block/drain detached, in list order (the last trimmed first)."""
+    if lst and cachep.k.explain is not None:
+        cachep.k.explain.step("slabs_destroy", "destroy", cache=cachep.name, nr=len(lst), pfns=[p.pfn for p in lst])
     while lst:
         slab_destroy(cachep, lst.pop(0))

@@ -91,12 +91,22 @@ def kmalloc_slab(k: Kernel, size: int, flags: int) -> KmemCache | None | int:
     """The cache for a kmalloc of ``size``: None if too large, ZERO_SIZE_PTR (16) for size 0."""
     if size <= 192:
         if not size:
+            if k.explain is not None:
+                k.explain.step("kmalloc_slab", "zero", size=size)
             return ZERO_SIZE_PTR
         index = k.size_index[size_index_elem(size)]
+        if k.explain is not None:
+            c = k.kmalloc_caches[kmalloc_type(flags)][index]
+            k.explain.step("kmalloc_slab", "size_index", size=size, elem=size_index_elem(size), index=index,
+                           kind=kmalloc_type(flags), cache=c.name if c is not None else None)
     else:
         if size > KMALLOC_MAX_CACHE_SIZE:
             return None
         index = (size - 1).bit_length()
+        if k.explain is not None:
+            c = k.kmalloc_caches[kmalloc_type(flags)][index]
+            k.explain.step("kmalloc_slab", "fls", size=size, index=index, kind=kmalloc_type(flags),
+                           cache=c.name if c is not None else None)
     return k.kmalloc_caches[kmalloc_type(flags)][index]
 
 
@@ -126,11 +136,15 @@ def create_kmalloc_caches(k: Kernel, flags: int) -> None:
             size = kmalloc_info(i)[1]
             from ..slab_common import create_kmalloc_cache  # noqa: PLC0415
             k.kmalloc_caches[KMALLOC_DMA][i] = create_kmalloc_cache(
-                k, kmalloc_cache_name(KMALLOC_DMA, i), size, SLAB_CACHE_DMA | flags, 0, 0)
+                k, kmalloc_cache_name(KMALLOC_DMA, i), size, SLAB_CACHE_DMA | flags, 0, size)
 
 
 def __do_kmalloc(k: Kernel, size: int, flags: int, caller: int = 0, internal: str = "") -> int:
+    if k.explain is not None:
+        k.explain.step("__do_kmalloc", "entry", size=size, flags=flags, cpu=k.cpu, node=k.numa_node)
     if size > KMALLOC_MAX_CACHE_SIZE:
+        if k.explain is not None:
+            k.explain.step("__do_kmalloc", "too_large", size=size, max=KMALLOC_MAX_CACHE_SIZE)
         return 0
     cachep = kmalloc_slab(k, size, flags)
     if cachep is None or isinstance(cachep, int):
@@ -142,7 +156,11 @@ def __do_kmalloc(k: Kernel, size: int, flags: int, caller: int = 0, internal: st
 
 
 def __do_kmalloc_node(k: Kernel, size: int, flags: int, node: int, caller: int = 0, internal: str = "") -> int:
+    if k.explain is not None:
+        k.explain.step("__do_kmalloc_node", "entry", size=size, flags=flags, cpu=k.cpu, node=node)
     if size > KMALLOC_MAX_CACHE_SIZE:
+        if k.explain is not None:
+            k.explain.step("__do_kmalloc_node", "too_large", size=size, max=KMALLOC_MAX_CACHE_SIZE)
         return 0
     cachep = kmalloc_slab(k, size, flags)
     if cachep is None or isinstance(cachep, int):
