@@ -136,13 +136,61 @@ def parse_manifest(lines: Iterable[str], path: str = "<manifest>") -> list[Entry
     return out
 
 
+def parse_creation_log(lines: Iterable[str], path: str = "<caches.log>") -> list[Entry]:
+    """A kernel creation log (``kslab-oracle:`` printk lines, as in dmesg) as manifest entries.
+
+    ``create ... via=create`` lines are kmem_cache_create calls (with their usercopy window);
+    ``kmem_cache_init_late`` and ``cpuup_prepare cpu=N`` are the boot directives.
+    """
+    out: list[Entry] = []
+    for lineno, raw in enumerate(lines, 1):
+        i = raw.find("kslab-oracle: ")
+        if i < 0:
+            continue
+        words = raw[i + 14:].split()
+        if not words:
+            continue
+        what = words[0]
+        f = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+        try:
+            if what == "create" and f.get("via") == "create":
+                out.append(Create(f["name"], int(f["size"]), int(f["align"]), int(f["flags"], 0),
+                                  f.get("ctor", "0") == "1", lineno, int(f.get("useroffset", "0")),
+                                  int(f.get("usersize", "0"))))
+            elif what == "kmem_cache_init_late":
+                out.append(Directive("init_late", -1, lineno))
+            elif what == "cpuup_prepare":
+                out.append(Directive("cpu_up", int(f["cpu"]), lineno))
+        except (KeyError, ValueError) as e:
+            raise ManifestError(path, lineno, f"bad creation-log line ({e})") from None
+    return out
+
+
 def read_manifest(path: str | Path) -> list[Entry]:
+    """Read a manifest, or a kernel's creation log (detected by its ``kslab-oracle:`` lines);
+    ``.xz``/``.gz`` files are decompressed."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8", errors="replace")
+        if p.suffix == ".xz":
+            import lzma  # noqa: PLC0415
+            text = lzma.open(p, "rt", encoding="utf-8", errors="replace").read()
+        elif p.suffix == ".gz":
+            import gzip  # noqa: PLC0415
+            text = gzip.open(p, "rt", encoding="utf-8", errors="replace").read()
+        else:
+            text = p.read_text(encoding="utf-8", errors="replace")
     except OSError as e:
         raise ManifestError(str(path), 0, f"cannot read: {e.strerror}") from None
-    return parse_manifest(text.splitlines(), str(path))
+    except (EOFError, ValueError) as e:
+        raise ManifestError(str(path), 0, f"cannot decompress: {e}") from None
+    except Exception as e:  # lzma.LZMAError, gzip.BadGzipFile
+        if e.__class__.__name__ in ("LZMAError", "BadGzipFile"):
+            raise ManifestError(str(path), 0, f"cannot decompress: {e}") from None
+        raise
+    lines = text.splitlines()
+    if any("kslab-oracle: " in line for line in lines[:50]):
+        return parse_creation_log(lines, str(path))
+    return parse_manifest(lines, str(path))
 
 
 class ManifestBoot:

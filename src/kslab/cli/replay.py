@@ -47,8 +47,37 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
 def bundled_trace() -> Path:
-    return Path(__file__).resolve().parent.parent / "data" / "oracle-R1-excerpt.txt.xz"
+    return DATA / "oracle-R1-excerpt.txt.xz"
+
+
+def compare_with_kernel(model_text: str, kernel_path: Path, out: object = sys.stdout) -> tuple[int, int]:
+    """Print where the model's /proc/slabinfo differs from the kernel's; returns (equal, total) cells."""
+    from ..report.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
+    kern = parse_slabinfo(kernel_path.read_text(), str(kernel_path))
+    model = parse_slabinfo(model_text)
+    cols = ("active_objs", "num_objs", "active_slabs", "num_slabs")
+    equal = total = 0
+    rows = []
+    for name, kv in kern.items():
+        mv = model.get(name, {})
+        for c in cols:
+            total += 1
+            if mv.get(c) == kv[c]:
+                equal += 1
+            else:
+                rows.append(f"    {name:<24s} {c:<12s} kslab {mv.get(c)!s:>8s}  kernel {kv[c]:>8d}")
+    w = out.write  # type: ignore[attr-defined]
+    w(f"\nkslab vs the real kernel ({kernel_path.name}): {equal}/{total} cells equal "
+      f"({100.0 * equal / total if total else 0:.2f}%)\n")
+    for r in rows[:20]:
+        w(r + "\n")
+    if len(rows) > 20:
+        w(f"    ... {len(rows) - 20} more\n")
+    return equal, total
 
 
 def parse_actions(specs: list[str]) -> list[tuple[str, str]]:
@@ -89,6 +118,15 @@ def print_summary(d: dict[str, object], out: object = sys.stderr) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    demo = args.trace is None
+    if demo:
+        # the bundled real 5.10 excerpt, replayed the way it was recorded (1 CPU, 2 GiB, prod kernel)
+        args.caches = args.caches or str(DATA / "oracle-R1-caches.log.xz")
+        args.start_slabinfo = args.start_slabinfo or str(DATA / "oracle-R1-slabinfo.0-start")
+        args.sync_on = args.sync_on or "snapshot 0-start begin"
+        args.no_slabinfo = True
+        sys.stdout.write(f"kslab replay: the bundled real trace ({bundled_trace().name}: Linux 5.10 SLAB, 1 CPU, "
+                         "1500 files created and deleted in tmpfs)\n")
     trace = args.trace or str(bundled_trace())
     opts = ReplayOptions(reap=args.reap, start_slabinfo=args.start_slabinfo, sync_on=args.sync_on,
                          actions=parse_actions(args.action), snapshot_on=args.snapshot_on, out=args.out,
@@ -114,6 +152,10 @@ def run(args: argparse.Namespace) -> int:
     if show:
         sys.stderr.write("\n")
     d = summary_dict(summary, stats, dt)
+    if demo:
+        from ..report.top import render_top  # noqa: PLC0415
+        sys.stdout.write(render_top(rep.k, limit=12, sort="c"))
+        compare_with_kernel(rep.k.slabinfo(), DATA / "oracle-R1-slabinfo.1-files")
     if not args.no_slabinfo:
         sys.stdout.write(rep.k.slabinfo())
     if not args.quiet:

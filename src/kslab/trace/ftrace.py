@@ -37,12 +37,12 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import IO, Any, Final, TypeAlias
 
-from kslab.mm.gfp import GFP_BY_NAME
+from kslab.mm.gfp import parse_gfp_flags
 from kslab.trace.errors import TraceInputError, TraceParseError
 from kslab.trace.events import (
     FUNC,
@@ -148,19 +148,26 @@ def _zstd_reader(path: str, stack: ExitStack) -> _Read:
     proc = subprocess.Popen([exe, "-dcq", "--", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     stdout, stderr = proc.stdout, proc.stderr
+    at_end = False
+
+    def read(size: int) -> bytes:
+        nonlocal at_end
+        data = stdout.read(size)
+        at_end = not data
+        return data
 
     def finish() -> None:
-        if proc.poll() is None:  # the reader stopped early: stop the decompressor
+        if not at_end:  # the reader stopped early: stop the decompressor
             proc.kill()
         stdout.close()
         err = stderr.read().decode("utf-8", "replace").strip()
         stderr.close()
         code = proc.wait()
-        if code > 0:  # (a negative code: killed above, after an early stop)
+        if at_end and code != 0:
             raise TraceInputError(f"{path}: zstd failed ({code}): {err}")
 
     stack.callback(finish)
-    return stdout.read
+    return read
 
 
 def open_trace_text(source: Source, stack: ExitStack) -> tuple[_Read, bool, str]:
@@ -339,19 +346,17 @@ class _State:
         return kind
 
     def gfp_value(self, text: str) -> int:
-        """Value of a gfp_flags text (cached); names unknown to kslab.mm.gfp are recorded in the
-        stats and contribute nothing."""
-        value = 0
-        if text not in ("none", "0", ""):
+        """Value of a gfp_flags text (cached), by ``kslab.mm.gfp.parse_gfp_flags``; names it does
+        not know (flags of newer kernels) are recorded in the stats and contribute nothing."""
+        try:
+            value = parse_gfp_flags(text)
+        except ValueError:
+            value = 0
             for part in text.split("|"):
-                v = GFP_BY_NAME.get(part)
-                if v is None:
-                    try:
-                        v = int(part, 16) if part[:2] in ("0x", "0X") else int(part)
-                    except ValueError:
-                        self.stats.unknown_gfp_flags.add(part)
-                        v = 0
-                value |= v
+                try:
+                    value |= parse_gfp_flags(part)
+                except ValueError:
+                    self.stats.unknown_gfp_flags.add(part)
         if len(self.gfp) >= _CACHE_LIMIT:
             self.gfp.clear()
         self.gfp[text] = value
@@ -367,6 +372,8 @@ def _slow_line(line: str, state: _State) -> tuple[Any, ...]:
     stripped = line.strip()
     if not stripped or line[0] == "#":
         return ("header",)
+    if stripped.startswith("=>"):  # the lines of a stack trace (stacktrace option or trigger)
+        return ("skip", "stack trace")
     if len(line) > 8192:  # no kernel prints such lines; keep the regexes below linear
         binary = "\x00" in line or "\ufffd" in line
         raise _BadLine("malformed: binary data" if binary else "malformed: line too long")
@@ -377,8 +384,6 @@ def _slow_line(line: str, state: _State) -> tuple[Any, ...]:
     m = _LOST.fullmatch(line)
     if m is not None:
         return ("lost", int(m["lost"] or m["dropped"] or 0))
-    if stripped.startswith("=>") or stripped == "<stack trace>":
-        return ("skip", "stack trace")
     if _FUNCTION_GRAPH.match(line):
         return ("skip", "other tracer: function_graph")
     # The fast path's split, with the prefix not yet in the cache.
@@ -449,9 +454,10 @@ def _int(fields: dict[str, str], key: str, default: int | None = None) -> int:
 
 
 def _ptr(fields: dict[str, str], key: str) -> int:
-    """A pointer field: hex with or without ``0x``; ``(null)`` is 0."""
+    """A pointer field: hex with or without ``0x``; ``(null)`` (old kernels) and ``(nil)``
+    (user-space printf) are 0."""
     text = _get(fields, key)
-    if text == "(null)":
+    if text in ("(null)", "(nil)"):
         return 0
     try:
         return int(text, 16)
@@ -587,7 +593,7 @@ def _general_event(
 
 def iter_events(
     source: Source, *, skip_bad: bool = False, stats: ParseStats | None = None
-) -> Iterator[TraceEvent]:
+) -> Generator[TraceEvent, None, None]:
     """Parse a text trace, yielding one :class:`TraceEvent` per kmem event, marker and function
     entry, in file order.
 
@@ -601,21 +607,23 @@ def iter_events(
     ``stats``, when given, is filled in as the input is read (see :class:`ParseStats`).
 
     A path is checked for existence at call time (FileNotFoundError); reading starts at the
-    first ``next()``.
+    first ``next()``.  Closing the generator early (``close()``, or dropping it) closes what it
+    opened, and stops the ``zstd`` child process if one was started.
     """
     if isinstance(source, (str, os.PathLike)) and not (isinstance(source, str) and source == "-"):
         os.stat(source)  # fail now, not at the first next()
     return _iter_events(source, skip_bad, stats if stats is not None else ParseStats())
 
 
-def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Iterator[TraceEvent]:
+def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator[TraceEvent, None, None]:
     """The generator behind :func:`iter_events`.
 
     The loop body is one long function on purpose: locals are the fastest names in CPython, and a
     call per line costs as much as parsing a field.  Each line goes through
-    1. the prefix: find ``] `` (end of the CPU column), the ``: `` after it (end of the time stamp)
-       and the space before the time stamp; everything before that space is looked up in a cache
-       of validated prefixes -> (comm, pid, cpu); a miss, or any surprise, goes to ``_slow_line``;
+    1. the prefix: find the first ``: `` (the end of the time stamp) and the space before the
+       time stamp; everything before that space is looked up in a cache of validated prefixes
+       -> (comm, pid, cpu); a miss, or any surprise (a comm holding ``: ``, a header, garbage),
+       goes to ``_slow_line``, which validates and caches the prefix or classifies the line;
     2. the event name (up to the next ``: ``; none for function-tracer lines);
     3. for kmem and page events: ``call_site=``/``page=`` is taken up to `` ptr=``/`` pfn=``, the
        pointer/pfn up to the next space, and the remaining fields (sizes, flags, node, name...),
@@ -633,6 +641,7 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Iterator[
 
     prefix_get = state.prefixes.get
     kind_get = state.kinds.get
+    others_get = state.others.get
     tails = state.tails
     Event = TraceEvent
 
@@ -718,11 +727,16 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Iterator[
                                 continue
                         ename = line[p0:e]
                         kind = kind_get(ename)
-                        if kind is None:
-                            kind = state.resolve_kind(ename)
-                            if kind < 0:
-                                skipped[state.others[ename]] += 1
+                        if kind is None:  # not one of ours, or a name printed in an odd way
+                            reason = others_get(ename)
+                            if reason is None:
+                                kind = state.resolve_kind(ename)
+                                if kind < 0:
+                                    reason = state.others[ename]
+                            if reason is not None:
+                                skipped[reason] += 1
                                 continue
+                            assert kind is not None
                         f0 = e + 2
 
                         # ---- 3. fields ---------------------------------------------------
@@ -735,12 +749,14 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Iterator[
                                 p = line.find(" ptr=", f0)
                                 if p > 0:
                                     q = line.find(" ", p + 5)
+                                    if q < 0:
+                                        q = len(line)
                                     try:
-                                        ptr = int(line[p + 5 : q] if q > 0 else line[p + 5 :], 16)
+                                        ptr = int(line[p + 5 : q], 16)
                                     except ValueError:  # "(null)", "  (null)": the general code knows
                                         ptr = -1
                                     if ptr >= 0:
-                                        tail = line[q + 1 :] if q > 0 else ""
+                                        tail = line[q + 1 :]
                                         values = tails[kind].get(tail)
                                         if values is None:
                                             values = _tail_values(kind, tail, state)
@@ -755,7 +771,9 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Iterator[
                                 p = line.find(" pfn=", f0)
                                 if p > 0:
                                     q = line.find(" ", p + 5)
-                                    tail = line[q + 1 :] if q > 0 else ""
+                                    if q < 0:
+                                        q = len(line)
+                                    tail = line[q + 1 :]
                                     values = tails[kind].get(tail)
                                     if values is None:
                                         values = _tail_values(kind, tail, state)
@@ -764,7 +782,7 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Iterator[
                                         ev = Event(
                                             kind, lineno, cpu, ts, comm, pid, "", int(line[f0 + 5 : p], 16),
                                             0, 0, gfp, -1, None, None,
-                                            int(line[p + 5 : q] if q > 0 else line[p + 5 :]),
+                                            int(line[p + 5 : q]),
                                             order, migratetype, "", "",
                                         )
                                     except ValueError:

@@ -224,6 +224,10 @@ def cache_grow_end(cachep: KmemCache, page: Page | None) -> None:
     n = cachep.node[page.nid]
     assert n is not None
     n.total_slabs += 1
+    if cachep.k.explain is not None:  # free_objects is raised below, after the list placement
+        cachep.k.explain.step("cache_grow_end", "grow_end", cache=cachep.name, pfn=page.pfn, active=page.active,
+                              num=cachep.num, total_slabs=n.total_slabs,
+                              free_objects=n.free_objects + cachep.num - page.active)
     if not page.active:
         n.slabs_free.add_tail(page)
         n.free_slabs += 1
@@ -231,9 +235,6 @@ def cache_grow_end(cachep: KmemCache, page: Page | None) -> None:
         fixup_slab_list(cachep, n, page)
     cachep.stats.grown += 1
     n.free_objects += cachep.num - page.active
-    if cachep.k.explain is not None:
-        cachep.k.explain.step("cache_grow_end", "grow_end", cache=cachep.name, pfn=page.pfn, active=page.active,
-                              num=cachep.num, total_slabs=n.total_slabs, free_objects=n.free_objects)
 
 
 def kmem_rcu_free(cachep: KmemCache, page: Page) -> None:
