@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (the Chinese summaries use full-width punctuation on purpose)
 """Explaining one allocator operation, and the built-in scenarios of ``kslab explain``.
 
 :func:`explain_operation` is the reusable part: given a booted :class:`~kslab.mm.kernel.Kernel`
@@ -19,7 +20,7 @@ from typing import Any
 
 from .mm.errors import KslabError
 from .mm.explain import Explain, Step
-from .mm.gfp import GFP_KERNEL, __GFP_COMP
+from .mm.gfp import __GFP_COMP, GFP_KERNEL
 from .mm.kernel import Kernel
 from .mm.slab_def import KmemCache
 
@@ -40,7 +41,7 @@ class Explanation:
     machine: dict[str, Any] = field(default_factory=dict)
     setup: list[dict[str, Any]] = field(default_factory=list)
 
-    def keys(self) -> list[tuple[str, str]]:
+    def decisions(self) -> list[tuple[str, str]]:
         """The (function, decision) pairs in order: what tests assert on."""
         return [(s.func, s.key) for s in self.steps]
 
@@ -141,11 +142,12 @@ def _cache(k: Kernel, size: int) -> KmemCache:
 
 
 def _kmalloc(k: Kernel, size: int, count: int, cpu: int) -> list[int]:
-    objs = []
+    objs: list[int] = []
     for _ in range(count):
         p = k.kmalloc(size, cpu=cpu)
         if not p:
-            raise ScenarioError(f"kmalloc({size}) failed on CPU {cpu} after {len(objs)} objects: the machine is too small")
+            raise ScenarioError(f"kmalloc({size}) failed on CPU {cpu} after {len(objs)} objects: "
+                                "the machine is too small")
         objs.append(p)
     return objs
 
@@ -156,7 +158,7 @@ def _first(k: Kernel, c: KmemCache, cpu: int, ops: Iterable[tuple[dict[str, Any]
     others = tuple(other_nodes)
     for i, (op, fn) in enumerate(ops):
         ex = explain_operation(k, op, fn, c, cpu, others)
-        if wanted(set(ex.keys())):
+        if wanted(set(ex.decisions())):
             return i, ex
     raise ScenarioError(f"the model never took the {what} branch in this setup (see 'kslab explain --list')")
 
@@ -229,7 +231,7 @@ def _alien(k: Kernel, size: int) -> Explanation:
     c = _cache(k, size)
     cpu_b, home = _remote_cpu(k, "alien")
     objs = _kmalloc(k, size, 1, cpu_b)
-    n, ex = _first(k, c, 0, _frees(k, objs, 0), lambda s: ("cache_free_alien", "alien") in s,
+    _, ex = _first(k, c, 0, _frees(k, objs, 0), lambda s: ("cache_free_alien", "alien") in s,
                    "cache_free_alien", [home])
     return _finish(ex, "alien", [{"do": "kmalloc", "size": size, "count": 1, "cpu": cpu_b, "node": home}])
 
@@ -238,9 +240,10 @@ def _alien_overflow(k: Kernel, size: int) -> Explanation:
     c = _cache(k, size)
     cpu_b, home = _remote_cpu(k, "alien-overflow")
     n0 = c.node[k.cpu_to_node[0]]
-    if n0 is None or n0.alien is None or n0.alien[home] is None:
+    alien = n0.alien[home] if n0 is not None and n0.alien is not None else None
+    if alien is None:
         raise ScenarioError("alien-overflow needs alien arrays: boot without --noaliencache")
-    objs = _kmalloc(k, size, n0.alien[home].limit + 2, cpu_b)
+    objs = _kmalloc(k, size, alien.limit + 2, cpu_b)
     n, ex = _first(k, c, 0, _frees(k, objs, 0), lambda s: ("__cache_free_alien", "alien_overflow") in s,
                    "alien overflow", [home])
     return _finish(ex, "alien-overflow", [{"do": "kmalloc", "size": size, "count": len(objs), "cpu": cpu_b,
@@ -278,7 +281,7 @@ def _not_slab(k: Kernel, size: int) -> Explanation:
         raise ScenarioError("alloc_pages(order 1) failed: the machine is too small")
     ptr = page.address + 4096 + 0x40  # inside the tail page of a compound page
     ex = explain_operation(k, {"call": "kfree", "ptr": ptr, "cpu": 0}, lambda: k.kfree(ptr, cpu=0), None, 0)
-    if ("virt_to_cache", "not_slab") not in set(ex.keys()):
+    if ("virt_to_cache", "not_slab") not in set(ex.decisions()):
         raise ScenarioError("the model did not reject the non-slab pointer")
     return _finish(ex, "not-slab", [{"do": "alloc_pages", "order": 1, "pfn": page.pfn, "node": page.nid,
                                      "gfp": "GFP_KERNEL|__GFP_COMP"}])
@@ -287,14 +290,15 @@ def _not_slab(k: Kernel, size: int) -> Explanation:
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("freehit", {"en": "kfree into a per-CPU array that is not full (STATS freehit)",
                          "zh": "kfree 时 per-CPU 数组未满，对象直接放入 (STATS freehit)"}, _freehit),
-    Scenario("flush-shared", {"en": "kfree into a full per-CPU array; the oldest batch moves to the node's shared array",
+    Scenario("flush-shared", {"en": "kfree into a full per-CPU array; the oldest batch moves to the node's shared "
+                                    "array",
                               "zh": "kfree 时 per-CPU 数组已满，最旧的一批对象转移到节点的 shared 数组"},
              _flush_shared, cpus=2, min_cpus=2),
     Scenario("flush-free-block", {"en": "kfree into a full per-CPU array, no room in a shared array: free_block "
                                         "returns objects to their slabs and an empty slab goes back to the buddy "
                                         "allocator (free_objects > free_limit)",
-                                  "zh": "kfree 时 per-CPU 数组已满且 shared 数组没有空间：free_block 把对象还给所属 slab，"
-                                        "free_objects > free_limit 时空闲 slab 的页还给伙伴系统"},
+                                  "zh": "kfree 时 per-CPU 数组已满且 shared 数组没有空间：free_block 把对象还给"
+                                        "所属 slab，free_objects > free_limit 时空闲 slab 的页还给伙伴系统"},
              _flush_free_block, size=8192),
     Scenario("alien", {"en": "kfree on node 0 of an object from node 1: staged in node 0's alien array for node 1",
                        "zh": "在节点 0 上 kfree 一个属于节点 1 的对象：暂存到节点 0 为节点 1 准备的 alien 数组"},

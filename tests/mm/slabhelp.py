@@ -94,7 +94,7 @@ def ac(cachep: KmemCache, cpu: int) -> list[int]:
     return cachep.cpu_cache[cpu].entry
 
 
-def node(cachep: KmemCache, nid: int = 0):  # noqa: ANN201
+def node(cachep: KmemCache, nid: int = 0):
     n = cachep.node[nid]
     assert n is not None
     return n

@@ -125,7 +125,7 @@ def test_12_3_shrink_at_any_point():
         live = 200 - stop
         k.kmem_cache_shrink(t)
         # after shrink only truly allocated objects are active and no empty slab is left
-        a, n_objs, a_sl, n_sl, sh = cols(k, "t64")
+        a, _n_objs, a_sl, n_sl, sh = cols(k, "t64")
         assert (a, sh) == (live, 0)
         assert a_sl == n_sl
         assert len(ac(t, 0)) == 0

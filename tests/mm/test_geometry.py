@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from slabhelp import boot, slabinfo_lines
 
-from kslab.mm.gfp import GFP_DMA, __GFP_COMP, __GFP_DMA, __GFP_RECLAIMABLE
+from kslab.mm.gfp import __GFP_COMP, __GFP_DMA, __GFP_RECLAIMABLE, GFP_DMA
 from kslab.mm.slab import kmalloc as km
 from kslab.mm.slab.geometry import calculate_alignment, reciprocal_divide, reciprocal_value
 from kslab.mm.slab_def import (
@@ -348,9 +348,16 @@ def test_kmalloc_index_edges(smp):
     assert km.kmalloc_slab(smp, 0, 0) == 16  # ZERO_SIZE_PTR
     assert km.kmalloc_slab(smp, (4 << 20) + 1, 0) is None
     assert smp.kmalloc_slab((4 << 20) + 1, 0) is None
-    # the run-time table: sizes 1..192 by 8-byte steps agree with the compile-time helper
+    # every size up to 4 KiB, against the rule of spec §2.8 written out here
+    def want(size):
+        for limit, index in ((32, 5), (64, 6), (96, 1), (128, 7), (192, 2)):
+            if size <= limit:
+                return index
+        return (size - 1).bit_length()
+
     for size in range(1, 4097):
-        assert km.kmalloc_slab(smp, size, 0) is smp.kmalloc_caches[0][km.kmalloc_index(size)], size
+        assert km.kmalloc_index(size) == want(size), size
+        assert km.kmalloc_slab(smp, size, 0) is smp.kmalloc_caches[0][want(size)], size
     assert smp.size_index == [5, 5, 5, 5, 6, 6, 6, 6, 1, 1, 1, 1, 7, 7, 7, 7, 2, 2, 2, 2, 2, 2, 2, 2]
 
 
@@ -472,3 +479,47 @@ def test_nomerge_options():
     k = boot(cpus=2, CONFIG_DEBUG_SLAB=True)
     a = k.kmem_cache_create("a", 200, 0, SLAB_HWCACHE_ALIGN)
     assert k.kmem_cache_create("b", 200, 0, SLAB_HWCACHE_ALIGN) is not a  # a is POISONed: unmergeable
+
+
+def test_non_power_of_two_alignment_uses_mask_align():
+    """ALIGN() is (x + a - 1) & ~(a - 1) even for a = 24: 40 stays 40, 48 becomes 64."""
+    k = boot(cpus=2, slab_nomerge=True)
+    a = k.kmem_cache_create("a24", 40, 24, 0)
+    # size 40: objfreelist refused (102 > 40), off-slab refused (freelist caches too big), on-slab 4096 // 41
+    assert (a.align, a.size, a.num, a.gfporder, a.placement, a.colour_off, a.colour) == (
+        24, 40, 99, 0, "on-slab", 64, 0)
+    b = k.kmem_cache_create("b24", 48, 24, 0)
+    assert (b.align, b.size, b.num, b.placement) == (24, 64, 63, "on-slab")
+    # find_mergeable rounds the same way
+    k2 = boot(cpus=2)
+    s48 = k2.kmem_cache_create("s48", 48, 48, 0)  # ALIGN(48, 48) = (48 + 47) & ~47 = 80
+    assert s48.size == 80 and s48.align == 48
+    # request (48, 24): size ALIGN(48, 24) = 64; 80 & ~23 = 64 != 80 (and 80 - 64 >= 8): no alias
+    r = k2.kmem_cache_create("r", 48, 24, 0)
+    assert r is not s48 and s48.refcount == 1 and r.size == 64
+
+
+def test_create_flag_checks():
+    k = boot(cpus=2)
+    assert k.kmem_cache_create("bad", 100, 0, 0x1) is None
+    assert "kmem_cache_create(bad) failed with error -22" in k.dmesg
+    # debug flags are accepted but masked away without CONFIG_DEBUG_SLAB
+    c = k.kmem_cache_create("rz", 100, 0, SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER)
+    assert c is not None and not c.flags & (SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER)
+    assert (c.size, c.obj_offset) == (104, 0)
+    # with CONFIG_DEBUG_SLAB they stay
+    kd = boot(cpus=2, CONFIG_DEBUG_SLAB=True)
+    d = kd.kmem_cache_create("rz", 100, 0, SLAB_RED_ZONE)
+    assert d.flags & SLAB_RED_ZONE and d.obj_offset == 8 and d.size == 104 + 24
+
+
+def test_reclaim_account_takes_first_fit():
+    """SLAB_RECLAIM_ACCOUNT: the first order holding an object wins, whatever the waste."""
+    k = boot(cpus=2)
+    r = k.kmem_cache_create("r3000", 3000, 0, SLAB_RECLAIM_ACCOUNT)
+    # order 0: num 1, left 1096 (> 512 would normally move on to order 1)
+    assert (r.size, r.num, r.gfporder, r.placement, r.colour) == (3000, 1, 0, "objfreelist", 1096 // 64)
+    assert r.allocflags == __GFP_COMP | __GFP_RECLAIMABLE
+    before = k.page_alloc.node_page_state(0, "NR_SLAB_RECLAIMABLE_B")
+    k.kmem_cache_alloc(r)
+    assert k.page_alloc.node_page_state(0, "NR_SLAB_RECLAIMABLE_B") == before + 4096

@@ -86,3 +86,10 @@ def test_get_slabinfo_counts_arrays_as_active():
     k.kmem_cache_shrink(x)
     d = get_slabinfo(x)
     assert (d.active_objs, d.num_objs, d.active_slabs, d.num_slabs) == (0, 0, 0, 0)
+
+
+def test_boot_golden_one_cpu():
+    """The whole file right after boot on 1 CPU (no shared or alien arrays): only kmem_cache (60 structs of
+    kmalloc caches, 21 per slab) and kmalloc-128 (59 + 2 kmem_cache_node structures) hold objects."""
+    k = boot(cpus=1)
+    assert k.slabinfo() == (GOLDEN / "slabinfo_boot_1cpu.txt").read_text()

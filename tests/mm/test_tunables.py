@@ -234,3 +234,57 @@ def test_retune_keeps_alien_arrays():
     # a cache created with limit 1 gets alien arrays of limit 1
     big = k.kmem_cache_create("big", 300000)
     assert big.limit == 1 and node(big, 0).alien[1].limit == 1
+
+
+# ---- the kernel's sscanf(" %d %d %d") --------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["x +10 5 1", "x 10 5 --1", "x 10 5 +1", "x 10,5,1", "x 10abc 5 1", "x - 5 1"])
+def test_sscanf_rejects(text):
+    """vsscanf accepts one leading '-' only; a field that does not start a number ends the scan."""
+    k = boot(cpus=2)
+    x = k.kmem_cache_create("x", 200, 0, SLAB_HWCACHE_ALIGN)
+    assert k.slabinfo_write(text) == EINVAL
+    assert (x.limit, x.batchcount, x.shared) == (120, 60, 8)
+
+
+@pytest.mark.parametrize("text,want", [
+    ("x 10 5 1junk", (10, 5, 1)),  # anything after the third number is ignored
+    ("x\t 10 5 1", None),  # the name ends at the first space only: "x\t" is not a cache
+    ("x 10\t5\n1", (10, 5, 1)),
+    ("x 4294967306 5 1", (10, 5, 1)),  # the value is stored in an int: 2^32 + 10 -> 10
+    ("x 10 5 4294967295", None),  # -> -1: shared < 0, silently ignored
+])
+def test_sscanf_accepts(text, want):
+    k = boot(cpus=2)
+    x = k.kmem_cache_create("x", 200, 0, SLAB_HWCACHE_ALIGN)
+    ret = k.slabinfo_write(text)
+    if want is None and "\t" in text.split(" ")[0]:
+        assert ret == EINVAL
+        return
+    assert ret == len(text)
+    assert (x.limit, x.batchcount, x.shared) == (want or (120, 60, 8))
+
+
+def test_enomem_for_shared_array_keeps_new_tunables():
+    """A shared array over 4 MiB cannot be kmalloc'd: -ENOMEM, but nothing is rolled back."""
+    k = boot(cpus=2)
+    x = k.kmem_cache_create("x", 200, 0, SLAB_HWCACHE_ALIGN)
+    old_shared = node(x).shared
+    old_limit = node(x).free_limit
+    text = "x 100 50 20000"  # 20000 * 50 entries * 8 bytes > 4 MiB
+    assert k.slabinfo_write(text) == ENOMEM
+    assert (x.limit, x.batchcount, x.shared) == (100, 50, 20000)
+    assert all(a.limit == 100 and a.batchcount == 50 for a in x.cpu_cache)
+    # setup_kmem_cache_node failed before init_cache_node: old shared array and free_limit remain
+    assert node(x).shared is old_shared and node(x).shared.limit == 480
+    assert node(x).free_limit == old_limit
+    assert line(k, "x").sharedfactor == 20000
+    k.check()
+
+
+def test_free_limit_two_cpus_non_numa():
+    """Non-NUMA: the online mask; CPU 1's prepare step still sees one CPU: 2 * batch + num for boot caches."""
+    k = boot(cpus=2, CONFIG_NUMA=False)
+    assert _free_limits(k.kmalloc_caches[0][5]) == [2 * 60 + 124]
+    assert _free_limits(k.kmem_cache) == [2 * 60 + 21]
+    assert _free_limits(k.kmem_cache_create("x", 200, 0, SLAB_HWCACHE_ALIGN)) == [3 * 60 + 16]

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from ..report.narrate import LANGS, render_explanation
+from ..report.narrate import LANGS, render_explanation, render_step, step_depths
 from ..scenarios import SCENARIOS, Explanation, ScenarioError, run_scenario
 from .common import add_machine_options, build_machine
 
@@ -17,6 +17,11 @@ EXAMPLES = """examples:
   kslab explain --scenario flush-shared --lang zh
   kslab explain --scenario alien-overflow --cpus 4 --nodes 2 --json
   kslab explain --scenario flush-free-block --size 64 --full
+
+Without --cpus/--nodes a scenario boots the machine it needs (flush-shared: 2 CPUs; alien and
+alien-overflow: 2 CPUs on 2 nodes; the others: 1 CPU).  The scenario runs the kernel's own
+allocations and frees until the branch it is named after is taken, and narrates that operation.
+Golden outputs: tests/golden/explain/ (KSLAB_UPDATE_GOLDEN=1 pytest tests/report tests/cli).
 """
 
 
@@ -66,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give --scenario NAME (or --list to see them)")
     ex = explain_scenario(args)
     if args.json:
-        json.dump(ex.as_dict(), sys.stdout, indent=1, sort_keys=True, default=str)
+        doc = ex.as_dict()
+        for d, depth, st in zip(doc["steps"], step_depths(ex.steps), ex.steps, strict=True):
+            d["depth"] = depth
+            d["text"] = render_step(st.func, st.key, st.values, args.lang)
+        json.dump(doc, sys.stdout, indent=1, sort_keys=True, default=str)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(render_explanation(ex, args.lang, summary=SCENARIOS[ex.scenario].summary[args.lang],

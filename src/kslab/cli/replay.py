@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar, overload
 
 from ..manifest import read_manifest
+from ..trace.events import TraceEvent
 from ..trace.ftrace import ParseStats, iter_events
 from ..trace.replay import Replayer, ReplayOptions, ReplaySummary
 from .common import add_machine_options, machine_config
@@ -25,26 +29,33 @@ EXAMPLES = r"""examples:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("replay", help="replay a kmem trace through the model and print /proc/slabinfo",
                        description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("trace", nargs="?", help="trace file (.gz/.xz/.zst ok) or - for stdin; default: the bundled "
-                   "real 5.10 trace")
-    add_machine_options(p)
-    p.add_argument("--reap", choices=("trace", "timer", "off"), default="trace",
-                   help="run cache_reap where the trace shows it (default), on the model's clock, or never")
-    p.add_argument("--start-slabinfo", metavar="FILE", help="a real /proc/slabinfo to agree with at --sync-on")
-    p.add_argument("--sync-on", metavar="REGEX", help="marker at which the model syncs with --start-slabinfo")
-    p.add_argument("--action", action="append", default=[], metavar="REGEX=>ACTION",
-                   help="run ACTION (slabinfo-write LINE, shrink CACHE, reap [CPU], drop-caches, snapshot LABEL) "
-                        "when a marker matches; \\1 etc. are the regex groups")
-    p.add_argument("--snapshot-on", metavar="REGEX", help="write slabinfo.<group 1> into --out when a marker matches")
-    p.add_argument("--out", metavar="DIR", help="folder for snapshots")
-    p.add_argument("--ptr-map", metavar="FILE", help="CSV: event number, kernel pointer, model pointer")
-    p.add_argument("--unknown-free", choices=("placeholder", "ignore"), default="placeholder",
-                   help="frees of objects allocated before the trace: free a placeholder object (default) or ignore")
-    p.add_argument("--skip-bad", action="store_true", help="count malformed lines as skipped instead of stopping")
+    add_replay_options(p)
     p.add_argument("--json", metavar="FILE", help="write the summary and final state as JSON")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     p.add_argument("--no-slabinfo", action="store_true", help="do not print the final /proc/slabinfo")
     p.set_defaults(func=run)
+
+
+def add_replay_options(p: argparse.ArgumentParser, trace_help: str | None = None) -> None:
+    """The TRACE argument, the machine options and the replay options: shared by every command that replays
+    a trace (replay, top, stats, report); ``make_replayer`` and ``run_replay`` read them back."""
+    p.add_argument("trace", nargs="?", help=trace_help or "trace file (.gz/.xz/.zst ok) or - for stdin; default: "
+                   "the bundled real 5.10 trace")
+    add_machine_options(p)
+    g = p.add_argument_group("replay")
+    g.add_argument("--reap", choices=("trace", "timer", "off"), default="trace",
+                   help="run cache_reap where the trace shows it (default), on the model's clock, or never")
+    g.add_argument("--start-slabinfo", metavar="FILE", help="a real /proc/slabinfo to agree with at --sync-on")
+    g.add_argument("--sync-on", metavar="REGEX", help="marker at which the model syncs with --start-slabinfo")
+    g.add_argument("--action", action="append", default=[], metavar="REGEX=>ACTION",
+                   help="run ACTION (slabinfo-write LINE, shrink CACHE, reap [CPU], drop-caches, snapshot LABEL) "
+                        "when a marker matches; \\1 etc. are the regex groups")
+    g.add_argument("--snapshot-on", metavar="REGEX", help="write slabinfo.<group 1> into --out when a marker matches")
+    g.add_argument("--out", metavar="DIR", help="folder for snapshots")
+    g.add_argument("--ptr-map", metavar="FILE", help="CSV: event number, kernel pointer, model pointer")
+    g.add_argument("--unknown-free", choices=("placeholder", "ignore"), default="placeholder",
+                   help="frees of objects allocated before the trace: free a placeholder object (default) or ignore")
+    g.add_argument("--skip-bad", action="store_true", help="count malformed lines as skipped instead of stopping")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress display")
 
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -86,6 +97,10 @@ def parse_actions(specs: list[str]) -> list[tuple[str, str]]:
         rx, sep, act = spec.partition("=>")
         if not sep or not rx or not act:
             raise ValueError(f"--action {spec!r}: expected REGEX=>ACTION, e.g. 'retune (.*)=>slabinfo-write \\1'")
+        try:
+            re.compile(rx)
+        except re.error as e:
+            raise ValueError(f"--action {spec!r}: bad regular expression: {e}") from None
         out.append((rx, act))
     return out
 
@@ -117,40 +132,83 @@ def print_summary(d: dict[str, object], out: object = sys.stderr) -> None:
         w(f"  action: {a}\n")
 
 
-def run(args: argparse.Namespace) -> int:
-    demo = args.trace is None
-    if demo:
-        # the bundled real 5.10 excerpt, replayed the way it was recorded (1 CPU, 2 GiB, prod kernel)
-        args.caches = args.caches or str(DATA / "oracle-R1-caches.log.xz")
-        args.start_slabinfo = args.start_slabinfo or str(DATA / "oracle-R1-slabinfo.0-start")
-        args.sync_on = args.sync_on or "snapshot 0-start begin"
-        args.no_slabinfo = True
-        sys.stdout.write(f"kslab replay: the bundled real trace ({bundled_trace().name}: Linux 5.10 SLAB, 1 CPU, "
-                         "1500 files created and deleted in tmpfs)\n")
-    trace = args.trace or str(bundled_trace())
-    opts = ReplayOptions(reap=args.reap, start_slabinfo=args.start_slabinfo, sync_on=args.sync_on,
-                         actions=parse_actions(args.action), snapshot_on=args.snapshot_on, out=args.out,
-                         ptr_map=args.ptr_map, unknown_free=args.unknown_free, skip_bad=args.skip_bad)
+def use_bundled_trace(args: argparse.Namespace) -> None:
+    """No TRACE given: the bundled real 5.10 excerpt, replayed the way it was recorded (1 CPU, 2 GiB, prod
+    kernel), with its cache log and the sync with the kernel's /proc/slabinfo at the first marker."""
+    args.trace = str(bundled_trace())
+    args.caches = args.caches or str(DATA / "oracle-R1-caches.log.xz")
+    args.start_slabinfo = args.start_slabinfo or str(DATA / "oracle-R1-slabinfo.0-start")
+    args.sync_on = args.sync_on or "snapshot 0-start begin"
+
+
+def replay_options(args: argparse.Namespace) -> ReplayOptions:
+    """ReplayOptions from the options of ``add_replay_options`` (checked: a bad combination is a ValueError)."""
     if args.snapshot_on and not args.out:
         raise ValueError("--snapshot-on needs --out DIR")
     if args.start_slabinfo and not args.sync_on:
         raise ValueError("--start-slabinfo needs --sync-on REGEX (the marker where the model syncs)")
+    for name in ("sync_on", "snapshot_on"):
+        rx = getattr(args, name)
+        if rx:
+            try:
+                re.compile(rx)
+            except re.error as e:
+                raise ValueError(f"--{name.replace('_', '-')} {rx!r}: bad regular expression: {e}") from None
+    return ReplayOptions(reap=args.reap, start_slabinfo=args.start_slabinfo, sync_on=args.sync_on,
+                         actions=parse_actions(args.action), snapshot_on=args.snapshot_on, out=args.out,
+                         ptr_map=args.ptr_map, unknown_free=args.unknown_free, skip_bad=args.skip_bad)
+
+
+R = TypeVar("R", bound=Replayer)
+
+
+@overload
+def make_replayer(args: argparse.Namespace) -> Replayer: ...
+@overload
+def make_replayer(args: argparse.Namespace, cls: type[R]) -> R: ...
+
+
+def make_replayer(args: argparse.Namespace, cls: type[Replayer] = Replayer) -> Replayer:
+    """The Replayer (or a subclass) the options of ``add_replay_options`` describe, booted and ready to run."""
+    opts = replay_options(args)
     config = machine_config(args)
     manifest = read_manifest(args.caches) if args.caches else None
-    rep = Replayer(config, manifest, opts, args.caches or "")
-    stats = ParseStats()
-    show = not args.quiet and sys.stderr.isatty()
+    return cls(config, manifest, opts, args.caches or "")
+
+
+def run_replay(rep: Replayer, args: argparse.Namespace, stats: ParseStats | None = None,
+               wrap: Callable[[Iterator[TraceEvent]], Iterable[TraceEvent]] | None = None,
+               progress: bool | None = None) -> tuple[ReplaySummary, ParseStats, float]:
+    """Replay ``args.trace`` through ``rep``; ``wrap`` may see (or filter) the events on their way in.
+    A progress line goes to stderr when it is a terminal (unless --quiet).  Returns (summary, stats, seconds)."""
+    stats = stats if stats is not None else ParseStats()
+    show = (not args.quiet and sys.stderr.isatty()) if progress is None else progress
     t0 = time.perf_counter()
-    if show:
-        def progress(n: int, lineno: int) -> None:
+    if show and rep.on_progress is None:
+        def report_progress(n: int, lineno: int) -> None:
             dt = time.perf_counter() - t0
             sys.stderr.write(f"\r  {n:,} events, line {lineno:,}, {n / dt if dt else 0:,.0f} events/s ")
             sys.stderr.flush()
-        rep.on_progress = progress
-    summary = rep.run(iter_events(trace, skip_bad=args.skip_bad, stats=stats))
+        rep.on_progress = report_progress
+    events: Iterable[TraceEvent] = iter_events(args.trace, skip_bad=args.skip_bad, stats=stats)
+    if wrap is not None:
+        events = wrap(iter(events))
+    summary = rep.run(events)
     dt = time.perf_counter() - t0
     if show:
         sys.stderr.write("\n")
+    return summary, stats, dt
+
+
+def run(args: argparse.Namespace) -> int:
+    demo = args.trace is None
+    if demo:
+        use_bundled_trace(args)
+        args.no_slabinfo = True
+        sys.stdout.write(f"kslab replay: the bundled real trace ({bundled_trace().name}: Linux 5.10 SLAB, 1 CPU, "
+                         "1500 files created and deleted in tmpfs)\n")
+    rep = make_replayer(args)
+    summary, stats, dt = run_replay(rep, args)
     d = summary_dict(summary, stats, dt)
     if demo:
         from ..report.top import render_top  # noqa: PLC0415

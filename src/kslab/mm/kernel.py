@@ -9,7 +9,8 @@ runs on; internal functions read the current CPU from ``k.cpu`` as the kernel re
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,18 @@ from .slab import reap as _reap
 from .slab_def import DOWN, FULL, KmemCache
 
 ExplainSink = Any  # an object with .step(func, key, **values)
+
+# print_tainted(): one column per flag of include/linux/kernel.h's TAINT_* bits, in bit order
+# (set letter, clear letter); a clean P column shows 'G'.
+TAINT_FLAGS = (("P", "G"), ("F", " "), ("S", " "), ("R", " "), ("M", " "), ("B", " "), ("U", " "), ("D", " "),
+               ("A", " "), ("W", " "), ("C", " "), ("I", " "), ("O", " "), ("E", " "), ("L", " "), ("K", " "),
+               ("X", " "), ("T", " "))
+KERNEL_TEXT_START = 0xFFFFFFFF81000000  # x86_64 _text without KASLR: where ksym() places callers
+
+
+def INITIAL_JIFFIES(hz: int) -> int:  # noqa: N802 - the kernel's macro
+    """include/linux/jiffies.h: jiffies start 300 s before the 32-bit wrap, as an unsigned long."""
+    return (-300 * hz) & 0xFFFFFFFF
 
 
 @dataclass
@@ -52,7 +65,16 @@ class MemPolicy:
 
 @dataclass
 class Misuse:
-    """One misuse the model detected (the debug checks, hardened checks, bad frees)."""
+    """One misuse the model detected (the debug checks, hardened checks, bad frees).
+
+    ``kind`` names the misuse (``double_free``, ``use_after_free``, ``overflow``,
+    ``double_free_or_overflow``, ``wrong_cache``, ``not_slab``, ``bad_pointer``, ``destroy_busy``, ...),
+    ``check`` the kernel function that caught it (``verify_redzone_free``, ``slab_put_obj``,
+    ``check_poison_obj``, ``__free_one``, ``cache_from_obj``, ...).  ``ptr`` is the object as its user
+    sees it.  ``messages`` are the dmesg lines of this report, in order; ``last_user`` is the caller
+    recorded in the object's SLAB_STORE_USER word before the check (0 when the cache does not store
+    it); ``caller`` is the ``caller`` argument of the operation that found the misuse (0 if unknown).
+    """
 
     kind: str
     cache: str
@@ -60,6 +82,9 @@ class Misuse:
     cpu: int
     jiffies: int
     messages: list[str] = field(default_factory=list)
+    last_user: int = 0
+    caller: int = 0
+    check: str = ""
 
 
 class Kernel:
@@ -106,6 +131,8 @@ class Kernel:
         self.policies: dict[int, MemPolicy] = {}
         self.dmesg: list[str] = []
         self.misuse: list[Misuse] = []
+        self._reports: list[Misuse] = []  # misuse reports being collected (misuse_report)
+        self.symbols: dict[int, tuple[str, int]] = {}  # ksym(): address -> (name, size)
         self.tainted: set[str] = set()
         self._warned: set[str] = set()
         self.creation_log: list[str] = []
@@ -226,34 +253,88 @@ class Kernel:
 
     # ---- logging and errors ----------------------------------------------------------------------
     def printk(self, msg: str) -> None:
+        """One dmesg line; it also belongs to every misuse report being collected (misuse_report)."""
         self.dmesg.append(msg)
-        if self.misuse and self.misuse[-1].jiffies == self.jiffies and self._collecting:
-            self.misuse[-1].messages.append(msg)
+        for rec in self._reports:
+            rec.messages.append(msg)
 
-    _collecting = False
+    @contextmanager
+    def misuse_report(self, kind: str, cachep: KmemCache | None, ptr: int, *, check: str = "", last_user: int = 0,
+                      caller: int = 0) -> Iterator[Misuse]:
+        """Collect one detected misuse: a :class:`Misuse` record is appended to ``k.misuse`` at once and
+        every dmesg line printed inside the ``with`` block becomes one of its ``messages`` (the
+        kernel's report).  The record stays when the block ends in :class:`KernelBug`."""
+        rec = Misuse(kind, cachep.name if cachep is not None else "", ptr, self.cpu, self.jiffies, [],
+                     last_user, caller, check)
+        self.misuse.append(rec)
+        self._reports.append(rec)
+        try:
+            yield rec
+        finally:
+            self._reports.remove(rec)
 
-    def warn(self, msg: str, objp: int = 0) -> None:
-        self.printk(msg)
+    def report_misuse(self, kind: str, cachep: KmemCache | None, ptr: int, messages: Iterable[str] = (), *,
+                      check: str = "", last_user: int = 0, caller: int = 0) -> Misuse:
+        """Record a misuse whose report (``messages``, possibly none) is already in dmesg."""
+        rec = Misuse(kind, cachep.name if cachep is not None else "", ptr, self.cpu, self.jiffies,
+                     list(messages), last_user, caller, check)
+        self.misuse.append(rec)
+        return rec
 
-    def warn_once(self, key: str, msg: str, objp: int = 0) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
+    def warn(self, msg: str, objp: int = 0, *, kind: str = "warning", check: str = "",
+             cachep: KmemCache | None = None, last_user: int = 0) -> None:
+        """WARN(cond, msg): the message, taint W, and a misuse record."""
+        with self.misuse_report(kind, cachep, objp, check=check, last_user=last_user):
             self.printk(msg)
-        self.report_misuse(key, None, objp)
+        self.taint("W")
+
+    def warn_once(self, key: str, msg: str, objp: int = 0, *, kind: str = "", check: str = "",
+                  cachep: KmemCache | None = None) -> None:
+        """WARN_ONCE(key): printed (and taint W) the first time only; every occurrence is a misuse record
+        (of ``kind``, default ``key``)."""
+        with self.misuse_report(kind or key, cachep, objp, check=check):
+            if key not in self._warned:
+                self._warned.add(key)
+                self.printk(msg)
+                self.taint("W")
 
     def taint(self, flag: str) -> None:
         self.tainted.add(flag)
 
     def print_tainted(self) -> str:
+        """print_tainted(): ``Not tainted``, or one column per taint flag (``Tainted: G    B``...)."""
         if not self.tainted:
             return "Not tainted"
-        return "Tainted: " + "".join(sorted(self.tainted))
+        return "Tainted: " + "".join(on if on in self.tainted else off for on, off in TAINT_FLAGS)
+
+    def ksym(self, name: str, size: int = 0x100) -> int:
+        """A kernel text address for the function ``name`` (to pass as ``caller``): SLAB_STORE_USER
+        reports then print it as the kernel's %pS does, ``name+0x0/0x100``."""
+        for addr, (n, _) in self.symbols.items():
+            if n == name:
+                return addr
+        addr = KERNEL_TEXT_START + sum(sz for _, sz in self.symbols.values())
+        self.symbols[addr] = (name, size)
+        return addr
 
     def symbolize(self, addr: int) -> str:
+        """%pS of a caller address: ``name+off/size`` for a ksym() address, else the raw hex value."""
+        for start, (name, size) in self.symbols.items():
+            if start <= addr < start + size:
+                return f"{name}+{addr - start:#x}/{size:#x}"
         return f"{addr:#x}" if addr else "0x0"
 
-    def bug(self, msg: str, function: str, cache: str = "", objp: int = 0) -> Any:
-        self.printk(msg)
+    def bug(self, msg: str, function: str, cache: str = "", objp: int = 0, *, line: int = 0,
+            file: str = "mm/slab.c") -> Any:
+        """BUG()/BUG_ON(): raise :class:`KernelBug` carrying ``msg``.  With ``line`` (the BUG's place in
+        the 5.10 source) dmesg gets the kernel's own ``kernel BUG at mm/slab.c:<line>!`` report, ``msg``
+        being what the kernel printed before it (or that same line); without, ``msg`` is printed."""
+        if line:
+            self.printk("------------[ cut here ]------------")
+            self.printk(f"kernel BUG at {file}:{line}!")
+        else:
+            self.printk(msg)
+        self.taint("D")
         raise KernelBug(msg, function=function, cache=cache, objp=objp)
 
     def bug_bad_free(self, cachep: KmemCache, objp: int, function: str) -> Any:
@@ -263,10 +344,6 @@ class Kernel:
     def panic(self, msg: str) -> Any:
         self.printk("Kernel panic - not syncing: " + msg)
         raise KernelBug(msg, function="panic")
-
-    def report_misuse(self, kind: str, cachep: KmemCache | None, ptr: int) -> None:
-        self.misuse.append(Misuse(kind, cachep.name if cachep is not None else "", ptr, self.cpu, self.jiffies,
-                                  [self.dmesg[-1]] if self.dmesg else []))
 
     def log(self, what: str, **fields: object) -> None:
         """The creation log, in the format of the oracle kernel's ``kslab-oracle:`` lines."""
@@ -315,16 +392,27 @@ class Kernel:
         return (cachep.addr + self.config.reap_seed) % (4 * self.config.HZ)
 
     def round_jiffies_relative(self, j: int, cpu: int, force_up: bool = False) -> int:
+        """__round_jiffies_relative(j, cpu) of kernel/time/timer.c: the delay ``j`` made to end on a whole
+        second of the kernel's jiffies counter, skewed by 3 jiffies per CPU.
+
+        ``k.jiffies`` counts ticks since boot, while the kernel's counter starts at INITIAL_JIFFIES
+        (300 s before the 32-bit wrap): its whole seconds fall at ``-INITIAL_JIFFIES % HZ`` past each
+        second of uptime (704 ms at HZ=1000).  The real 5.10 traces show reaps at 1.74 s, 3.73 s, 5.75 s,
+        7.74 s after boot, which only these boundaries explain."""
         hz = self.config.HZ
-        now = self.jiffies
-        original = j + now
+        base = INITIAL_JIFFIES(hz)
+        now = base + self.jiffies
+        original = now + j
         t = original + cpu * 3
         rem = t % hz
+        # just after a whole second: round down (unless force_up), else up to the next one
         t = t - rem if rem < hz // 4 and not force_up else t - rem + hz
         t -= cpu * 3
+        # time_is_after_jiffies(): a rounded time that is not in the future keeps the exact value
         return (t if t > now else original) - now
 
     def start_cpu_timer(self, cpu: int) -> None:
+        """slab_online_cpu(): the CPU's reap work, first due about a second from now."""
         delay = self.round_jiffies_relative(self.config.HZ, cpu)
         self._arm(cpu, self.jiffies + delay)
 
@@ -383,6 +471,20 @@ class Kernel:
     def page_of(self, objp: int) -> Page | None:
         return self.mem_map.virt_to_head_page(objp)
 
+    # ---- object bytes (what a driver does with the memory it got) -----------------------------------
+    def read(self, ptr: int, n: int) -> bytes:
+        """The ``n`` bytes at ``ptr`` (a slab object's freelist indices included, as in the kernel)."""
+        return self.memory.read(ptr, n)
+
+    def write(self, ptr: int, data: bytes | bytearray) -> None:
+        """Store ``data`` at ``ptr``: nothing checks bounds, so writing past an object (or into a freed
+        one) damages what is there, for the debug checks to find later."""
+        self.memory.write(ptr, data)
+
+    def memset(self, ptr: int, value: int, n: int) -> None:
+        """memset(ptr, value, n), unchecked like write()."""
+        self.memory.memset(ptr, value, n)
+
     # ---- entry points (the kernel's exported API) -------------------------------------------------
     def kmem_cache_create(self, name: str, size: int, align: int = 0, flags: int = 0,
                           ctor: Callable[[int], Any] | bool | None = None, useroffset: int = 0,
@@ -411,6 +513,16 @@ class Kernel:
             return kmem_cache_shrink(self, cachep)
         finally:
             self.set_cpu(saved)
+
+    def shrink_cache(self, name: str, cpu: int = 0) -> int:
+        """An administrator's shrink of the cache called ``name``: kmem_cache_shrink() on it (all CPUs'
+        arrays, shared and alien arrays drained, every empty slab released).  SLAB has no sysfs shrink
+        file and drop_caches does not shrink slab caches, so this stands for a module or test calling
+        kmem_cache_shrink.  Returns 1 if objects remain in use, else 0."""
+        cachep = self.find_cache(name)
+        if cachep is None:
+            raise ConfigError(f"shrink: no slab cache named {name!r}")
+        return self.kmem_cache_shrink(cachep, cpu=cpu)
 
     def kmem_cache_alloc(self, cachep: KmemCache, flags: int = GFP_KERNEL, cpu: int = 0, caller: int = 0) -> int:
         self.set_cpu(cpu)

@@ -78,7 +78,7 @@ def find_mergeable(k: Kernel, size: int, align: int, flags: int, name: str, ctor
             continue
         if (flags & SLAB_MERGE_SAME) != (s.flags & SLAB_MERGE_SAME):
             continue
-        if s.size & (align - 1) if align & (align - 1) == 0 else s.size % align:
+        if (s.size & ~(align - 1)) != s.size:  # the kernel's mask test, also for odd alignments
             continue
         if s.size - size >= 8:
             continue
@@ -257,8 +257,9 @@ def kmem_cache_destroy(k: Kernel, s: KmemCache | None) -> None:
     if s.refcount:
         return
     if __kmem_cache_shutdown(s):
-        k.printk(f"kmem_cache_destroy {s.name}: Slab cache still has objects")
-        k.report_misuse("destroy_busy", s, 0)
+        # the cache stays on slab_caches with refcount 0 (a later destroy only makes it -1)
+        with k.misuse_report("destroy_busy", s, s.addr, check="kmem_cache_destroy"):
+            k.printk(f"kmem_cache_destroy {s.name}: Slab cache still has objects")
         return
     k.slab_caches.remove(s)
     s.destroyed = True

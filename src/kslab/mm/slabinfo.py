@@ -105,18 +105,22 @@ def slabinfo_write(k: Kernel, text: str | bytes) -> int:
     if not sep:
         return -EINVAL
     nums: list[int] = []
-    for word in rest.split():
-        # sscanf("%d %d %d"): leading digits of each word, stop at the first non-number
-        sign = -1 if word.startswith("-") else 1
-        digits = word.lstrip("+-")
-        j = 0
-        while j < len(digits) and digits[j].isdigit():
-            j += 1
-        if j == 0:
+    pos, end = 0, len(rest)
+    while len(nums) < 3:
+        # the kernel's sscanf(" %d %d %d"): skip blanks, one optional '-' (no '+'), decimal digits;
+        # stop at the first field that does not start a number.  The value lands in an int.
+        while pos < end and rest[pos] in " \t\n\v\f\r":
+            pos += 1
+        start = pos
+        if pos < end and rest[pos] == "-":
+            pos += 1
+        first = pos
+        while pos < end and "0" <= rest[pos] <= "9":
+            pos += 1
+        if pos == first:
             break
-        nums.append(sign * int(digits[:j]))
-        if len(nums) == 3 or j < len(digits):
-            break
+        v = int(rest[start:pos]) & 0xFFFFFFFF
+        nums.append(v - (1 << 32) if v & 0x80000000 else v)
     if len(nums) != 3:
         return -EINVAL
     limit, batchcount, shared = nums

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (the Chinese templates use full-width punctuation on purpose)
 """Render the allocator's recorded decisions as text, in English or Chinese.
 
 The core (``kslab.mm``) records a :class:`~kslab.mm.explain.Step` per decision: the kernel function,
@@ -249,7 +250,8 @@ def _en_compound_head(v: _V) -> str:
 def _en_push(v: _V) -> str:
     v["prev"] = v["avail"] - 1
     if v.get("node", -1) >= 0:
-        return "alien array for node {node}: entry[{prev}] = {obj:#x}, avail {prev} -> {avail} (limit {limit})".format_map(v)
+        return ("alien array for node {node}: entry[{prev}] = {obj:#x}, avail {prev} -> {avail} (limit {limit})"
+                .format_map(v))
     return ("ac->entry[{prev}] = {obj:#x}, avail {prev} -> {avail} (limit {limit}): the newest entry, the first one "
             "the next allocation on this CPU gets (LIFO, still cache-hot)").format_map(v)
 
@@ -402,8 +404,9 @@ EN: dict[tuple[str, str], Template] = {
                                         "{objnr}").format_map({**v, "before": v["active"] + 1}),
     ("slab_put_obj", "objfreelist"): "page->freelist was NULL (an OBJFREELIST slab that was full): the freed object "
                                      "itself becomes the index array, page->freelist = {freelist:#x}",
-    ("slabs_destroy", "destroy"): "{nr} detached slab(s), destroyed in list order (the last trimmed first): pfn "
-                                  "{pfn_list}",
+    ("slabs_destroy", "destroy"): lambda v: ("{n_slabs} on the detached list, destroyed in list order (the last "
+                                             "trimmed first): pfn {pfn_list}").format_map(
+                                                 {**v, "n_slabs": _n(v["nr"], "slab")}),
     ("slab_destroy", "slab_destroy"): _en_slab_destroy,
     ("slab_destroy", "off_slab_freelist"): "OFF_SLAB: the freelist lives outside the slab -> "
                                            "kmem_cache_free({freelist_cache}, {obj:#x})",
@@ -488,7 +491,8 @@ def _zh_compound_head(v: _V) -> str:
 def _zh_push(v: _V) -> str:
     v["prev"] = v["avail"] - 1
     if v.get("node", -1) >= 0:
-        return "节点 {node} 的 alien 数组：entry[{prev}] = {obj:#x}，avail {prev} -> {avail} (limit {limit})".format_map(v)
+        return ("节点 {node} 的 alien 数组：entry[{prev}] = {obj:#x}，avail {prev} -> {avail} (limit {limit})"
+                .format_map(v))
     return ("ac->entry[{prev}] = {obj:#x}，avail {prev} -> {avail} (limit {limit})：它是最新放入的条目，"
             "本 CPU 下一次分配最先拿到它 (后进先出，缓存仍然是热的)").format_map(v)
 
@@ -610,8 +614,8 @@ ZH: dict[tuple[str, str], Template] = {
                                               "{avail} == limit {limit})：STATS node_overflow++ -> 先调用 "
                                               "__drain_alien_cache",
     ("__cache_free_alien", "alien_direct"): "STATS node_frees++；没有为节点 {page_node} 准备的 alien 数组 "
-                                            "(noaliencache 或尚未建立)：持节点 {page_node} 的 list_lock 直接 free_block "
-                                            "还给它的 slab",
+                                            "(noaliencache 或尚未建立)：持节点 {page_node} 的 list_lock 直接 "
+                                            "free_block 还给它的 slab",
     ("__drain_alien_cache", "alien_drain"): _zh_drain,
     ("__free_one", "push"): _zh_push,
     ("__free_one", "hardened_drop"): "CONFIG_SLAB_FREELIST_HARDENED：ac->entry[avail-1] 已经是 {obj:#x}，这是紧接着"
@@ -654,12 +658,12 @@ ZH: dict[tuple[str, str], Template] = {
     ("kmalloc_slab", "zero"): "size 为 0 -> 返回 ZERO_SIZE_PTR (16)：不分配任何对象",
     ("kmalloc_slab", "size_index"): "size {size} <= 192：查表 size_index[({size} - 1) / 8 = {elem}] = {index} -> "
                                     "kmalloc_caches[{kind_name}][{index}] = {cache}",
-    ("kmalloc_slab", "fls"): "size {size} > 192：fls({size} - 1) = {index} -> kmalloc_caches[{kind_name}][{index}] = "
-                             "{cache}",
+    ("kmalloc_slab", "fls"): "size {size} > 192：取 fls({size} - 1) = {index} -> kmalloc_caches[{kind_name}][{index}] "
+                             "= {cache}",
     ("slab_alloc", "entry"): "在 CPU {cpu} (节点 {node}) 上 slab_alloc({cache}, {gfp})：关中断 -> __do_cache_alloc",
     ("slab_alloc", "done"): "开中断；返回 {obj:#x}",
     ("slab_alloc", "failed"): "没能得到对象：返回 NULL",
-    ("slab_alloc", "init_on_alloc"): "init_on_alloc / __GFP_ZERO：memset({obj:#x}, 0, object_size {object_size})",
+    ("slab_alloc", "init_on_alloc"): "init_on_alloc / __GFP_ZERO：memset({obj:#x}, 0, object_size {object_size}) 清零",
     ("slab_alloc_node", "entry"): "在 CPU {cpu} (本地节点 {here}) 上 slab_alloc_node({cache}, {gfp}, 节点 {node})",
     ("____cache_alloc", "alloc_hit"): lambda v: ("ac->avail {was} > 0：STATS allochit++，ac->touched = 1；弹出最新的"
                                                  "条目 ac->entry[{avail}] = {obj:#x} (avail -> {avail})"
@@ -714,7 +718,7 @@ CALLS_SPECIAL: dict[tuple[str, str], dict[str, str]] = {
 }
 ELIDED_TEXT = {
     "en": "free_block: ... {n} more objects returned the same way: {partial} to the tail of slabs_partial, {free} to "
-          "the head of slabs_free ({slabs} slab(s); --full shows every object) ...",
+          "the head of slabs_free ({slabs_text}; --full shows every object) ...",
     "zh": "free_block: …… 另有 {n} 个对象按同样方式归还：{partial} 个所在 slab 放到 slabs_partial 尾，{free} 个所在 "
           "slab 放到 slabs_free 头 (涉及 {slabs} 个 slab；--full 显示每个对象) ……",
 }
@@ -792,7 +796,8 @@ def narrate(steps: Iterable[Step], lang: str = "en", *, full: bool = False, inde
     for it in items:
         if isinstance(it, tuple):
             depth, summary = it
-            out.append(indent * depth + ELIDED_TEXT[lang].format_map(summary))
+            out.append(indent * depth + ELIDED_TEXT[lang].format_map({**summary,
+                                                                      "slabs_text": _n(summary["slabs"], "slab")}))
         elif it.synthetic:
             special = CALLS_SPECIAL.get((it.func, it.values["callee"]))
             text = (f"{it.func}: {special[lang]}" if special is not None
@@ -897,7 +902,7 @@ def render_header(ex: Explanation, lang: str = "en", summary: str = "") -> str:
         full = st["ac_avail"] == st["ac_limit"]
         if zh:
             arr = (f"CPU {st['cpu']} 的 array_cache avail {st['ac_avail']}/{st['ac_limit']}"
-                   + ("（已满）" if full else "（空）" if not st["ac_avail"] else ""))
+                   + (" (已满)" if full else " (空)" if not st["ac_avail"] else ""))
             out.append("操作前：" + arr)
         else:
             arr = (f"CPU {st['cpu']} array_cache avail {st['ac_avail']}/{st['ac_limit']}"

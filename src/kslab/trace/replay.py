@@ -141,6 +141,7 @@ class Replayer:
         self.summary = ReplaySummary()
         self.kmap: dict[int, int] = {}  # kernel object pointer -> model pointer
         self.kcache: dict[int, KmemCache] = {}  # kernel pointer -> model cache (for frees)
+        self.internal_rev: dict[int, int] = {}  # model pointer of an internal structure -> kernel pointer
         self.kpage_cache: dict[int, KmemCache] = {}  # kernel pfn of a slab page -> cache
         self.placeholder: dict[KmemCache, list[int]] = {}
         self.pending_model: dict[str, deque[int]] = {}
@@ -157,6 +158,9 @@ class Replayer:
         self.hz = config.HZ
         self.cpus = config.cpus
         self.on_progress: Callable[[int, int], None] | None = None
+        # called as on_sample(replayer, event) every sample_every events (reports build timelines)
+        self.on_sample: Callable[[Replayer, TraceEvent], None] | None = None
+        self.sample_every = 0
         # sync/snapshot requests wait for the reader's read(2) of /proc/slabinfo (see _mark)
         self.pending_read: list[tuple[str, str, TraceEvent]] = []
         # CPUs on which the kernel's function tracer showed cache_alloc_refill since their last alloc
@@ -181,6 +185,12 @@ class Replayer:
         group = INTERNAL_TAGS.get(internal)
         if group is None:
             return
+        if group.startswith("free:"):
+            # the model frees its own structure: forget which kernel pointer stood for it
+            kptr = self.internal_rev.pop(ptr, None)
+            if kptr is not None and self.kmap.get(kptr) == ptr:
+                del self.kmap[kptr]
+                self.kcache.pop(kptr, None)
         q = self.pending_trace.get(group)
         if q:
             kptr = q.popleft()
@@ -193,12 +203,13 @@ class Replayer:
         if group.startswith("alloc:"):
             if kptr and mptr:
                 self.kmap[kptr] = mptr
+                self.internal_rev[mptr] = kptr
                 if cachep is not None:
                     self.kcache[kptr] = cachep
                 if self.ptrmap is not None:
                     self.ptrmap.write(f"{self.evno},{kptr:x},{mptr:x},internal,{cachep.name if cachep else ''}\n")
-        else:
-            self.kmap.pop(kptr, None)
+        elif kptr in self.kmap and self.internal_rev.get(self.kmap[kptr]) == kptr:
+            del self.internal_rev[self.kmap.pop(kptr)]
             self.kcache.pop(kptr, None)
 
     def _trace_internal(self, group: str, kptr: int) -> None:
@@ -369,6 +380,16 @@ class Replayer:
     def _do_free(self, ev: TraceEvent, cachep: KmemCache | None, mptr: int) -> None:
         k = self.k
         if ev.kind == KMEM_CACHE_FREE and cachep is not None:
+            real = k.virt_to_cache(mptr)
+            if real is not cachep:
+                # the trace names another cache than the one the model's object lives in: free it
+                # where it lives (the kernel, hardened or not, must not see objects cross caches)
+                self.summary.notes.append(f"line {ev.lineno}: kmem_cache_free({ev.name}) of an object of "
+                                          f"{real.name if real else '?'} in the model")
+                self.summary.internal["kmem_cache_free to another cache than the model's"] += 1
+                if real is None:
+                    return
+                cachep = real
             kmem_cache_free(cachep, mptr)
         else:
             kfree(k, mptr)
@@ -715,6 +736,39 @@ class Replayer:
             free_block(cachep, objs, len(objs), nid, lst)
             slabs_destroy(cachep, lst)
 
+    def check(self) -> None:
+        """The machine's invariants, plus the replay's own: every pool object is allocated in its
+        slab, sits in no array, appears once, and stands for no mapped kernel pointer."""
+        from ..mm.errors import SlabCorruptionError  # noqa: PLC0415
+        self.k.check()
+        mapped = set(self.kmap.values())
+        for c, pool in self.placeholder.items():
+            off = c.obj_offset if self.k.debug else 0
+            seen: set[int] = set()
+            in_arrays = {o for ac in c.cpu_cache for o in ac.entry}
+            for n in c.node:
+                if n is not None:
+                    if n.shared is not None:
+                        in_arrays.update(n.shared.entry)
+                    for a in n.alien or ():
+                        if a is not None:
+                            in_arrays.update(a.entry)
+            for p in pool:
+                obj = p - off
+                if p in seen:
+                    raise SlabCorruptionError(f"{c.name}: pool object {p:#x} twice")
+                seen.add(p)
+                if obj in in_arrays:
+                    raise SlabCorruptionError(f"{c.name}: pool object {p:#x} is also in an array")
+                if p in mapped:
+                    raise SlabCorruptionError(f"{c.name}: pool object {p:#x} is also mapped to a kernel pointer")
+                page = self.k.page_of(obj)
+                if page is None or page.slab_cache is not c or page.fl is None:
+                    raise SlabCorruptionError(f"{c.name}: pool object {p:#x} is not in a slab of its cache")
+                idx = (obj - page.s_mem) // c.size
+                if idx in page.fl[page.active:c.num]:
+                    raise SlabCorruptionError(f"{c.name}: pool object {p:#x} is free in its slab")
+
     # ---- the loop ------------------------------------------------------------------------------------
     def start_boot(self, head: list[TraceEvent]) -> None:
         """Decide how the machine boots: along the trace when the trace shows the boot (the manifest's
@@ -777,11 +831,22 @@ class Replayer:
         for ev in head:
             feed(ev)
             n += 1
-        for ev in it:
-            feed(ev)
-            n += 1
-            if progress is not None and not n & 0xFFFF:
-                progress(n, ev.lineno)
+        sample = self.on_sample
+        every = self.sample_every
+        if sample is not None and every > 0:
+            for ev in it:
+                feed(ev)
+                n += 1
+                if not n % every:
+                    sample(self, ev)
+                if progress is not None and not n & 0xFFFF:
+                    progress(n, ev.lineno)
+        else:
+            for ev in it:
+                feed(ev)
+                n += 1
+                if progress is not None and not n & 0xFFFF:
+                    progress(n, ev.lineno)
         self.summary.events = n
         self.finish()
         return self.summary

@@ -66,8 +66,9 @@ def alloc_block(cachep: KmemCache, ac: ArrayCache, page: Page, batchcount: int) 
 
 
 def cache_alloc_pfmemalloc(cachep: KmemCache, n: object, flags: int) -> int:
-    from ..gfp import __GFP_MEMALLOC  # noqa: PLC0415
-    if not flags & __GFP_MEMALLOC:
+    from ..gfp import __GFP_MEMALLOC, __GFP_NOMEMALLOC  # noqa: PLC0415
+    # gfp_pfmemalloc_allowed(): __GFP_NOMEMALLOC is checked first and always wins
+    if not flags & __GFP_MEMALLOC or flags & __GFP_NOMEMALLOC:
         return 0
     node = cachep.node[cachep.k.numa_node]
     assert node is not None

@@ -47,6 +47,13 @@ def dbg_userword(cachep: KmemCache, objp: int) -> int:
     return objp + cachep.size - 8
 
 
+def last_user(cachep: KmemCache, objp: int) -> int:
+    """The caller stored in the SLAB_STORE_USER word of the object whose stride starts at ``objp`` (0 if none)."""
+    if not cachep.flags & SLAB_STORE_USER:
+        return 0
+    return cachep.k.memory.read_u64(dbg_userword(cachep, objp))
+
+
 def slab_error(cachep: KmemCache, function: str, msg: str) -> None:
     k = cachep.k
     k.printk(f"slab error in {function}(): cache `{cachep.name}': {msg}")
@@ -61,12 +68,16 @@ def poison_obj(cachep: KmemCache, objp: int, val: int) -> None:
     k.memory.write(objp + cachep.obj_offset, data)
 
 
+# print_hex_dump(..., rowsize 16, groupsize 1, ascii): the text column starts after 16 "xx " groups + 1
+HEXDUMP_ASCII_COLUMN = 16 * 2 + 16 + 1
+
+
 def dump_line(k: Kernel, data: bytes, offset: int, limit: int) -> None:
     chunk = data[offset:offset + limit]
     bad = [b for b in chunk if b != POISON_FREE]
     hexpart = " ".join(f"{b:02x}" for b in chunk)
     asc = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-    k.printk(f"{offset:03x}: {hexpart}  {asc}")
+    k.printk(f"{offset:03x}: {hexpart.ljust(HEXDUMP_ASCII_COLUMN)}{asc}")
     if len(bad) == 1:
         err = bad[0] ^ POISON_FREE
         if not err & (err - 1):
@@ -90,7 +101,7 @@ def print_objinfo(cachep: KmemCache, objp: int, lines: int) -> None:
         lines -= 1
 
 
-def check_poison_obj(cachep: KmemCache, objp: int) -> bool:
+def check_poison_obj(cachep: KmemCache, objp: int, caller: int = 0) -> bool:
     """Verify POISON_FREE...POISON_END; report damage as the kernel does.  True when intact."""
     k = cachep.k
     size = cachep.object_size
@@ -99,81 +110,93 @@ def check_poison_obj(cachep: KmemCache, objp: int) -> bool:
     expect = bytes([POISON_FREE]) * (size - 1) + bytes([POISON_END])
     if data == expect:
         return True
-    lines = 0
-    i = 0
-    while i < size:
-        exp = POISON_END if i == size - 1 else POISON_FREE
-        if data[i] != exp:
-            if lines == 0:
-                k.printk(f"Slab corruption ({k.print_tainted()}): {cachep.name} start={realobj:016x}, len={size}")
-                print_objinfo(cachep, objp, 0)
-            i = (i // 16) * 16
-            dump_line(k, data, i, min(16, size - i))
-            i += 16
-            lines += 1
-            if lines > 5:
-                break
-            continue
-        i += 1
-    page = k.mem_map.virt_to_head_page(objp)
-    if page is not None:
-        objnr = (objp - page.s_mem) // cachep.size
-        if objnr:
-            prev = page.s_mem + (objnr - 1) * cachep.size
-            k.printk(f"Prev obj: start={prev + cachep.obj_offset:016x}, len={size}")
-            print_objinfo(cachep, prev, 2)
-        if objnr + 1 < cachep.num:
-            nxt = page.s_mem + (objnr + 1) * cachep.size
-            k.printk(f"Next obj: start={nxt + cachep.obj_offset:016x}, len={size}")
-            print_objinfo(cachep, nxt, 2)
-    k.report_misuse("poison", cachep, realobj)
+    with k.misuse_report("use_after_free", cachep, realobj, check="check_poison_obj",
+                         last_user=last_user(cachep, objp), caller=caller):
+        lines = 0
+        i = 0
+        while i < size:
+            exp = POISON_END if i == size - 1 else POISON_FREE
+            if data[i] != exp:
+                if lines == 0:
+                    k.printk(f"Slab corruption ({k.print_tainted()}): {cachep.name} start={realobj:016x}, len={size}")
+                    print_objinfo(cachep, objp, 0)
+                i = (i // 16) * 16
+                dump_line(k, data, i, min(16, size - i))
+                i += 16
+                lines += 1
+                if lines > 5:
+                    break
+            i += 1  # also after a dumped line: the byte just past it is not looked at (as in the kernel)
+        page = k.mem_map.virt_to_head_page(objp)
+        if page is not None:
+            objnr = (objp - page.s_mem) // cachep.size
+            if objnr:
+                prev = page.s_mem + (objnr - 1) * cachep.size
+                k.printk(f"Prev obj: start={prev + cachep.obj_offset:016x}, len={size}")
+                print_objinfo(cachep, prev, 2)
+            if objnr + 1 < cachep.num:
+                nxt = page.s_mem + (objnr + 1) * cachep.size
+                k.printk(f"Next obj: start={nxt + cachep.obj_offset:016x}, len={size}")
+                print_objinfo(cachep, nxt, 2)
     return False
 
 
 def kfree_debugcheck(k: Kernel, objp: int) -> None:
+    """virt_addr_valid(): a pointer outside the direct map is a BUG."""
     if not (PAGE_OFFSET <= objp < PAGE_OFFSET + (k.page_alloc.max_pfn << 12)):
-        k.printk(f"kfree_debugcheck: out of range ptr {objp:x}h")
-        k.bug(f"kernel BUG at mm/slab.c: kfree_debugcheck: out of range ptr {objp:x}h", "kfree_debugcheck")
+        msg = f"kfree_debugcheck: out of range ptr {objp:x}h"
+        with k.misuse_report("bad_pointer", None, objp, check="kfree_debugcheck"):
+            k.printk(msg)
+            k.bug(msg, "kfree_debugcheck", objp=objp, line=2679)
 
 
-def verify_redzone_free(cachep: KmemCache, obj: int) -> None:
+def verify_redzone_free(cachep: KmemCache, obj: int, caller: int = 0) -> None:
+    """Both red zones must be RED_ACTIVE; report a double free or damage, and carry on."""
     k = cachep.k
     mem = k.memory
     r1 = mem.read_u64(dbg_redzone1(cachep, obj))
     r2 = mem.read_u64(dbg_redzone2(cachep, obj))
     if r1 == RED_ACTIVE and r2 == RED_ACTIVE:
         return
-    if r1 == RED_INACTIVE and r2 == RED_INACTIVE:
-        slab_error(cachep, "verify_redzone_free", "double free detected")
-        kind = "double_free"
-    else:
-        slab_error(cachep, "verify_redzone_free", "memory outside object was overwritten")
-        kind = "redzone"
-    k.printk(f"{obj:016x}: redzone 1:{r1:#x}, redzone 2:{r2:#x}")
-    k.report_misuse(kind, cachep, obj + cachep.obj_offset)
+    double = r1 == RED_INACTIVE and r2 == RED_INACTIVE
+    kind = "double_free" if double else "overflow"
+    with k.misuse_report(kind, cachep, obj + cachep.obj_offset, check="verify_redzone_free",
+                         last_user=last_user(cachep, obj), caller=caller):
+        slab_error(cachep, "verify_redzone_free",
+                   "double free detected" if double else "memory outside object was overwritten")
+        k.printk(f"{obj:016x}: redzone 1:{r1:#x}, redzone 2:{r2:#x}")
 
 
 def cache_free_debugcheck(cachep: KmemCache, objp: int, caller: int) -> int:
     """Checks at free time; returns the start of the object's stride."""
     from .free import virt_to_cache  # noqa: PLC0415
     k = cachep.k
+    ex, k.explain = k.explain, None  # narration: the lookup was already shown under kfree/cache_from_obj
+    try:
+        real = virt_to_cache(k, objp)
+    finally:
+        k.explain = ex
+    if real is not cachep:
+        with k.misuse_report("wrong_cache", cachep, objp, check="cache_free_debugcheck", caller=caller):
+            k.bug("kernel BUG at mm/slab.c:2711!", "cache_free_debugcheck", cachep.name, objp, line=2711)
     objp -= cachep.obj_offset
     kfree_debugcheck(k, objp)
     page = k.mem_map.virt_to_head_page(objp)
-    if virt_to_cache(k, objp) is not cachep or page is None:
-        k.bug(f"kernel BUG at mm/slab.c: cache_free_debugcheck: {objp:#x} is not an object of {cachep.name}",
-              "cache_free_debugcheck")
+    assert page is not None
     mem = k.memory
     if cachep.flags & SLAB_RED_ZONE:
-        verify_redzone_free(cachep, objp)
+        verify_redzone_free(cachep, objp, caller)
         mem.write_u64(dbg_redzone1(cachep, objp), RED_INACTIVE)
         mem.write_u64(dbg_redzone2(cachep, objp), RED_INACTIVE)
     if cachep.flags & SLAB_STORE_USER:
         mem.write_u64(dbg_userword(cachep, objp), caller)
     objnr = (objp - page.s_mem) // cachep.size
-    if objnr >= cachep.num or objp != page.s_mem + objnr * cachep.size:
-        k.bug(f"kernel BUG at mm/slab.c: cache_free_debugcheck: {objp + cachep.obj_offset:#x} is not the start of "
-              f"an object in {cachep.name}", "cache_free_debugcheck")
+    bad_line = 2727 if not 0 <= objnr < cachep.num else 2728 if objp != page.s_mem + objnr * cachep.size else 0
+    if bad_line:
+        with k.misuse_report("bad_pointer", cachep, objp + cachep.obj_offset, check="cache_free_debugcheck",
+                             caller=caller):
+            k.bug(f"kernel BUG at mm/slab.c:{bad_line}!", "cache_free_debugcheck", cachep.name,
+                  objp + cachep.obj_offset, line=bad_line)
     if cachep.flags & SLAB_POISON:
         poison_obj(cachep, objp, POISON_FREE)
     return objp
@@ -181,10 +204,17 @@ def cache_free_debugcheck(cachep: KmemCache, objp: int, caller: int) -> int:
 
 def cache_alloc_debugcheck_after(cachep: KmemCache, flags: int, objp: int, caller: int) -> int:
     """Checks at allocation time; returns the pointer the caller gets (after red zone 1)."""
+    from ..gfp import __GFP_ZERO  # noqa: PLC0415
     k = cachep.k
     mem = k.memory
+    if cachep.ctor and flags & __GFP_ZERO:
+        k.warn_once("cache_alloc_debugcheck_after:ctor+zero",
+                    f"WARNING: CPU: {k.cpu} at mm/slab.c:2992 cache_alloc_debugcheck_after",
+                    objp + cachep.obj_offset, kind="ctor_with_gfp_zero", check="cache_alloc_debugcheck_after",
+                    cachep=cachep)
+    user = last_user(cachep, objp)
     if cachep.flags & SLAB_POISON:
-        check_poison_obj(cachep, objp)
+        check_poison_obj(cachep, objp, caller)
         poison_obj(cachep, objp, POISON_INUSE)
     if cachep.flags & SLAB_STORE_USER:
         mem.write_u64(dbg_userword(cachep, objp), caller)
@@ -192,17 +222,18 @@ def cache_alloc_debugcheck_after(cachep: KmemCache, flags: int, objp: int, calle
         r1 = mem.read_u64(dbg_redzone1(cachep, objp))
         r2 = mem.read_u64(dbg_redzone2(cachep, objp))
         if r1 != RED_INACTIVE or r2 != RED_INACTIVE:
-            slab_error(cachep, "cache_alloc_debugcheck_after",
-                       "double free, or memory outside object was overwritten")
-            k.printk(f"{objp:016x}: redzone 1:{r1:#x}, redzone 2:{r2:#x}")
-            k.report_misuse("redzone_alloc", cachep, objp + cachep.obj_offset)
+            with k.misuse_report("double_free_or_overflow", cachep, objp + cachep.obj_offset,
+                                 check="cache_alloc_debugcheck_after", last_user=user, caller=caller):
+                slab_error(cachep, "cache_alloc_debugcheck_after",
+                           "double free, or memory outside object was overwritten")
+                k.printk(f"{objp:016x}: redzone 1:{r1:#x}, redzone 2:{r2:#x}")
         mem.write_u64(dbg_redzone1(cachep, objp), RED_ACTIVE)
         mem.write_u64(dbg_redzone2(cachep, objp), RED_ACTIVE)
     objp += cachep.obj_offset
     if cachep.ctor and callable(cachep.ctor) and cachep.flags & SLAB_POISON:
         cachep.ctor(objp)
     if objp & 7:
-        k.printk(f"{objp:#x}: not aligned to ARCH_SLAB_MINALIGN=8")
+        k.printk(f"0x{objp:016x}: not aligned to ARCH_SLAB_MINALIGN=8")
     return objp
 
 
@@ -220,23 +251,26 @@ def cache_init_objs_debug(cachep: KmemCache, page: Page) -> None:
             cachep.ctor(objp + cachep.obj_offset)
         if cachep.flags & SLAB_RED_ZONE:
             if mem.read_u64(dbg_redzone2(cachep, objp)) != RED_INACTIVE:
-                slab_error(cachep, "cache_init_objs", "constructor overwrote the end of an object")
+                with k.misuse_report("overflow", cachep, objp + cachep.obj_offset, check="cache_init_objs_debug"):
+                    slab_error(cachep, "cache_init_objs_debug", "constructor overwrote the end of an object")
             if mem.read_u64(dbg_redzone1(cachep, objp)) != RED_INACTIVE:
-                slab_error(cachep, "cache_init_objs", "constructor overwrote the start of an object")
+                with k.misuse_report("overflow", cachep, objp + cachep.obj_offset, check="cache_init_objs_debug"):
+                    slab_error(cachep, "cache_init_objs_debug", "constructor overwrote the start of an object")
         if cachep.flags & SLAB_POISON:
             poison_obj(cachep, objp, POISON_FREE)
 
 
 def check_slab_put_obj(cachep: KmemCache, page: Page, objp: int, objnr: int) -> None:
-    """The slab_put_obj() double-free check: the index must not already be free."""
+    """The slab_put_obj() double-free check: the index must not already be free (else BUG)."""
     fl = page.fl
     assert fl is not None
     if objnr in fl[page.active:cachep.num]:
         k = cachep.k
         msg = f"slab: double free detected in cache '{cachep.name}', objp {objp:016x}"
-        k.printk(msg)
-        k.report_misuse("double_free", cachep, objp + cachep.obj_offset)
-        k.bug(msg, "slab_put_obj", cache=cachep.name, objp=objp)
+        with k.misuse_report("double_free", cachep, objp + cachep.obj_offset, check="slab_put_obj",
+                             last_user=last_user(cachep, objp)):
+            k.printk(msg)
+            k.bug(msg, "slab_put_obj", cache=cachep.name, objp=objp, line=2536)
 
 
 def repoison_freelist_obj(cachep: KmemCache, page: Page) -> None:
@@ -259,10 +293,11 @@ def slab_destroy_debugcheck(cachep: KmemCache, page: Page) -> None:
         if cachep.flags & SLAB_POISON:
             check_poison_obj(cachep, objp)
         if cachep.flags & SLAB_RED_ZONE:
-            if mem.read_u64(dbg_redzone1(cachep, objp)) != RED_INACTIVE:
-                slab_error(cachep, "slab_destroy_debugcheck", "start of a freed object was overwritten")
-            if mem.read_u64(dbg_redzone2(cachep, objp)) != RED_INACTIVE:
-                slab_error(cachep, "slab_destroy_debugcheck", "end of a freed object was overwritten")
+            for zone, where in ((dbg_redzone1(cachep, objp), "start"), (dbg_redzone2(cachep, objp), "end")):
+                if mem.read_u64(zone) != RED_INACTIVE:
+                    with k.misuse_report("overflow", cachep, objp + cachep.obj_offset,
+                                         check="slab_destroy_debugcheck", last_user=last_user(cachep, objp)):
+                        slab_error(cachep, "slab_destroy_debugcheck", f"{where} of a freed object was overwritten")
 
 
 def slab_out_of_memory(cachep: KmemCache, gfpflags: int, nodeid: int) -> None:

@@ -36,7 +36,8 @@ def virt_to_cache(k: object, objp: int) -> KmemCache | None:
             ex.step("compound_head", "head", obj=objp, pfn=raw.pfn, word=raw.compound_head,
                     order=raw.compound_order)
     if page is None or not page.flags & (1 << PG_slab):
-        k.warn_once("virt_to_cache", "virt_to_cache: Object is not a Slab page!", objp=objp)  # type: ignore[attr-defined]
+        k.warn_once("virt_to_cache", "virt_to_cache: Object is not a Slab page!", objp,  # type: ignore[attr-defined]
+                    kind="not_slab", check="virt_to_cache")
         if k.explain is not None:  # type: ignore[attr-defined]
             k.explain.step("virt_to_cache", "not_slab", obj=objp)  # type: ignore[attr-defined]
         return None
@@ -52,7 +53,10 @@ def cache_from_obj(s: KmemCache, x: int) -> KmemCache | None:
         return s
     cachep = virt_to_cache(k, x)
     if cachep is not None and cachep is not s:
-        k.warn(f"cache_from_obj: Wrong slab cache. {s.name} but object is from {cachep.name}", objp=x)
+        from .debug import last_user  # noqa: PLC0415
+        k.warn(f"cache_from_obj: Wrong slab cache. {s.name} but object is from {cachep.name}", x,
+               kind="wrong_cache", check="cache_from_obj", cachep=cachep,
+               last_user=last_user(cachep, x - cachep.obj_offset))
     return cachep
 
 
@@ -61,8 +65,9 @@ def __free_one(ac: ArrayCache, objp: int, cachep: KmemCache) -> bool:
     entry = ac.entry
     k = cachep.k
     if k.config.CONFIG_SLAB_FREELIST_HARDENED and entry and entry[-1] == objp:
-        k.warn_once("__free_one", "WARNING: CPU: %d at mm/slab.c: __free_one: double free of %#x" % (k.cpu, objp),
-                    objp=objp)
+        # WARN_ON_ONCE() has no text of its own: the kernel prints only where it fired
+        k.warn_once("__free_one", f"WARNING: CPU: {k.cpu} at mm/slab.c:596 __free_one", objp + cachep.obj_offset,
+                    kind="double_free", check="__free_one", cachep=cachep)
         cachep.paths.hardened_drop += 1
         if k.explain is not None:
             k.explain.step("__free_one", "hardened_drop", cache=cachep.name, obj=objp)

@@ -48,7 +48,9 @@ def fls(x: int) -> int:
 
 
 def ALIGN(x: int, a: int) -> int:  # noqa: N802 - kernel macro
-    return (x + a - 1) & ~(a - 1) if a & (a - 1) == 0 else -(-x // a) * a
+    # __ALIGN_KERNEL is a mask operation even when a caller passes a non-power-of-two alignment
+    # (kmem_cache_create(.., align=24, ..)): ALIGN(40, 24) is 40 and ALIGN(48, 24) is 64 there.
+    return (x + a - 1) & ~(a - 1)
 
 
 def reciprocal_value(d: int) -> tuple[int, int, int]:

@@ -63,6 +63,7 @@ def free_block(cachep: KmemCache, objpp: list[int], nr: int, node: int, lst: lis
     mem_map = k.mem_map.pages
     num = cachep.num
     stats = cachep.stats
+    cachep.paths.free_block_calls += 1
     n.free_objects += nr
     if k.explain is not None:
         k.explain.step("free_block", "entry", cache=cachep.name, nr=nr, node=node, free_objects=n.free_objects)

@@ -1,0 +1,157 @@
+"""kslab report: the HTML file itself (self-contained, deterministic, escaped, complete data).
+
+The page's behaviour in a real browser is tested in test_report_browser.py.
+"""
+
+# ruff: noqa: E501  (trace lines are long)
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from kslab.cli import main
+
+DATA_RE = re.compile(r'<script type="application/json" id="kslab-data">(.*?)</script>', re.S)
+CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
+
+HOSTILE = """\
+# tracer: nop
+#
+ evil-1 [000] .... 1.000001: tracing_mark_write: phase </script><img src=x onerror=alert(1)> & <!-- done
+ evil-1 [000] .... 1.000002: kmalloc: call_site=</script><b>x</b>+0x1/0x2 ptr=ffff888100001000 bytes_req=100 bytes_alloc=128 gfp_flags=GFP_KERNEL
+ evil-1 [001] .... 1.000003: kfree: call_site=free+0x1/0x2 ptr=ffff888100001000
+ evil-1 [000] .... 1.000004: kmem_cache_alloc: call_site=x+0x1/0x2 ptr=ffff888100002000 bytes_req=48 bytes_alloc=64 gfp_flags=GFP_KERNEL name=<svg/onload=alert(2)>
+"""
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = main(["report", *argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def page_data(text: str) -> dict:
+    m = DATA_RE.search(text)
+    assert m, "no data script"
+    return json.loads(m.group(1))
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    assert main(["report", "-o", str(out), "-q"]) == 0
+    return out
+
+
+def test_self_contained(bundled):
+    text = bundled.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>\n")
+    assert f'<meta http-equiv="Content-Security-Policy" content="{CSP}">' in text
+    assert text.count("<script") == 3 and text.count("</script>") == 3  # error hook, data, code
+    lowered = text.lower()
+    for bad in ("<link", "<iframe", "<img", "<object", "<embed", " src=", "href=", "@import", "url(",
+                "fetch(", "xmlhttprequest", "websocket", "eventsource", "sendbeacon", "import(", "innerhtml",
+                "outerhtml", "insertadjacenthtml", "document.write", "eval("):
+        assert bad not in lowered, bad
+    # the only URL is the SVG namespace name, which createElementNS needs and nobody fetches
+    assert re.findall(r"https?://[^\"' )]+", text) == ["http://www.w3.org/2000/svg"]
+
+
+def test_deterministic(bundled, capsys, tmp_path):
+    again = tmp_path / "again.html"
+    rc, _, err = run(capsys, "-o", str(again), "-q")
+    assert rc == 0, err
+    assert again.read_bytes() == bundled.read_bytes()
+    text = bundled.read_text(encoding="utf-8")
+    assert not re.search(r"20\d\d-\d\d-\d\d", text)  # no date: nothing varies from run to run
+
+
+def test_data(bundled):
+    d = page_data(bundled.read_text(encoding="utf-8"))
+    for key in ("trace", "machine", "replay", "stats", "model", "x", "line", "ts", "top", "mem", "mem_other", "objs",
+                "objs_other", "lists", "lists_all", "arrays", "paths", "markers", "occupancy", "slabinfo",
+                "cache_paths", "callers"):
+        assert key in d, key
+    n = len(d["x"])
+    assert 300 <= n <= 601, n
+    assert d["x"] == sorted(d["x"]) and len(d["line"]) == n and len(d["ts"]) == n
+    assert d["x"][-1] == d["replay"]["events"]
+    assert d["x"][0] > 0  # sampling restarted at the sync (marker 'snapshot 0-start begin')
+    assert 1 <= len(d["top"]) <= 10 and d["top"][0] == "kmalloc-64"
+    for name in d["top"]:
+        assert len(d["mem"][name]) == n and len(d["objs"][name]) == n and len(d["lists"][name]["full"]) == n
+    assert all(len(v) == n for v in d["paths"].values())
+    assert len(d["arrays"]["cpu"]) == d["machine"]["cpus"] == 1
+    # the last sample is the final state: its pages are the final slabinfo's
+    cols = d["slabinfo"]["columns"]
+    rows = d["slabinfo"]["rows"]
+    pages = sum(r[cols.index("num_slabs")] * r[cols.index("pagesperslab")] for r in rows)
+    assert sum(d["mem"][name][-1] for name in d["top"]) + d["mem_other"][-1] == pages
+    slabs = sum(r[cols.index("num_slabs")] for r in rows)
+    assert sum(d["occupancy"]["all"]) == slabs
+    assert sum(d["lists_all"][k][-1] for k in ("partial", "full", "free")) == slabs
+    assert len(d["occupancy"]["labels"]) == len(d["occupancy"]["all"]) == 12
+    for c in d["occupancy"]["caches"].values():
+        assert len(c["counts"]) == c["num"] + 1
+    hits = [r[1] for r in d["callers"]["rows"]]
+    assert hits == sorted(hits, reverse=True) and d["callers"]["total"] == len(hits)
+    assert d["callers"]["columns"][0] == "call_site" and d["slabinfo"]["columns"][0] == "name"
+    assert {m["text"] for m in d["markers"]} >= {"oracle: snapshot 1-files end"}
+    assert d["replay"]["sync"]["caches"] == 121
+
+
+def test_stdout_and_samples(capsys):
+    rc, out, err = run(capsys, "-o", "-", "--samples", "10", "--top", "3")
+    assert rc == 0, err
+    d = page_data(out)
+    assert 10 <= len(d["x"]) <= 21 and len(d["top"]) == 3
+
+
+def test_hostile_strings_are_escaped(capsys, tmp_path):
+    trace = tmp_path / "a<b>&c.txt"
+    trace.write_text(HOSTILE)
+    out = tmp_path / "r.html"
+    rc, _, err = run(capsys, str(trace), "--cpus", "2", "-o", str(out), "-q")
+    assert rc == 0, err
+    text = out.read_text(encoding="utf-8")
+    assert text.count("</script>") == 3 and "<!--" not in text
+    assert "<img" not in text and "<b>" not in text and "<svg/" not in text
+    assert "<title>kslab report: " + str(tmp_path).replace("&", "&amp;") + "/a&lt;b&gt;&amp;c.txt</title>" in text
+    d = page_data(text)
+    assert d["trace"] == str(trace)
+    assert d["markers"][0]["text"] == "phase </script><img src=x onerror=alert(1)> & <!-- done"
+    assert d["callers"]["rows"][0][0] == "</script><b>x</b>+0x1/0x2"
+    assert d["stats"]["cross_cpu_frees"] == 1
+
+
+def test_help_has_examples(capsys):
+    rc, out, _ = run(capsys, "--help")
+    assert rc == 0 and "examples:" in out and "kslab report trace.txt.xz -o report.html" in out
+
+
+def test_missing_trace_file(capsys, tmp_path):
+    missing = tmp_path / "nope.txt"
+    out = tmp_path / "r.html"
+    rc, _, err = run(capsys, str(missing), "-o", str(out))
+    assert rc == 1 and err == f"kslab: error: {missing}: No such file or directory\n"
+    assert not out.exists()
+
+
+def test_malformed_trace_line(capsys, tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text(HOSTILE + "garbage\n")
+    out = tmp_path / "r.html"
+    rc, _, err = run(capsys, str(bad), "-o", str(out))
+    assert rc == 1 and err.startswith(f"kslab: error: {bad}:7: malformed") and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_bad_options(capsys, tmp_path):
+    rc, _, err = run(capsys, "-o", str(tmp_path / "r.html"), "--top", "0")
+    assert rc == 1 and err == "kslab: error: --top 0: must be at least 1\n"
+    rc, _, err = run(capsys)  # -o is required: argparse's usage error
+    assert rc == 2 and "-o/--output" in err
