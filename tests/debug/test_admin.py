@@ -130,7 +130,7 @@ def test_destroy_of_an_alias_only_drops_a_reference():
 
 
 def test_slabinfo_write_retunes_and_drains_the_old_arrays():
-    k, t, live = _t64_used_on_both_cpus()
+    k, t, _ = _t64_used_on_both_cpus()
     old_shared = node(t).shared
     line = "t64 60 30 4\n"
     assert k.slabinfo_write(line) == len(line)
@@ -141,14 +141,14 @@ def test_slabinfo_write_retunes_and_drains_the_old_arrays():
     assert n.shared is not old_shared and n.shared.limit == 4 * 30 and n.shared.entry == []
     assert n.free_limit == (1 + 2) * 30 + 64  # recomputed with the new batchcount
     # only the live objects stay active; empty slabs beyond free_limit were released by free_block
-    active, num, active_slabs, num_slabs, sharedavail = cols(k, "t64")
+    active, num, _, _, sharedavail = cols(k, "t64")
     assert (active, sharedavail) == (60, 0)
     assert num - active == n.free_objects <= n.free_limit
     k.check()
 
 
 def test_slabinfo_write_with_unchanged_values_still_drains():
-    k, t, live = _t64_used_on_both_cpus()
+    k, t, _ = _t64_used_on_both_cpus()
     assert k.slabinfo_write("t64 120 60 8") == len("t64 120 60 8")
     assert tunables(k, "t64") == (120, 60, 8)
     assert cols(k, "t64")[0] == 60 and ac(t, 0) == [] and ac(t, 1) == []
@@ -156,7 +156,7 @@ def test_slabinfo_write_with_unchanged_values_still_drains():
 
 @pytest.mark.parametrize("text", ["t64 0 1 1", "t64 10 11 1", "t64 10 0 0", "t64 10 5 -1"])
 def test_slabinfo_write_out_of_range_values_succeed_without_effect(text):
-    k, t, live = _t64_used_on_both_cpus()
+    k, t, _ = _t64_used_on_both_cpus()
     before = (k.slabinfo(), list(ac(t, 0)), list(ac(t, 1)))
     assert k.slabinfo_write(text) == len(text)
     assert (k.slabinfo(), list(ac(t, 0)), list(ac(t, 1))) == before
@@ -170,7 +170,7 @@ def test_slabinfo_write_out_of_range_values_succeed_without_effect(text):
     ("t64 5000 1 0", -12),          # per-CPU arrays of 16 + 8 * 5000 bytes do not fit the percpu allocator
 ])
 def test_slabinfo_write_errors(text, err):
-    k, t, live = _t64_used_on_both_cpus()
+    k, _, _ = _t64_used_on_both_cpus()
     assert k.slabinfo_write(text) == err
     if err == -22:
         assert tunables(k, "t64") == (120, 60, 8)

@@ -131,6 +131,16 @@ def test_kmalloc_records_its_caller():
     assert k.symbolize(site + 0x10) == "foo_probe+0x10/0x100"
 
 
+def test_bulk_entry_points_record_their_caller():
+    k = dbg()
+    c = t100(k)
+    site = k.ksym("bulk_user")
+    objs = k.kmem_cache_alloc_bulk(c, 3, caller=site)
+    assert [u64(k, p + 112) for p in objs] == [site] * 3
+    k.kmem_cache_free_bulk(c, objs, caller=site + 4)
+    assert [u64(k, p + 112) for p in objs] == [site + 4] * 3
+
+
 # ---- double free ---------------------------------------------------------------------------------------
 
 
@@ -264,7 +274,9 @@ def test_poison_report_dumps_at_most_six_lines():
         k.write(p + line * 16 + 5, b"!")
     n = len(k.dmesg)
     k.kmem_cache_alloc(c)
-    dumps = [ln[:4] for ln in new_lines(k, n)[:9] if ln[3:5] == ": "]
+    lines = new_lines(k, n)
+    report = lines[:next(i for i, ln in enumerate(lines) if ln.startswith("Prev obj:"))]
+    dumps = [ln[:4] for ln in report if ln[3:5] == ": "]
     assert dumps == ["000:", "010:", "020:", "030:", "040:", "050:"]
 
 
@@ -521,5 +533,5 @@ def test_every_report_line_belongs_to_exactly_one_record():
     k.kmem_cache_free(c, q)  # red zone report
     k.kmem_cache_free(c, q)  # double free report
     assert len(k.misuse) == 3
-    assert sum((r.messages for r in k.misuse), []) == k.dmesg[start:]
+    assert [line for r in k.misuse for line in r.messages] == k.dmesg[start:]
     assert cols(k, "t100")[0] >= 2

@@ -34,7 +34,7 @@ def test_debugging_md_runs_and_prints_what_it_shows():
             continue
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            exec(compile(code, f"{DOC.name} block {i}", "exec"), ns)  # noqa: S102 - the doc is ours
+            exec(compile(code, f"{DOC.name} block {i}", "exec"), ns)  # the doc is ours
         ran += 1
         nxt = bs[i + 1] if i + 1 < len(bs) else ("", "")
         if nxt[0] == "text":

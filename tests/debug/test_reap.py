@@ -73,6 +73,24 @@ def test_touched_array_is_only_untouched_and_frees_do_not_touch():
     assert len(ac(t, 0)) == 16
 
 
+@pytest.mark.parametrize("limit, per_reap", [(120, 24), (54, 11), (24, 5), (16, 4), (8, 2), (6, 2), (1, 1)])
+def test_drain_array_amount_per_limit(limit, per_reap):
+    # spec §6.2: (limit + 4) // 5 per reap (limit 1 -> 1); the array is filled with limit - 1 objects
+    k = boot(cpus=1)
+    t = k.kmem_cache_create("t64", 64)
+    assert k.slabinfo_write(f"t64 {limit} 1 0") > 0
+    far_future(k, t)
+    objs = [k.kmem_cache_alloc(t) for _ in range(2 * limit)]
+    for p in objs[:max(limit - 1, 1)]:
+        k.kmem_cache_free(t, p)
+    avail = len(ac(t, 0))
+    assert avail == max(limit - 1, 1)
+    k.run_cache_reap(0)  # the allocations touched the array: only cleared
+    assert len(ac(t, 0)) == avail
+    k.run_cache_reap(0)
+    assert avail - len(ac(t, 0)) == per_reap
+
+
 def test_reap_of_one_cpu_leaves_the_other_cpus_array_alone():
     k, t = _t64_with_64_cached()
     q = [k.kmem_cache_alloc(t, cpu=1) for _ in range(3)]
@@ -189,7 +207,7 @@ def test_drain_freelist_ceil_free_limit_over_5_num_per_node_reap():
 
 
 def test_drain_freelist_takes_the_coldest_slabs():
-    k, c, n = _big()
+    k, _, n = _big()
     order = list(n.slabs_free)  # head (most recently freed) to tail (coldest)
     k.advance(n.next_reap, run_timers=False)
     k.run_cache_reap(0)

@@ -36,7 +36,7 @@ TAINT_FLAGS = (("P", "G"), ("F", " "), ("S", " "), ("R", " "), ("M", " "), ("B",
 KERNEL_TEXT_START = 0xFFFFFFFF81000000  # x86_64 _text without KASLR: where ksym() places callers
 
 
-def INITIAL_JIFFIES(hz: int) -> int:  # noqa: N802 - the kernel's macro
+def INITIAL_JIFFIES(hz: int) -> int:  # the kernel's macro
     """include/linux/jiffies.h: jiffies start 300 s before the 32-bit wrap, as an unsigned long."""
     return (-300 * hz) & 0xFFFFFFFF
 
@@ -397,8 +397,8 @@ class Kernel:
 
         ``k.jiffies`` counts ticks since boot, while the kernel's counter starts at INITIAL_JIFFIES
         (300 s before the 32-bit wrap): its whole seconds fall at ``-INITIAL_JIFFIES % HZ`` past each
-        second of uptime (704 ms at HZ=1000).  The real 5.10 traces show reaps at 1.74 s, 3.73 s, 5.75 s,
-        7.74 s after boot, which only these boundaries explain."""
+        second of uptime (704 ms at HZ=1000).  The real 5.10 traces agree: a reap at 1.745 s is followed
+        by one at 3.729 s, which rounding on whole seconds of uptime (to 4.000 s) cannot give."""
         hz = self.config.HZ
         base = INITIAL_JIFFIES(hz)
         now = base + self.jiffies
@@ -415,6 +415,15 @@ class Kernel:
         """slab_online_cpu(): the CPU's reap work, first due about a second from now."""
         delay = self.round_jiffies_relative(self.config.HZ, cpu)
         self._arm(cpu, self.jiffies + delay)
+
+    def first_reap_delay(self, cpu: int) -> int:
+        """When a CPU that came online at jiffies 0 runs its first reap (start_cpu_timer's rounding)."""
+        saved = self.jiffies
+        self.jiffies = 0
+        try:
+            return self.round_jiffies_relative(self.config.HZ, cpu)
+        finally:
+            self.jiffies = saved
 
     def _arm(self, cpu: int, when: int) -> None:
         self._reap_seq += 1
@@ -541,19 +550,20 @@ class Kernel:
         self.set_cpu(cpu)
         _free.kmem_cache_free(cachep, objp, caller)
 
-    def kmem_cache_alloc_bulk(self, cachep: KmemCache, nr: int, flags: int = GFP_KERNEL, cpu: int = 0) -> list[int]:
+    def kmem_cache_alloc_bulk(self, cachep: KmemCache, nr: int, flags: int = GFP_KERNEL, cpu: int = 0,
+                              caller: int = 0) -> list[int]:
         self.set_cpu(cpu)
         out: list[int] = []
-        _alloc.kmem_cache_alloc_bulk(cachep, flags, nr, out)
+        _alloc.kmem_cache_alloc_bulk(cachep, flags, nr, out, caller)
         return out
 
-    def kmem_cache_free_bulk(self, cachep: KmemCache | None, objs: list[int], cpu: int = 0) -> None:
+    def kmem_cache_free_bulk(self, cachep: KmemCache | None, objs: list[int], cpu: int = 0, caller: int = 0) -> None:
         self.set_cpu(cpu)
-        _free.kmem_cache_free_bulk(cachep, len(objs), objs, self)
+        _free.kmem_cache_free_bulk(cachep, len(objs), objs, self, caller)
 
-    def kfree_bulk(self, objs: list[int], cpu: int = 0) -> None:
+    def kfree_bulk(self, objs: list[int], cpu: int = 0, caller: int = 0) -> None:
         self.set_cpu(cpu)
-        _free.kfree_bulk(self, len(objs), objs)
+        _free.kfree_bulk(self, len(objs), objs, caller)
 
     def kmalloc(self, size: int, flags: int = GFP_KERNEL, cpu: int = 0, caller: int = 0) -> int:
         self.set_cpu(cpu)

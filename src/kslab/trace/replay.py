@@ -186,11 +186,17 @@ class Replayer:
         if group is None:
             return
         if group.startswith("free:"):
-            # the model frees its own structure: forget which kernel pointer stood for it
+            # the model frees its own structure: forget which kernel pointer stood for it, or, if no
+            # kernel allocation was paired with it yet, withdraw it from the queue awaiting one
             kptr = self.internal_rev.pop(ptr, None)
             if kptr is not None and self.kmap.get(kptr) == ptr:
                 del self.kmap[kptr]
                 self.kcache.pop(kptr, None)
+            elif ptr:
+                waiting = self.pending_model.get("alloc:" + group[5:])
+                if waiting and ptr in waiting:
+                    waiting.remove(ptr)
+                    self.summary.internal[group.replace("free:", "alloc:") + " model only (freed)"] += 1
         q = self.pending_trace.get(group)
         if q:
             kptr = q.popleft()
@@ -587,7 +593,8 @@ class Replayer:
             return
         # no time in the trace: each CPU's reap work runs every 2 s after a first run at ~1 s
         n = self.reap_count[ev.cpu]
-        j = self.hz + (n - 1) * 2 * self.hz + 3 * ev.cpu
+        # the reap timer's first run and its 2 s period, as Kernel.start_cpu_timer arms them
+        j = self.k.first_reap_delay(ev.cpu) + (n - 1) * 2 * self.hz
         if j > self.k.jiffies:
             self.k.advance(j, run_timers=False)
 
@@ -828,11 +835,13 @@ class Replayer:
         feed = self.feed
         progress = self.on_progress
         n = 0
+        sample = self.on_sample
+        every = self.sample_every
         for ev in head:
             feed(ev)
             n += 1
-        sample = self.on_sample
-        every = self.sample_every
+            if sample is not None and every > 0 and not n % every:
+                sample(self, ev)
         if sample is not None and every > 0:
             for ev in it:
                 feed(ev)

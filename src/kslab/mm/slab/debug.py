@@ -89,7 +89,8 @@ def print_objinfo(cachep: KmemCache, objp: int, lines: int) -> None:
     k = cachep.k
     mem = k.memory
     if cachep.flags & SLAB_RED_ZONE:
-        k.printk(f"Redzone: {mem.read_u64(dbg_redzone1(cachep, objp)):#x}/{mem.read_u64(dbg_redzone2(cachep, objp)):#x}")
+        r1, r2 = mem.read_u64(dbg_redzone1(cachep, objp)), mem.read_u64(dbg_redzone2(cachep, objp))
+        k.printk(f"Redzone: {r1:#x}/{r2:#x}")
     if cachep.flags & SLAB_STORE_USER:
         k.printk(f"Last user: ({k.symbolize(mem.read_u64(dbg_userword(cachep, objp)))})")
     size = cachep.object_size

@@ -278,7 +278,7 @@ def kfree(k: object, objp: int, caller: int = 0, internal: str = "") -> None:
     __cache_free(c, objp, caller)
 
 
-def kmem_cache_free_bulk(s: KmemCache | None, size: int, p: list[int], k: object = None) -> None:
+def kmem_cache_free_bulk(s: KmemCache | None, size: int, p: list[int], k: object = None, caller: int = 0) -> None:
     for objp in p[:size]:
         if s is None:
             c = virt_to_cache(k, objp)
@@ -286,8 +286,8 @@ def kmem_cache_free_bulk(s: KmemCache | None, size: int, p: list[int], k: object
             c = cache_from_obj(s, objp)
         if c is None:
             continue
-        __cache_free(c, objp, 0)
+        __cache_free(c, objp, caller)
 
 
-def kfree_bulk(k: object, size: int, p: list[int]) -> None:
-    kmem_cache_free_bulk(None, size, p, k)
+def kfree_bulk(k: object, size: int, p: list[int], caller: int = 0) -> None:
+    kmem_cache_free_bulk(None, size, p, k, caller)
