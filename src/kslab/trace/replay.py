@@ -167,6 +167,13 @@ class Replayer:
         self.kernel_refilled: Counter[int] = Counter()
         self.anchored: set[tuple[KmemCache, int]] = set()
         self.align_arrays = True
+        # boot-time interleave policy of pids 0 and 1 (see _task_policy); decided in start_boot()
+        self.boot_policies = False
+        self.pid0_policy: Any = None
+        self.pid1_policy: Any = None
+        self.pid1_seen = False
+        from ..mm.page_alloc import qemu_node_ranges  # noqa: PLC0415
+        self.node_ranges = [(lo, hi, nid) for nid, rs in enumerate(qemu_node_ranges(config)) for lo, hi in rs]
         self.saw_functions = False
         self._by_geometry: dict[tuple[int, int], list[KmemCache]] = {}
         k.event_hook = self._model_event
@@ -431,6 +438,8 @@ class Replayer:
         cpu = self._cpu(ev)
         k = self.k
         k.set_cpu(cpu)
+        if self.boot_policies:
+            self._task_policy(ev, cpu)
         refilled = self.kernel_refilled.pop(ev.cpu, 0) > 0
         if self.align_arrays and self.saw_functions:
             self._align_array(ev, cpu, refilled)
@@ -493,6 +502,54 @@ class Replayer:
             off = cachep.obj_offset if k.debug else 0
             ac.entry.append(pool.pop() - off)
             self.summary.internal["array objects the kernel had in its array"] += 1
+
+    def _task_policy(self, ev: TraceEvent, cpu: int) -> None:
+        """numa_policy_init() gives the boot task an interleave policy over all nodes: allocations of
+        pid 0 (from numa_policy_init until rest_init starts kernel_init) and of pid 1 (which inherits it
+        at fork, until kernel_init calls numa_default_policy() before exec'ing /init) alternate nodes
+        through alternate_node_alloc().  Other tasks have the default (local) policy."""
+        from ..mm.kernel import MemPolicy  # noqa: PLC0415
+        k = self.k
+        pid = ev.pid
+        pol = None
+        if pid == 0 and self.pid0_policy is None and not self.pid1_seen:
+            if k.find_cache("numa_policy") is not None:
+                self.pid0_policy = MemPolicy("interleave", tuple(k.online_nodes), 0)
+        if pid == 1 and not self.pid1_seen:
+            self.pid1_seen = True
+            src = self.pid0_policy
+            self.pid1_policy = MemPolicy("interleave", tuple(k.online_nodes), src.il_prev if src else 0)
+            self.pid0_policy = None
+        if pid == 0:
+            pol = self.pid0_policy
+        elif pid == 1:
+            if self.pid1_policy is not None and site_function(ev.call_site) == "alloc_bprm":
+                # exec'ing /init: kernel_init() called numa_default_policy() just before.  (The comm
+                # printed with each line is the task's last name, so it cannot tell when exec happened.)
+                self.pid1_policy = None
+                self.boot_policies = False
+                k.policies.clear()
+            pol = self.pid1_policy
+        if pol is None:
+            k.policies.pop(cpu, None)
+        else:
+            k.policies[cpu] = pol
+            # The interleave rotor also turns for allocations the trace does not show (interrupt
+            # context does not use it; some boot allocations have no event), so take its phase from
+            # the node the kernel's object came from, which the traced pointer tells.
+            kn = self._kernel_node(ev.ptr)
+            if kn >= 0 and ev.kind in (KMALLOC, KMEM_CACHE_ALLOC):
+                nodes = sorted(pol.nodes)
+                if kn in nodes:
+                    pol.il_prev = nodes[nodes.index(kn) - 1]
+
+    def _kernel_node(self, ptr: int) -> int:
+        """The node of a traced kernel object, from the machine's physical layout (-1 if outside it)."""
+        pfn = (ptr - 0xFFFF888000000000) >> 12
+        for start, end, nid in self.node_ranges:
+            if start <= pfn < end:
+                return nid
+        return -1
 
     def _free(self, ev: TraceEvent) -> None:
         site = site_function(ev.call_site)
@@ -789,6 +846,7 @@ class Replayer:
                 and site_function(ev.call_site) in ("kmem_cache_create_usercopy", "create_cache"))
             for ev in head)
         self.directive_mode = self.mb.has_directives and shows_boot
+        self.boot_policies = shows_boot and self.k.numa_multi
         if not self.directive_mode:
             self.k.boot_complete()
             self.mb.run_all()
