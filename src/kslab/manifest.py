@@ -20,7 +20,7 @@ class ManifestError(KslabError):
     """A bad line in a cache manifest: names the file, the line and the reason."""
 
     def __init__(self, path: str, lineno: int, reason: str) -> None:
-        super().__init__(f"{path}:{lineno}: {reason}")
+        super().__init__(f"{path}:{lineno}: {reason}" if lineno else f"{path}: {reason}")
         self.path = path
         self.lineno = lineno
         self.reason = reason
@@ -108,8 +108,12 @@ def parse_manifest(lines: Iterable[str], path: str = "<manifest>") -> list[Entry
                 raise ManifestError(path, lineno, f"unknown directive {line!r} (expected @init_late or @cpu_up N)")
             continue
         if len(words) not in (5, 7):
+            hint = ""
+            if "[" in line and ": " in line:
+                hint = " (this looks like a trace line: give the trace as TRACE and a cache manifest or creation log " \
+                       "with --caches)"
             raise ManifestError(path, lineno, f"expected 'name size align flags ctor [useroffset usersize]', "
-                                f"got {len(words)} fields")
+                                f"got {len(words)} fields{hint}")
         name, size_s, align_s, flags_s, ctor_s = words[:5]
         useroffset = usersize = -1
         if len(words) == 7:
@@ -166,9 +170,49 @@ def parse_creation_log(lines: Iterable[str], path: str = "<caches.log>") -> list
     return out
 
 
-def read_manifest(path: str | Path) -> list[Entry]:
-    """Read a manifest, or a kernel's creation log (detected by its ``kslab-oracle:`` lines);
-    ``.xz``/``.gz`` files are decompressed."""
+BOOT_CACHE_PREFIXES = ("kmalloc-", "dma-kmalloc-", "kmem_cache")
+
+
+def caches_from_slabinfo(text: str, config: MachineConfig, path: str = "<slabinfo>") -> list[Entry]:
+    """The caches of a traced kernel from its /proc/slabinfo: one creation per listed cache (oldest
+    first, i.e. the file read bottom-up), with a size, alignment and flags that reproduce the listed
+    objsize, objperslab and pagesperslab on this machine.  The object_size of a cache is not in
+    /proc/slabinfo, so the stride is used; merged caches are already folded into their survivor."""
+    from .report.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
+    from .mm.slab_def import SLAB_HWCACHE_ALIGN, SLAB_RECLAIM_ACCOUNT  # noqa: PLC0415
+    rows = parse_slabinfo(text, path)
+    scratch = Kernel(config)
+    scratch.slab_nomerge = True
+    out: list[Entry] = []
+    for lineno, (name, row) in enumerate(reversed(list(rows.items())), 1):
+        if name.startswith(BOOT_CACHE_PREFIXES):
+            continue
+        size, num, pages = row["objsize"], row["objperslab"], row["pagesperslab"]
+        chosen = None
+        for flags, ctor, align in ((0, False, 0), (SLAB_HWCACHE_ALIGN, False, 0), (0, True, 0),
+                                   (SLAB_HWCACHE_ALIGN, True, 0), (SLAB_RECLAIM_ACCOUNT, False, 0),
+                                   (SLAB_RECLAIM_ACCOUNT | SLAB_HWCACHE_ALIGN, False, 0),
+                                   (SLAB_RECLAIM_ACCOUNT, True, 0), (0, False, size & -size)):
+            c = scratch.kmem_cache_create(f"probe-{lineno}-{flags}-{ctor}", size, align, flags, ctor or None)
+            if c is None:
+                continue
+            ok = c.size == size and c.num == num and (1 << c.gfporder) == pages
+            scratch.kmem_cache_destroy(c)
+            if ok:
+                chosen = (flags, ctor, align)
+                break
+        if chosen is None:
+            chosen = (0, False, 0)  # nothing reproduces it exactly: the kernel had a config we lack
+        flags, ctor, align = chosen
+        # every listed cache is a cache of its own in that kernel: a usercopy window over the whole
+        # object keeps kslab from merging them into one another (merges already happened there)
+        out.append(Create(name, size, align, flags, ctor, lineno, 0, size))
+    return out
+
+
+def read_manifest(path: str | Path, config: MachineConfig | None = None) -> list[Entry]:
+    """Read a manifest, a kernel's creation log (detected by its ``kslab-oracle:`` lines), or a
+    /proc/slabinfo of the traced kernel (needs ``config``); ``.xz``/``.gz`` files are decompressed."""
     p = Path(path)
     try:
         if p.suffix == ".xz":
@@ -188,6 +232,8 @@ def read_manifest(path: str | Path) -> list[Entry]:
             raise ManifestError(str(path), 0, f"cannot decompress: {e}") from None
         raise
     lines = text.splitlines()
+    if lines and lines[0].startswith("slabinfo - version:"):
+        return caches_from_slabinfo(text, config or MachineConfig(), str(path))
     if any("kslab-oracle: " in line for line in lines[:50]):
         return parse_creation_log(lines, str(path))
     return parse_manifest(lines, str(path))

@@ -44,5 +44,5 @@ def machine_config(args: argparse.Namespace) -> MachineConfig:
 
 def build_machine(args: argparse.Namespace) -> Kernel:
     config = machine_config(args)
-    manifest = read_manifest(args.caches) if args.caches else None
+    manifest = read_manifest(args.caches, config) if args.caches else None
     return boot_machine(config, manifest, args.caches or "")

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TypeVar, overload
 
 from ..manifest import read_manifest
-from ..trace.events import TraceEvent
+from ..mm.errors import KslabError
+from ..trace.events import MARK, TraceEvent
 from ..trace.ftrace import ParseStats, iter_events
 from ..trace.replay import Replayer, ReplayOptions, ReplaySummary
 from .common import add_machine_options, machine_config
@@ -91,16 +92,50 @@ def compare_with_kernel(model_text: str, kernel_path: Path, out: object = sys.st
     return equal, total
 
 
-def parse_actions(specs: list[str]) -> list[tuple[str, str]]:
+ACTION_VERBS = ("slabinfo-write", "shrink", "reap", "drop-caches", "snapshot")
+
+
+def parse_actions(specs: list[str], cpus: int | None = None) -> list[tuple[str, str]]:
+    """``--action REGEX=>ACTION`` values as (regex, action) pairs, checked as far as they can be before the
+    replay: the regex compiles, its group references exist, and a literal verb and argument make sense
+    (``cpus``, when given, bounds ``reap N``).  A bad one is a ValueError naming the option."""
     out = []
     for spec in specs:
         rx, sep, act = spec.partition("=>")
-        if not sep or not rx or not act:
+        if not sep or not rx or not act.strip():
             raise ValueError(f"--action {spec!r}: expected REGEX=>ACTION, e.g. 'retune (.*)=>slabinfo-write \\1'")
         try:
-            re.compile(rx)
+            compiled = re.compile(rx)
         except re.error as e:
             raise ValueError(f"--action {spec!r}: bad regular expression: {e}") from None
+        # the same groups, and an empty alternative (after a newline, which ends a (?x) comment): a match of
+        # "" whose expand() checks the action's group references now rather than at the first marker
+        probe = re.compile(rx + "\n|").match("")
+        try:
+            if probe is not None:
+                probe.expand(act)
+        except (re.error, IndexError) as e:
+            raise ValueError(f"--action {spec!r}: bad group reference in the action: {e} "
+                             f"(the regex has {compiled.groups} group(s))") from None
+        verb, _, arg = act.strip().partition(" ")
+        arg = arg.strip()
+        if "\\" not in verb:
+            if verb not in ACTION_VERBS:
+                raise ValueError(f"--action {spec!r}: unknown action {verb!r} (expected one of "
+                                 f"{', '.join(ACTION_VERBS)})")
+            if verb in ("slabinfo-write", "shrink", "snapshot") and not arg:
+                what = {"slabinfo-write": "a slabinfo line, e.g. 'slabinfo-write dentry 120 60 8'",
+                        "shrink": "a cache name, e.g. 'shrink dentry'",
+                        "snapshot": "a label, e.g. 'snapshot before'"}[verb]
+                raise ValueError(f"--action {spec!r}: {verb} needs {what}")
+            if verb == "drop-caches" and arg:
+                raise ValueError(f"--action {spec!r}: drop-caches takes no argument")
+            if verb == "reap" and arg and "\\" not in arg:
+                if not arg.isdigit():
+                    raise ValueError(f"--action {spec!r}: reap takes a CPU number, not {arg!r}")
+                if cpus is not None and int(arg) >= cpus:
+                    raise ValueError(f"--action {spec!r}: CPU {arg} does not exist (the machine has CPUs "
+                                     f"0..{cpus - 1}; see --cpus)")
         out.append((rx, act))
     return out
 
@@ -141,6 +176,54 @@ def use_bundled_trace(args: argparse.Namespace) -> None:
     args.sync_on = args.sync_on or "snapshot 0-start begin"
 
 
+def check_slabinfo_file(path: str) -> None:
+    """Read and parse a /proc/slabinfo given with --start-slabinfo now, not at the sync marker: a missing or
+    malformed file is a ValueError naming the option, the file and the line."""
+    from ..report.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise ValueError(f"--start-slabinfo {path}: cannot read: {e.strerror or e}") from None
+    try:
+        rows = parse_slabinfo(text, path)
+    except KslabError as e:
+        raise ValueError(f"--start-slabinfo {e} (is it a copy of /proc/slabinfo?)") from None
+    if not rows:
+        raise ValueError(f"--start-slabinfo {path}: no cache lines: give a copy of a kernel's /proc/slabinfo")
+
+
+class MarkerWatch:
+    """Counts the markers that each of --sync-on, --snapshot-on and --action's regexes matches, on the events'
+    way into the replay, so that a regex that never matched can be reported (it is not an error: the trace may
+    simply not have the marker, but the user asked for something that did not happen)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.watch: list[tuple[str, re.Pattern[str]]] = []
+        if args.sync_on:
+            self.watch.append((f"--sync-on {args.sync_on!r}", re.compile(args.sync_on)))
+        if args.snapshot_on:
+            self.watch.append((f"--snapshot-on {args.snapshot_on!r}", re.compile(args.snapshot_on)))
+        for spec in args.action:
+            self.watch.append((f"--action {spec!r}", re.compile(spec.partition("=>")[0])))
+        self.hits = [0] * len(self.watch)
+        self.markers = 0
+
+    def wrap(self, events: Iterable[TraceEvent]) -> Iterator[TraceEvent]:
+        watch, hits = self.watch, self.hits
+        for ev in events:
+            if ev.kind == MARK:
+                self.markers += 1
+                for i, (_, rx) in enumerate(watch):
+                    if rx.search(ev.text):
+                        hits[i] += 1
+            yield ev
+
+    def warnings(self) -> list[str]:
+        seen = f"none of the trace's {self.markers} markers" if self.markers else "the trace has no markers"
+        return [f"{what} never matched ({seen}): nothing was done for it" for (what, _), n in zip(self.watch, self.hits)
+                if not n]
+
+
 def replay_options(args: argparse.Namespace) -> ReplayOptions:
     """ReplayOptions from the options of ``add_replay_options`` (checked: a bad combination is a ValueError)."""
     if args.snapshot_on and not args.out:
@@ -154,8 +237,13 @@ def replay_options(args: argparse.Namespace) -> ReplayOptions:
                 re.compile(rx)
             except re.error as e:
                 raise ValueError(f"--{name.replace('_', '-')} {rx!r}: bad regular expression: {e}") from None
+    if args.start_slabinfo:
+        check_slabinfo_file(args.start_slabinfo)
+    cpus = getattr(args, "cpus", None)
+    if getattr(args, "topology", None):
+        cpus = None  # the topology decides; the machine's own check comes later
     return ReplayOptions(reap=args.reap, start_slabinfo=args.start_slabinfo, sync_on=args.sync_on,
-                         actions=parse_actions(args.action), snapshot_on=args.snapshot_on, out=args.out,
+                         actions=parse_actions(args.action, cpus), snapshot_on=args.snapshot_on, out=args.out,
                          ptr_map=args.ptr_map, unknown_free=args.unknown_free, skip_bad=args.skip_bad)
 
 
@@ -172,7 +260,7 @@ def make_replayer(args: argparse.Namespace, cls: type[Replayer] = Replayer) -> R
     """The Replayer (or a subclass) the options of ``add_replay_options`` describe, booted and ready to run."""
     opts = replay_options(args)
     config = machine_config(args)
-    manifest = read_manifest(args.caches) if args.caches else None
+    manifest = read_manifest(args.caches, config) if args.caches else None
     return cls(config, manifest, opts, args.caches or "")
 
 
@@ -191,12 +279,17 @@ def run_replay(rep: Replayer, args: argparse.Namespace, stats: ParseStats | None
             sys.stderr.flush()
         rep.on_progress = report_progress
     events: Iterable[TraceEvent] = iter_events(args.trace, skip_bad=args.skip_bad, stats=stats)
+    watch = MarkerWatch(args)
+    if watch.watch:
+        events = watch.wrap(events)
     if wrap is not None:
         events = wrap(iter(events))
     summary = rep.run(events)
     dt = time.perf_counter() - t0
     if show:
         sys.stderr.write("\n")
+    for text in watch.warnings():
+        sys.stderr.write(f"kslab: warning: {text}\n")
     return summary, stats, dt
 
 
