@@ -111,3 +111,13 @@ def test_cli_replay_bad_trace_line_is_one_line_error(tmp_path: Path, capsys: pyt
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("kslab: error: ") and "bad.txt:21" in err[0]
     assert main(["replay", str(bad), "--quiet", "--skip-bad", "--no-slabinfo"]) == 0
+
+
+def test_explain_an_event_of_the_bundled_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "--trace", "bundled", "--line", "1500"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("event 1489 (line 1500) on CPU 0: kmem_cache_alloc: call_site=getname_flags")
+    assert "____cache_alloc: ac->avail 1 > 0" in out
+    assert main(["explain", "--trace", "bundled", "--line", "1500", "--lang", "zh"]) == 0
+    assert "第 1489 个事件" in capsys.readouterr().out
+    assert main(["explain", "--trace", "bundled", "--event", "99999999"]) == 1

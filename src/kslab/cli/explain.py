@@ -17,6 +17,7 @@ EXAMPLES = """examples:
   kslab explain --scenario flush-shared --lang zh
   kslab explain --scenario alien-overflow --cpus 4 --nodes 2 --json
   kslab explain --scenario flush-free-block --size 64 --full
+  kslab explain --trace bundled --line 1500 --lang zh     event on line 1500 of the bundled real trace
 
 Without --cpus/--nodes a scenario boots the machine it needs (flush-shared: 2 CPUs; alien and
 alien-overflow: 2 CPUs on 2 nodes; the others: 1 CPU).  The scenario runs the kernel's own
@@ -37,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--size", type=int, metavar="BYTES", help="kmalloc size the scenario uses (default per scenario)")
     p.add_argument("--full", action="store_true", help="show every object of a long free_block loop")
     p.add_argument("--json", action="store_true", help="print the recorded steps as JSON")
+    g = p.add_argument_group("a trace's event instead of a scenario")
+    g.add_argument("--trace", metavar="FILE", help="replay this trace (or 'bundled' for the bundled real excerpt)")
+    g.add_argument("--event", type=int, metavar="N", help="narrate the N-th event of the trace (1-based)")
+    g.add_argument("--line", type=int, metavar="L", help="narrate the event on line L of the trace")
+    g.add_argument("--start-slabinfo", metavar="FILE", help="as for kslab replay")
+    g.add_argument("--sync-on", metavar="REGEX", help="as for kslab replay")
     p.set_defaults(func=run)
 
 
@@ -63,7 +70,66 @@ def explain_scenario(args: argparse.Namespace) -> Explanation:
     return run_scenario(sc.name, k, args.size)
 
 
+def explain_trace_event(args: argparse.Namespace) -> str:
+    """Replay a trace up to the chosen event, then narrate what the model does for that event."""
+    from ..manifest import read_manifest  # noqa: PLC0415
+    from ..mm.explain import Explain  # noqa: PLC0415
+    from ..report.narrate import narrate  # noqa: PLC0415
+    from ..trace.ftrace import iter_events  # noqa: PLC0415
+    from ..trace.replay import Replayer, ReplayOptions  # noqa: PLC0415
+    from .common import machine_config  # noqa: PLC0415
+    from .replay import DATA, bundled_trace  # noqa: PLC0415
+    if (args.event is None) == (args.line is None):
+        raise ValueError("with --trace give exactly one of --event N or --line L")
+    trace = args.trace
+    if trace == "bundled":
+        trace = str(bundled_trace())
+        args.caches = args.caches or str(DATA / "oracle-R1-caches.log.xz")
+        args.start_slabinfo = args.start_slabinfo or str(DATA / "oracle-R1-slabinfo.0-start")
+        args.sync_on = args.sync_on or "snapshot 0-start begin"
+    margs = argparse.Namespace(**vars(args))
+    margs.cpus = args.cpus or 1
+    margs.nodes = args.nodes or 1
+    config = machine_config(margs)
+    manifest = read_manifest(args.caches, config) if args.caches else None
+    rep = Replayer(config, manifest, ReplayOptions(start_slabinfo=args.start_slabinfo, sync_on=args.sync_on),
+                   args.caches or "")
+    target = None
+    head = []
+    events = iter_events(trace)
+    for ev in events:
+        head.append(ev)
+        n = len(head)
+        if (args.event is not None and n == args.event) or (args.line is not None and ev.lineno >= args.line):
+            target = ev
+            break
+    events.close()
+    if target is None:
+        raise ValueError(f"{trace}: the trace has no event {args.event if args.event is not None else 'on line ' + str(args.line)}")
+    rep.run(head[:-1])
+    k = rep.k
+    k.explain = ex = Explain()
+    rep.feed(target)
+    k.explain = None
+    lang = args.lang
+    what = f"{target.kind_name}: call_site={target.call_site} ptr={target.ptr:#x}"
+    if target.name:
+        what += f" name={target.name}"
+    head_line = (f"event {len(head)} (line {target.lineno}) on CPU {target.cpu}: {what}\n"
+                 if lang == "en" else f"第 {len(head)} 个事件 (第 {target.lineno} 行)，CPU {target.cpu}：{what}\n")
+    mp = rep.kmap.get(target.ptr)
+    if mp:
+        head_line += (f"model object: {mp:#x}\n" if lang == "en" else f"模型中的对象：{mp:#x}\n")
+    if not ex.steps:
+        return head_line + ("(the model did not run an allocator path for this event)\n" if lang == "en"
+                            else "(该事件在模型中不经过分配器路径)\n")
+    return head_line + "\n" + narrate(ex.steps, lang, full=args.full)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.trace:
+        sys.stdout.write(explain_trace_event(args))
+        return 0
     if args.list:
         sys.stdout.write(list_scenarios(args.lang))
         return 0
