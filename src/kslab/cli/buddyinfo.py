@@ -1,20 +1,29 @@
-"""kslab buddyinfo: the model's /proc/buddyinfo after boot."""
+"""kslab buddyinfo: the model's /proc/buddyinfo after boot, or after the replay of a trace (--from-replay TRACE)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from .common import add_machine_options, build_machine
+from .common import machine_after
+from .replay import add_replay_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("buddyinfo", help="print the model's /proc/buddyinfo after boot", description=__doc__)
-    add_machine_options(p)
+    add_replay_options(p, trace_help=argparse.SUPPRESS)
+    p.add_argument("--from-replay", metavar="TRACE",
+                   help="show the model after replaying TRACE (with the replay options below)")
+    p.add_argument("--json", action="store_true", help="per node and zone: free blocks per order, free and managed pages")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    k = build_machine(args)
-    sys.stdout.write(k.buddyinfo())
+    k = machine_after(args)
+    if args.json:
+        import json  # noqa: PLC0415
+        json.dump(k.page_alloc.zoneinfo_summary(), sys.stdout, indent=1, sort_keys=True, default=str)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(k.buddyinfo())
     return 0

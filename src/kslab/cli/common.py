@@ -46,3 +46,23 @@ def build_machine(args: argparse.Namespace) -> Kernel:
     config = machine_config(args)
     manifest = read_manifest(args.caches, config) if args.caches else None
     return boot_machine(config, manifest, args.caches or "")
+
+
+def machine_after(args: argparse.Namespace) -> Kernel:
+    """The machine after boot, or after the replay of ``args.trace`` when one is given (the commands that
+    show model state take the replay options of ``kslab replay``)."""
+    from .replay import make_replayer, run_replay  # noqa: PLC0415
+    if getattr(args, "from_replay", None):
+        args.trace = args.from_replay
+    if getattr(args, "trace", None) is None:
+        given = [o for o, v in (("--start-slabinfo", getattr(args, "start_slabinfo", None)),
+                                ("--sync-on", getattr(args, "sync_on", None)),
+                                ("--action", getattr(args, "action", None)),
+                                ("--snapshot-on", getattr(args, "snapshot_on", None)),
+                                ("--ptr-map", getattr(args, "ptr_map", None))) if v]
+        if given:
+            raise ValueError(f"{', '.join(given)}: replay options need a trace (--from-replay TRACE)")
+        return build_machine(args)
+    rep = make_replayer(args)
+    run_replay(rep, args)
+    return rep.k

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (the Chinese narration uses full-width punctuation on purpose)
 """kslab explain: set up a scenario with the kernel's own rules, then narrate one kfree or kmalloc
 step by step: which function ran, which branch it took, and the numbers that decided it."""
 

@@ -66,7 +66,7 @@ def bundled_trace() -> Path:
     return DATA / "oracle-R1-excerpt.txt.xz"
 
 
-def compare_with_kernel(model_text: str, kernel_path: Path, out: object = sys.stdout) -> tuple[int, int]:
+def compare_with_kernel(model_text: str, kernel_path: Path, out: object = None) -> tuple[int, int]:
     """Print where the model's /proc/slabinfo differs from the kernel's; returns (equal, total) cells."""
     from ..report.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
     kern = parse_slabinfo(kernel_path.read_text(), str(kernel_path))
@@ -82,7 +82,7 @@ def compare_with_kernel(model_text: str, kernel_path: Path, out: object = sys.st
                 equal += 1
             else:
                 rows.append(f"    {name:<24s} {c:<12s} kslab {mv.get(c)!s:>8s}  kernel {kv[c]:>8d}")
-    w = out.write  # type: ignore[attr-defined]
+    w = (out if out is not None else sys.stdout).write  # type: ignore[attr-defined]
     w(f"\nkslab vs the real kernel ({kernel_path.name}): {equal}/{total} cells equal "
       f"({100.0 * equal / total if total else 0:.2f}%)\n")
     for r in rows[:20]:
@@ -151,8 +151,8 @@ def summary_dict(s: ReplaySummary, stats: ParseStats, seconds: float) -> dict[st
     }
 
 
-def print_summary(d: dict[str, object], out: object = sys.stderr) -> None:
-    w = out.write  # type: ignore[attr-defined]
+def print_summary(d: dict[str, object], out: object = None) -> None:
+    w = (out if out is not None else sys.stderr).write  # type: ignore[attr-defined]
     w(f"replay: {d['lines']} lines, {d['events']} events in {d['seconds']} s ({d['events_per_second']} events/s)\n")
     for title in ("applied", "skipped", "parser_skipped", "internal", "unknown_frees", "placeholders"):
         items = d[title]
@@ -220,8 +220,8 @@ class MarkerWatch:
 
     def warnings(self) -> list[str]:
         seen = f"none of the trace's {self.markers} markers" if self.markers else "the trace has no markers"
-        return [f"{what} never matched ({seen}): nothing was done for it" for (what, _), n in zip(self.watch, self.hits)
-                if not n]
+        return [f"{what} never matched ({seen}): nothing was done for it"
+                for (what, _), n in zip(self.watch, self.hits, strict=True) if not n]
 
 
 def replay_options(args: argparse.Namespace) -> ReplayOptions:

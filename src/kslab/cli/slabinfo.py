@@ -1,4 +1,4 @@
-"""kslab slabinfo: the model's /proc/slabinfo after boot."""
+"""kslab slabinfo: the model's /proc/slabinfo after boot, or after the replay of a trace (--from-replay TRACE)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 import sys
 
 from ..mm.slabinfo import get_slabinfo
-from .common import add_machine_options, build_machine
+from .common import machine_after
+from .replay import add_replay_options
 
 EXAMPLES = """examples:
   kslab slabinfo                               1 CPU, 2 GiB, every kmalloc cache
@@ -19,13 +20,15 @@ EXAMPLES = """examples:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("slabinfo", help="print the model's /proc/slabinfo after boot",
                        description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_machine_options(p)
+    add_replay_options(p, trace_help=argparse.SUPPRESS)
+    p.add_argument("--from-replay", metavar="TRACE",
+                   help="show the model after replaying TRACE (with the replay options below)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    k = build_machine(args)
+    k = machine_after(args)
     if args.json:
         rows = [get_slabinfo(c) for c in k.slab_caches]
         json.dump({"slabinfo": [r.__dict__ if hasattr(r, "__dict__") else {f: getattr(r, f) for f in r.__slots__}

@@ -12,7 +12,7 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from .config import MachineConfig
 from .errors import ConfigError, KernelBug
@@ -115,6 +115,8 @@ class Kernel:
         self.slab_state = DOWN
         self.kmem_cache: KmemCache | None = None
         self.cache_by_addr: dict[int, KmemCache] = {}
+        self._find_memo: dict[str, KmemCache] = {}  # find_cache(): name -> cache, valid for _find_token
+        self._find_token: tuple[int, KmemCache] | None = None
         self.cpu = 0
         self.numa_node = self.cpu_to_node[0]
         self.jiffies = 0
@@ -325,7 +327,7 @@ class Kernel:
         return f"{addr:#x}" if addr else "0x0"
 
     def bug(self, msg: str, function: str, cache: str = "", objp: int = 0, *, line: int = 0,
-            file: str = "mm/slab.c") -> Any:
+            file: str = "mm/slab.c") -> NoReturn:
         """BUG()/BUG_ON(): raise :class:`KernelBug` carrying ``msg``.  With ``line`` (the BUG's place in
         the 5.10 source) dmesg gets the kernel's own ``kernel BUG at mm/slab.c:<line>!`` report, ``msg``
         being what the kernel printed before it (or that same line); without, ``msg`` is printed."""
@@ -337,11 +339,11 @@ class Kernel:
         self.taint("D")
         raise KernelBug(msg, function=function, cache=cache, objp=objp)
 
-    def bug_bad_free(self, cachep: KmemCache, objp: int, function: str) -> Any:
-        return self.bug(f"kernel BUG at mm/slab.c: {function}: {objp:#x} does not belong to cache {cachep.name}",
-                        function, cachep.name, objp)
+    def bug_bad_free(self, cachep: KmemCache, objp: int, function: str) -> NoReturn:
+        self.bug(f"kernel BUG at mm/slab.c: {function}: {objp:#x} does not belong to cache {cachep.name}",
+                 function, cachep.name, objp)
 
-    def panic(self, msg: str) -> Any:
+    def panic(self, msg: str) -> NoReturn:
         self.printk("Kernel panic - not syncing: " + msg)
         raise KernelBug(msg, function="panic")
 
@@ -463,10 +465,24 @@ class Kernel:
 
     def find_cache(self, name: str) -> KmemCache | None:
         """The newest cache with this name (as /proc/slabinfo writes find it), or an alias's target."""
-        for c in self.slab_caches:
+        # The replay asks for the same few names on every event: remember the caches found by name.  A
+        # remembered answer holds while slab_caches keeps its length and its first (newest) entry: every
+        # creation inserts at the head and every destruction removes, so any change shows in one of the two.
+        caches = self.slab_caches
+        if caches:
+            token = (len(caches), caches[0])
+            if self._find_token is not None and self._find_token[0] == token[0] and self._find_token[1] is token[1]:
+                c = self._find_memo.get(name)
+                if c is not None:
+                    return c
+            else:
+                self._find_memo.clear()
+                self._find_token = token
+        for c in caches:
             if c.name == name:
+                self._find_memo[name] = c
                 return c
-        for c in self.slab_caches:
+        for c in caches:
             if name in c.aliases:
                 return c
         return None
@@ -610,6 +626,37 @@ class Kernel:
 
     def buddyinfo(self) -> str:
         return self.page_alloc.buddyinfo()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The machine's state as plain data (dicts, lists, ints, strs): JSON- and pandas-ready.
+
+        ``caches`` has one record per /proc/slabinfo line, with the cache's geometry, tunables, the
+        STATS counters, kslab's per-path counters and per-node list lengths and array fill.
+        """
+        from .slabinfo import get_slabinfo  # noqa: PLC0415
+        caches = []
+        for c in self.slab_caches:
+            d = get_slabinfo(c)
+            rec: dict[str, Any] = {f: getattr(d, f) for f in d.__slots__}
+            rec.update(object_size=c.object_size, align=c.align, flags=c.flags, gfporder=c.gfporder,
+                       placement=c.placement, colour=c.colour, colour_off=c.colour_off, refcount=c.refcount,
+                       aliases=list(c.aliases), stats=c.stats.as_dict(), paths=c.paths.as_dict(),
+                       cpu_avail=[len(ac.entry) for ac in c.cpu_cache])
+            rec["nodes"] = [
+                {"node": n.nid, "partial": len(n.slabs_partial), "full": len(n.slabs_full), "free": len(n.slabs_free),
+                 "free_objects": n.free_objects, "free_limit": n.free_limit,
+                 "shared_avail": len(n.shared.entry) if n.shared is not None else None,
+                 "alien_avail": [len(a.entry) if a is not None else None for a in n.alien] if n.alien else None}
+                for n in c.node if n is not None]
+            caches.append(rec)
+        return {
+            "machine": {"cpus": self.nr_cpu_ids, "nodes": self.nr_node_ids, "topology": self.config.topology_text(),
+                        "mem": self.config.mem, "CONFIG_DEBUG_SLAB": self.debug, "jiffies": self.jiffies,
+                        "online_cpus": sorted(self.online_cpus)},
+            "caches": caches,
+            "buddy": self.page_alloc.zoneinfo_summary(),
+            "dmesg": list(self.dmesg),
+        }
 
     def check(self) -> None:
         """Verify every invariant of the model; raises SlabCorruptionError."""
