@@ -8,6 +8,8 @@ Mirrors mm/slab.c: ``kmem_cache_node_init``, ``init_arraycache``, ``alloc_arrayc
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..gfp import GFP_KERNEL
 from ..page import Page
 from ..slab_def import (
@@ -24,6 +26,9 @@ from ..slab_def import (
 from .grow import slabs_destroy
 from .node import free_block
 
+if TYPE_CHECKING:
+    from ..kernel import Kernel
+
 KERNEL_SYMBOLS = ("kmem_cache_node_init", "alloc_arraycache", "alloc_kmem_cache_cpus", "alloc_alien_cache",
                   "free_alien_cache", "init_cache_node", "init_cache_node_node", "setup_kmem_cache_node",
                   "setup_kmem_cache_nodes", "setup_cpu_cache", "enable_cpucache", "do_tune_cpucache",
@@ -32,8 +37,8 @@ KERNEL_SYMBOLS = ("kmem_cache_node_init", "alloc_arraycache", "alloc_kmem_cache_
 ENOMEM = 12
 
 
-def REAPTIMEOUT_NODE(k: object) -> int:  # noqa: N802
-    return 4 * k.config.HZ  # type: ignore[attr-defined, no-any-return]
+def REAPTIMEOUT_NODE(k: Kernel) -> int:
+    return 4 * k.config.HZ
 
 
 def kmem_cache_node_init(n: KmemCacheNode) -> None:
@@ -85,14 +90,13 @@ def alloc_alien_cache(cachep: KmemCache, node: int, limit: int, gfp: int) -> tup
     return ptr, arrays
 
 
-def free_alien_cache(k: object, alc: tuple[int, list[ArrayCache | None]] | None) -> None:
+def free_alien_cache(k: Kernel, alc: tuple[int, list[ArrayCache | None]] | None) -> None:
     from .kmalloc import kfree  # noqa: PLC0415
     if alc is None:
         return
     ptr, arrays = alc
-    for arr in arrays:
-        if arr is not None:
-            kfree(k, arr.addr, internal="free_alien_cache")
+    for arr in arrays:  # for_each_node(): the node's own slot is NULL, and kfree(NULL) is still called
+        kfree(k, arr.addr if arr is not None else 0, internal="free_alien_cache")
     kfree(k, ptr, internal="free_alien_cache")
 
 
@@ -122,8 +126,8 @@ def init_cache_node(cachep: KmemCache, node: int, gfp: int) -> int:
     return 0
 
 
-def init_cache_node_node(k: object, node: int) -> int:
-    for cachep in k.slab_caches:  # type: ignore[attr-defined]
+def init_cache_node_node(k: Kernel, node: int) -> int:
+    for cachep in k.slab_caches:
         ret = init_cache_node(cachep, node, GFP_KERNEL)
         if ret:
             return ret
@@ -234,8 +238,8 @@ def enable_cpucache(cachep: KmemCache, gfp: int) -> int:
 
 def setup_cpu_cache(cachep: KmemCache, gfp: int) -> int:
     """Boot-time arrays of one entry (and node structures) until kmem_cache_init_late tunes them."""
-    from .kmalloc import kmalloc_node  # noqa: PLC0415
     from ..slab_def import PARTIAL  # noqa: PLC0415
+    from .kmalloc import kmalloc_node  # noqa: PLC0415
     k = cachep.k
     if k.slab_state >= FULL:
         return enable_cpucache(cachep, gfp)
