@@ -15,8 +15,8 @@ GEOMETRY = ("objsize", "objperslab", "pagesperslab", "limit", "batchcount", "sha
 
 
 def test_parse_manifest_lines_and_directives() -> None:
-    entries = parse_manifest(["# comment", "dentry 192 8 0x160000 0", "@init_late", "x 200 0 SLAB_HWCACHE_ALIGN|SLAB_PANIC 1",
-                              "@cpu_up 1", "y 40 8 0 0 0 40"])
+    entries = parse_manifest(["# comment", "dentry 192 8 0x160000 0", "@init_late",
+                              "x 200 0 SLAB_HWCACHE_ALIGN|SLAB_PANIC 1", "@cpu_up 1", "y 40 8 0 0 0 40"])
     assert entries[0] == Create("dentry", 192, 8, 0x160000, False, 2)
     assert entries[1] == Directive("init_late", -1, 3)
     assert isinstance(entries[2], Create) and entries[2].flags == 0x42000 and entries[2].ctor

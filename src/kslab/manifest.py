@@ -178,8 +178,8 @@ def caches_from_slabinfo(text: str, config: MachineConfig, path: str = "<slabinf
     first, i.e. the file read bottom-up), with a size, alignment and flags that reproduce the listed
     objsize, objperslab and pagesperslab on this machine.  The object_size of a cache is not in
     /proc/slabinfo, so the stride is used; merged caches are already folded into their survivor."""
-    from .report.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
     from .mm.slab_def import SLAB_HWCACHE_ALIGN, SLAB_RECLAIM_ACCOUNT  # noqa: PLC0415
+    from .report.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
     rows = parse_slabinfo(text, path)
     scratch = Kernel(config)
     scratch.slab_nomerge = True
@@ -217,10 +217,12 @@ def read_manifest(path: str | Path, config: MachineConfig | None = None) -> list
     try:
         if p.suffix == ".xz":
             import lzma  # noqa: PLC0415
-            text = lzma.open(p, "rt", encoding="utf-8", errors="replace").read()
+            with lzma.open(p, "rt", encoding="utf-8", errors="replace") as f:
+                text = f.read()
         elif p.suffix == ".gz":
             import gzip  # noqa: PLC0415
-            text = gzip.open(p, "rt", encoding="utf-8", errors="replace").read()
+            with gzip.open(p, "rt", encoding="utf-8", errors="replace") as f:
+                text = f.read()
         else:
             text = p.read_text(encoding="utf-8", errors="replace")
     except OSError as e:

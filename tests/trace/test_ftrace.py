@@ -6,6 +6,8 @@ small excerpts of real traces (see data/README.md).  Every parse goes through ``
 checks the stats invariant ``lines == events + header + sum(skipped)``.
 """
 
+# ruff: noqa: E501  (trace lines are long)
+
 from __future__ import annotations
 
 import bz2
@@ -23,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from kslab.mm.gfp import GFP_ATOMIC, GFP_KERNEL, GFP_NOFS, __GFP_ZERO, parse_gfp_flags
+from kslab.mm.gfp import __GFP_ZERO, GFP_ATOMIC, GFP_KERNEL, GFP_NOFS, parse_gfp_flags
 from kslab.trace import events as E
 from kslab.trace import ftrace
 from kslab.trace.errors import TraceInputError, TraceParseError
@@ -595,7 +597,7 @@ def test_zstd_without_decompressor(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(importlib, "import_module", no_zstandard)
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    with pytest.raises(TraceInputError, match="zstandard.*zstd"):
+    with pytest.raises(TraceInputError, match=r"zstandard.*zstd"):
         list(iter_events(path))
 
 

@@ -91,7 +91,8 @@ def test_what_if_more_cpus_changes_the_tunables_not_the_accounting(tmp_path: Pat
 
 
 @pytest.mark.parametrize("site,func", [("kfree+0x10/0x20", "kfree"), ("foo.constprop.0+0x5/0x9", "foo"),
-                                       ("ext4_foo+0x10/0x20 [ext4]", "ext4_foo"), ("ffffffff81234567", "ffffffff81234567")])
+                                       ("ext4_foo+0x10/0x20 [ext4]", "ext4_foo"),
+                                       ("ffffffff81234567", "ffffffff81234567")])
 def test_site_function(site: str, func: str) -> None:
     assert site_function(site) == func
 
@@ -104,7 +105,8 @@ def test_cli_replay_demo_runs_and_compares(capsys: pytest.CaptureFixture[str]) -
 
 def test_cli_replay_bad_trace_line_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.txt"
-    head = lzma.open(DATA / "oracle-R1-excerpt.txt.xz", "rt").read().splitlines()[:40]
+    with lzma.open(DATA / "oracle-R1-excerpt.txt.xz", "rt") as f:
+        head = f.read().splitlines()[:40]
     head.insert(20, "            init-1       [000] ....     1.5: kmalloc: call_site=x+0x1/0x2 ptr=zz bytes_req=")
     bad.write_text("\n".join(head) + "\n")
     assert main(["replay", str(bad), "--quiet"]) == 1

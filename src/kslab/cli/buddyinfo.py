@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_replay_options(p, trace_help=argparse.SUPPRESS)
     p.add_argument("--from-replay", metavar="TRACE",
                    help="show the model after replaying TRACE (with the replay options below)")
-    p.add_argument("--json", action="store_true", help="per node and zone: free blocks per order, free and managed pages")
+    p.add_argument("--json", action="store_true",
+                   help="per node and zone: free blocks per order, free and managed pages")
     p.set_defaults(func=run)
 
 

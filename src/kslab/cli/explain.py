@@ -106,7 +106,8 @@ def explain_trace_event(args: argparse.Namespace) -> str:
             break
     events.close()
     if target is None:
-        raise ValueError(f"{trace}: the trace has no event {args.event if args.event is not None else 'on line ' + str(args.line)}")
+        which = args.event if args.event is not None else "on line " + str(args.line)
+        raise ValueError(f"{trace}: the trace has no event {which}")
     rep.run(head[:-1])
     k = rep.k
     k.explain = ex = Explain()

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar, overload
+from typing import IO, TypeVar, overload
 
 from ..manifest import read_manifest
 from ..mm.errors import KslabError
@@ -56,6 +56,9 @@ def add_replay_options(p: argparse.ArgumentParser, trace_help: str | None = None
     g.add_argument("--unknown-free", choices=("placeholder", "ignore"), default="placeholder",
                    help="frees of objects allocated before the trace: free a placeholder object (default) or ignore")
     g.add_argument("--skip-bad", action="store_true", help="count malformed lines as skipped instead of stopping")
+    g.add_argument("--cache-parsed", action="store_true",
+                   help="keep the parsed trace in a cache ($KSLAB_CACHE_DIR, default ~/.cache/kslab/parsed) so that "
+                        "the next replay of the same, unchanged file skips the parsing")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress display")
 
 
@@ -66,7 +69,7 @@ def bundled_trace() -> Path:
     return DATA / "oracle-R1-excerpt.txt.xz"
 
 
-def compare_with_kernel(model_text: str, kernel_path: Path, out: object = None) -> tuple[int, int]:
+def compare_with_kernel(model_text: str, kernel_path: Path, out: IO[str] | None = None) -> tuple[int, int]:
     """Print where the model's /proc/slabinfo differs from the kernel's; returns (equal, total) cells."""
     from ..report.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
     kern = parse_slabinfo(kernel_path.read_text(), str(kernel_path))
@@ -82,7 +85,7 @@ def compare_with_kernel(model_text: str, kernel_path: Path, out: object = None) 
                 equal += 1
             else:
                 rows.append(f"    {name:<24s} {c:<12s} kslab {mv.get(c)!s:>8s}  kernel {kv[c]:>8d}")
-    w = (out if out is not None else sys.stdout).write  # type: ignore[attr-defined]
+    w = (out if out is not None else sys.stdout).write
     w(f"\nkslab vs the real kernel ({kernel_path.name}): {equal}/{total} cells equal "
       f"({100.0 * equal / total if total else 0:.2f}%)\n")
     for r in rows[:20]:
@@ -151,8 +154,8 @@ def summary_dict(s: ReplaySummary, stats: ParseStats, seconds: float) -> dict[st
     }
 
 
-def print_summary(d: dict[str, object], out: object = None) -> None:
-    w = (out if out is not None else sys.stderr).write  # type: ignore[attr-defined]
+def print_summary(d: dict[str, object], out: IO[str] | None = None) -> None:
+    w = (out if out is not None else sys.stderr).write
     w(f"replay: {d['lines']} lines, {d['events']} events in {d['seconds']} s ({d['events_per_second']} events/s)\n")
     for title in ("applied", "skipped", "parser_skipped", "internal", "unknown_frees", "placeholders"):
         items = d[title]
@@ -278,7 +281,12 @@ def run_replay(rep: Replayer, args: argparse.Namespace, stats: ParseStats | None
             sys.stderr.write(f"\r  {n:,} events, line {lineno:,}, {n / dt if dt else 0:,.0f} events/s ")
             sys.stderr.flush()
         rep.on_progress = report_progress
-    events: Iterable[TraceEvent] = iter_events(args.trace, skip_bad=args.skip_bad, stats=stats)
+    events: Iterable[TraceEvent]
+    if getattr(args, "cache_parsed", False):
+        from ..trace.cache import cached_events  # noqa: PLC0415
+        events = cached_events(args.trace, skip_bad=args.skip_bad, stats=stats)
+    else:
+        events = iter_events(args.trace, skip_bad=args.skip_bad, stats=stats)
     watch = MarkerWatch(args)
     if watch.watch:
         events = watch.wrap(events)

@@ -31,9 +31,9 @@ def check(k: Kernel) -> None:
                 continue
             if n.shared is not None:
                 arrays.append(("shared", n.shared))
-            for a in n.alien or ():
-                if a is not None:
-                    arrays.append(("alien", a))
+            for alc in n.alien or ():
+                if alc is not None:
+                    arrays.append(("alien", alc))
         for kind, ac in arrays:
             if len(ac.entry) > ac.limit:
                 _fail(f"{name}: {kind} array holds {len(ac.entry)} > limit {ac.limit}")

@@ -14,6 +14,9 @@ from .errors import ConfigError
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
 
+#: --cpus (and CPU numbers in --topology) above this are refused.
+MAX_CPUS = 256
+
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGTkmgt]?)(i?[Bb])?\s*$")
 
 
@@ -24,6 +27,14 @@ def parse_size(text: str) -> int:
         raise ConfigError(f"bad memory size {text!r}: expected a number with an optional K/M/G/T suffix, e.g. 2G")
     n = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[m.group(2).upper()]
     return n
+
+
+def size_text(n: int) -> str:
+    """``2G``, ``96M``, ``1536K`` or the byte count: the largest binary unit that divides ``n``."""
+    for shift, unit in ((40, "T"), (30, "G"), (20, "M"), (10, "K")):
+        if n and not n % (1 << shift):
+            return f"{n >> shift}{unit}"
+    return f"{n} bytes"
 
 
 def parse_topology(text: str) -> tuple[tuple[int, ...], ...]:
@@ -43,6 +54,8 @@ def parse_topology(text: str) -> tuple[tuple[int, ...], ...]:
                 raise ConfigError(f"bad topology {text!r}: {piece!r} is not a CPU or CPU range") from None
             if b < a:
                 raise ConfigError(f"bad topology {text!r}: range {piece!r} is backwards")
+            if a < 0 or b >= MAX_CPUS:
+                raise ConfigError(f"bad topology {text!r}: CPU numbers go from 0 to {MAX_CPUS - 1}, not {piece!r}")
             cpus.extend(range(a, b + 1))
         nodes.append(tuple(cpus))
     return tuple(nodes)
@@ -76,21 +89,29 @@ class MachineConfig:
     def __post_init__(self) -> None:
         if self.cpus < 1:
             raise ConfigError(f"--cpus must be at least 1, not {self.cpus}")
-        if self.cpus > 256:
-            raise ConfigError(f"--cpus {self.cpus}: at most 256 CPUs are modelled")
+        if self.cpus > MAX_CPUS:
+            raise ConfigError(f"--cpus {self.cpus}: at most {MAX_CPUS} CPUs are modelled")
         seen = sorted(c for node in self.topology for c in node)
         if seen != list(range(self.cpus)):
-            raise ConfigError(f"topology {self.topology_text()} must name CPUs 0..{self.cpus - 1} exactly once")
+            twice = sorted({c for c in seen if seen.count(c) > 1})
+            missing = sorted(set(range(self.cpus)) - set(seen))
+            why = f"CPU {twice[0]} is in it twice" if twice else f"CPU {missing[0]} is missing" if missing else \
+                f"CPU {seen[-1]} is beyond the {self.cpus} CPUs"
+            raise ConfigError(f"topology {self.topology_text()}: {why}; it must name CPUs 0..{self.cpus - 1} "
+                              "exactly once, e.g. 0-1,2-3")
         if any(not node for node in self.topology):
             raise ConfigError("every node needs at least one CPU")
         if len(self.topology) > 1 and not self.CONFIG_NUMA:
-            raise ConfigError("more than one node needs CONFIG_NUMA")
+            raise ConfigError(f"{len(self.topology)} nodes need CONFIG_NUMA: drop --no-numa, or use one node")
         if self.mem < 64 << 20:
-            raise ConfigError(f"--mem {self.mem} bytes: at least 64M is needed")
+            raise ConfigError(f"--mem {size_text(self.mem)}: at least 64M is needed")
         if self.mem > 1 << 42:
-            raise ConfigError("--mem: at most 4T is modelled")
-        if self.mem % (len(self.topology) * (2 << 20)):
-            raise ConfigError("--mem must split into whole 2M blocks per node")
+            raise ConfigError(f"--mem {size_text(self.mem)}: at most 4T is modelled")
+        unit = len(self.topology) * (2 << 20)
+        if self.mem % unit:
+            raise ConfigError(f"--mem {size_text(self.mem)} does not split into whole 2M blocks per node: "
+                              f"with {len(self.topology)} node(s) use a multiple of {unit >> 20}M, "
+                              f"e.g. {size_text(self.mem // unit * unit or unit)}")
         if self.slab_max_order is not None and not 0 <= self.slab_max_order <= 10:
             object.__setattr__(self, "slab_max_order", min(max(self.slab_max_order, 0), 10))
         if self.cache_line_size not in (32, 64, 128):
@@ -111,6 +132,8 @@ class MachineConfig:
                 raise ConfigError(f"--cpus {cpus} disagrees with --topology {topology!r} ({ncpus} CPUs)")
             cpus = ncpus
         else:
+            if cpus < 1:
+                raise ConfigError(f"--cpus must be at least 1, not {cpus}")
             if nodes < 1:
                 raise ConfigError(f"--nodes must be at least 1, not {nodes}")
             if nodes > cpus:

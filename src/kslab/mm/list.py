@@ -8,7 +8,10 @@ put on decides every later choice of the allocator, so head/tail semantics follo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .page import Page  # the only entries: slab pages on a kmem_cache_node's lists
 
 
 class ListHead:
@@ -17,6 +20,7 @@ class ListHead:
     __slots__ = ("lru_next", "lru_prev", "length")
 
     def __init__(self) -> None:
+        # Any: a link is this sentinel or a Page; callers tell them apart with ``is``.
         self.lru_next: Any = self
         self.lru_prev: Any = self
         self.length = 0
@@ -27,24 +31,24 @@ class ListHead:
     def __bool__(self) -> bool:
         return self.lru_next is not self
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[Page]:
         e = self.lru_next
         while e is not self:
             nxt = e.lru_next
             yield e
             e = nxt
 
-    def first(self) -> Any:
+    def first(self) -> Page | None:
         """list_first_entry_or_null()."""
         e = self.lru_next
         return None if e is self else e
 
-    def last(self) -> Any:
+    def last(self) -> Page | None:
         """list_last_entry() or None."""
         e = self.lru_prev
         return None if e is self else e
 
-    def add(self, e: Any) -> None:
+    def add(self, e: Page) -> None:
         """list_add(): insert ``e`` at the head."""
         nxt = self.lru_next
         e.lru_next = nxt
@@ -54,7 +58,7 @@ class ListHead:
         e.on_list = self
         self.length += 1
 
-    def add_tail(self, e: Any) -> None:
+    def add_tail(self, e: Page) -> None:
         """list_add_tail(): insert ``e`` at the tail."""
         prv = self.lru_prev
         e.lru_prev = prv
@@ -65,7 +69,7 @@ class ListHead:
         self.length += 1
 
 
-def list_del(e: Any) -> None:
+def list_del(e: Page) -> None:
     """list_del(): unlink ``e`` from whatever list holds it."""
     head = e.on_list
     if head is None:

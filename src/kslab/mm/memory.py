@@ -1,6 +1,7 @@
-"""Physical memory contents, kept only for pages that were written.
+"""Physical memory contents, kept only for pages that were written with something else than zeros.
 
-Reads of never-written memory return zeros and cost nothing.  A slab's freelist index array
+Reads of never-written memory return zeros and cost nothing; writing zeros there (a kzalloc's
+memset, init_on_alloc) creates nothing either.  A slab's freelist index array
 (``page.fl``) is part of the slab's bytes: reading or writing the bytes at ``page.freelist``
 reads or writes the indices, so a stray write into an objfreelist object really corrupts the
 freelist, as it would in the kernel.
@@ -67,15 +68,22 @@ class Memory:
     def write(self, addr: int, data: bytes | bytearray) -> None:
         n = len(data)
         pos = 0
+        frames = self.frames
         while pos < n:
             a = addr + pos
             pfn = (a - PAGE_OFFSET) >> PAGE_SHIFT
             off = (a - PAGE_OFFSET) & (PAGE_SIZE - 1)
             chunk = min(n - pos, PAGE_SIZE - off)
-            frame = self.frames.get(pfn)
+            frame = frames.get(pfn)
             if frame is None:
-                frame = self.frames[pfn] = bytearray(PAGE_SIZE)
-            frame[off:off + chunk] = data[pos:pos + chunk]
+                piece = data[pos:pos + chunk]
+                if piece.count(0) == chunk:  # zeros onto never-written memory: it reads as zeros already
+                    pos += chunk
+                    continue
+                frame = frames[pfn] = bytearray(PAGE_SIZE)
+                frame[off:off + chunk] = piece
+            else:
+                frame[off:off + chunk] = data[pos:pos + chunk]
             pos += chunk
         for head, start in self._freelist_ranges(addr, n):
             fl = head.fl
@@ -86,8 +94,19 @@ class Memory:
                     fl[i] = data[j]
 
     def memset(self, addr: int, value: int, n: int) -> None:
-        if n > 0:
-            self.write(addr, bytes([value & 0xFF]) * n)
+        if n <= 0:
+            return
+        if value & 0xFF == 0 and not self.frames:
+            # nothing was ever written: the bytes read as zeros already, only freelist bytes can change
+            # (write()'s freelist part, for zeros)
+            for head, start in self._freelist_ranges(addr, n):
+                fl = head.fl
+                assert fl is not None
+                for i in range(len(fl)):
+                    if 0 <= start + i - addr < n:
+                        fl[i] = 0
+            return
+        self.write(addr, bytes([value & 0xFF]) * n)
 
     def memcpy(self, dst: int, src: int, n: int) -> None:
         if n > 0:

@@ -84,19 +84,19 @@ class Page:
         return VMEMMAP_START + self.pfn * SIZEOF_STRUCT_PAGE
 
 
-def PageSlab(page: Page) -> bool:  # noqa: N802 - kernel name
+def PageSlab(page: Page) -> bool:  # kernel name
     return bool(page.flags & (1 << PG_slab))
 
 
-def PageHead(page: Page) -> bool:  # noqa: N802
+def PageHead(page: Page) -> bool:
     return bool(page.flags & (1 << PG_head))
 
 
-def PageTail(page: Page) -> bool:  # noqa: N802
+def PageTail(page: Page) -> bool:
     return bool(page.compound_head & 1)
 
 
-def PageSlabPfmemalloc(page: Page) -> bool:  # noqa: N802
+def PageSlabPfmemalloc(page: Page) -> bool:
     return bool(page.flags & (1 << PG_active))
 
 

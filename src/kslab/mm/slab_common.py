@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .gfp import GFP_KERNEL, GFP_NOWAIT, __GFP_ZERO
+from .gfp import __GFP_ZERO, GFP_KERNEL, GFP_NOWAIT
 from .slab import alloc, free
 from .slab.geometry import ALIGN, calculate_alignment, compute_geometry
 from .slab.kmalloc import create_kmalloc_caches, kfree, kmalloc_index, kmalloc_node, setup_kmalloc_cache_index_table
@@ -25,8 +25,8 @@ from .slab_def import (
     PARTIAL,
     PARTIAL_NODE,
     SIZEOF_KMEM_CACHE_NODE,
-    SLAB_CORE_FLAGS,
     SLAB_CACHE_FLAGS,
+    SLAB_CORE_FLAGS,
     SLAB_DEBUG_FLAGS,
     SLAB_FLAGS_PERMITTED,
     SLAB_HWCACHE_ALIGN,

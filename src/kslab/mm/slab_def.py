@@ -154,6 +154,21 @@ class SlabStats:
 
     __slots__ = ("num_active", "num_allocations", "high_mark", "grown", "reaped", "errors", "max_freeable",
                  "node_allocs", "node_frees", "node_overflow", "allochit", "allocmiss", "freehit", "freemiss")
+    # Declared for type checkers only (no class values, so __slots__ still makes the fields).
+    num_active: int
+    num_allocations: int
+    high_mark: int
+    grown: int
+    reaped: int
+    errors: int
+    max_freeable: int
+    node_allocs: int
+    node_frees: int
+    node_overflow: int
+    allochit: int
+    allocmiss: int
+    freehit: int
+    freemiss: int
 
     def __init__(self) -> None:
         for f in self.__slots__:
@@ -172,6 +187,37 @@ class PathCounters:
                  "flush_free_block_objects", "free_block_calls", "slabs_destroyed", "slabs_trimmed",
                  "alien_free", "alien_overflow", "alien_direct", "alien_drained_objects", "hardened_drop",
                  "pfmemalloc_free", "reap_ac_objects", "reap_shared_objects", "reap_slabs", "alloc_failed")
+    alloc: int
+    free: int
+    alloc_hit: int
+    alloc_miss: int
+    refill_shared: int
+    refill_slab: int
+    refill_objects: int
+    grow: int
+    grow_failed: int
+    node_alloc: int
+    fallback_alloc: int
+    alternate_node_alloc: int
+    free_hit: int
+    free_miss: int
+    flush_shared: int
+    flush_shared_objects: int
+    flush_free_block: int
+    flush_free_block_objects: int
+    free_block_calls: int
+    slabs_destroyed: int
+    slabs_trimmed: int
+    alien_free: int
+    alien_overflow: int
+    alien_direct: int
+    alien_drained_objects: int
+    hardened_drop: int
+    pfmemalloc_free: int
+    reap_ac_objects: int
+    reap_shared_objects: int
+    reap_slabs: int
+    alloc_failed: int
 
     def __init__(self) -> None:
         for f in self.__slots__:
@@ -238,11 +284,11 @@ class KmemCache:
                 f" order={self.gfporder} limit={self.limit} batchcount={self.batchcount} shared={self.shared}>")
 
     @property
-    def OFF_SLAB(self) -> bool:  # noqa: N802 - kernel macro name
+    def OFF_SLAB(self) -> bool:  # kernel macro name
         return bool(self.flags & CFLGS_OFF_SLAB)
 
     @property
-    def OBJFREELIST_SLAB(self) -> bool:  # noqa: N802
+    def OBJFREELIST_SLAB(self) -> bool:
         return bool(self.flags & CFLGS_OBJFREELIST_SLAB)
 
     @property

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .slab.tune import do_tune_cpucache
 from .gfp import GFP_KERNEL
+from .slab.tune import do_tune_cpucache
 
 if TYPE_CHECKING:
     from .kernel import Kernel

@@ -29,7 +29,7 @@ def parse_slabinfo(text: str, path: str = "<slabinfo>") -> dict[str, dict[str, i
         if len(head) < 6:
             raise SlabinfoParseError(f"{path}:{lineno}: expected 'name active num objsize objperslab pages'")
         try:
-            values = dict(zip(COLUMNS, (int(x) for x in head[-5:])))
+            values = dict(zip(COLUMNS, (int(x) for x in head[-5:]), strict=True))  # always 5 of each
             for part in parts[1:]:
                 words = part.split()
                 if not words:
@@ -37,7 +37,7 @@ def parse_slabinfo(text: str, path: str = "<slabinfo>") -> dict[str, dict[str, i
                 keys = SECTIONS.get(words[0])
                 if keys is None:
                     raise SlabinfoParseError(f"{path}:{lineno}: unknown section {words[0]!r}")
-                values.update(zip(keys, (int(x) for x in words[1:])))
+                values.update(zip(keys, (int(x) for x in words[1:]), strict=False))
         except ValueError:
             raise SlabinfoParseError(f"{path}:{lineno}: a column is not a number") from None
         out[" ".join(head[:-5])] = values

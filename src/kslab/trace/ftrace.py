@@ -36,6 +36,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zlib
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack
@@ -71,6 +72,8 @@ CHUNK_SIZE: Final = 1 << 20
 
 # Longer "lines" (binary garbage without newlines) are cut into pieces of this length.
 _MAX_LINE: Final = 1 << 20
+
+_INF: Final = float("inf")
 
 # Prefix caches are dropped when they grow past this many entries (fork-heavy traces have many
 # distinct comm-pid pairs; the cache only saves time, it never changes a result).
@@ -132,7 +135,7 @@ def _zstd_reader(path: str, stack: ExitStack) -> _Read:
     except ImportError:
         zstandard = None
     if zstandard is not None:
-        raw = stack.enter_context(open(path, "rb"))
+        raw = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - the ExitStack closes it
         dctx = zstandard.ZstdDecompressor()
         try:
             reader = dctx.stream_reader(raw, read_across_frames=True)
@@ -232,6 +235,40 @@ def _line_batches(read: _Read, binary: bool) -> Iterator[list[str]]:
         carry = carry[:-1]
     if carry:
         yield [carry]
+
+
+def _checked_batches(batches: Iterator[list[str]], path: str, lineno: Callable[[], int]) -> Iterator[list[str]]:
+    """``batches``, with the errors of a corrupt or truncated compressed input (and of reading) turned
+    into one :class:`TraceInputError` naming the input and the line reached."""
+    while True:
+        try:
+            lines = next(batches)
+        except StopIteration:
+            return
+        except TraceInputError:
+            raise
+        except (EOFError, OSError, ValueError, lzma.LZMAError, zlib.error) as e:
+            raise _input_error(path, lineno(), e) from e
+        except Exception as e:
+            if e.__class__.__name__ != "ZstdError":  # zstandard's, when that module is used
+                raise
+            raise _input_error(path, lineno(), e) from e
+        yield lines
+
+
+def _input_error(path: str, lineno: int, e: BaseException) -> TraceInputError:
+    what = " ".join((getattr(e, "strerror", None) or str(e) or e.__class__.__name__).split())
+    where = f"after line {lineno}"
+    low = path.lower()
+    tool = next((t for ext, t in ((".gz", "gzip"), (".xz", "xz"), (".lzma", "xz"), (".bz2", "bzip2"),
+                                  (".zst", "zstd")) if low.endswith(ext)), None)
+    if tool is None:
+        return TraceInputError(f"{path}: read error {where}: {what}")
+    if isinstance(e, EOFError):
+        return TraceInputError(f"{path}: the compressed data is cut short {where} (a truncated file?): {what}; "
+                               f"'{tool} -dc' recovers the text before the cut")
+    return TraceInputError(f"{path}: not valid {tool} data {where}: {what}; kslab picks the decompressor "
+                           f"by the file name's ending: rename the file if it is not {tool}-compressed")
 
 
 # --------------------------------------------------------------------------------------------
@@ -544,8 +581,16 @@ def _kmem_values(kind: int, f: dict[str, str], name: str | None, state: _State) 
 def _page_values(kind: int, f: dict[str, str], state: _State) -> tuple[int, int, int]:
     """(gfp, order, migratetype) of a page allocator event, from its other fields."""
     if kind == MM_PAGE_ALLOC:
-        return _gfp(f, state), _int(f, "order"), _int(f, "migratetype")
-    return 0, _int(f, "order", 0 if kind == MM_PAGE_FREE_BATCHED else None), -1
+        return _gfp(f, state), _order(f, None), _int(f, "migratetype")
+    return 0, _order(f, 0 if kind == MM_PAGE_FREE_BATCHED else None), -1
+
+
+def _order(fields: dict[str, str], default: int | None) -> int:
+    """The ``order`` field: 2**order pages must fit a 64-bit address space (no kernel prints more than 10)."""
+    order = _int(fields, "order", default)
+    if not 0 <= order < 64:
+        raise _BadLine("malformed: impossible order")
+    return order
 
 
 def _tail_values(kind: int, tail: str, state: _State) -> tuple[Any, ...]:
@@ -659,7 +704,8 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
     with ExitStack() as stack:
         read, binary, path = open_trace_text(source, stack)
         try:
-            for lines in _line_batches(read, binary):
+            # the lambda reads lineno when it is called (late binding on purpose): the line being parsed
+            for lines in _checked_batches(_line_batches(read, binary), path, lambda: lineno):  # noqa: B023
                 for line in lines:
                     lineno += 1
                     try:
@@ -672,9 +718,13 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                         if who is not None:
                             comm, pid, cpu = who
                             ts_text = line[sp + 1 : colon]
-                            try:
+                            # float() also takes "1e5", "inf", "1_0", "-1": only what the slow path's
+                            # _TIMESTAMP takes (digits[.digits]) may pass here, or a line would parse
+                            # differently with and without its prefix in the cache
+                            a, dot, b = ts_text.partition(".")
+                            if a.isdecimal() and (not dot or b.isdecimal()):
                                 ts = float(ts_text)
-                            except ValueError:
+                            else:
                                 who = None
                             p0 = colon + 2
                         if who is None:
@@ -692,6 +742,8 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                                 continue
                             _, comm, pid, cpu, ts_text, p0 = res
                             ts = float(ts_text)
+                        if ts == _INF:  # 400 digits and more: no clock counts that far
+                            raise _BadLine("malformed: timestamp out of range")
                         if "." in ts_text:
                             seconds = True
                         else:
@@ -778,7 +830,7 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                                     if values is None:
                                         values = _tail_values(kind, tail, state)
                                     gfp, order, migratetype = values
-                                    try:
+                                    try:  # noqa: SIM105 - cheaper than contextlib.suppress, once per line
                                         ev = Event(
                                             kind, lineno, cpu, ts, comm, pid, "", int(line[f0 + 5 : p], 16),
                                             0, 0, gfp, -1, None, None,

@@ -8,10 +8,18 @@ Mirrors mm/slab.c: ``____cache_alloc``, ``cache_alloc_refill``, ``alloc_block``,
 
 from __future__ import annotations
 
-from ..gfp import GFP_CONSTRAINT_MASK, __GFP_NOFAIL, __GFP_NOWARN, __GFP_RECLAIM, __GFP_THISNODE, __GFP_ZERO
+from ..gfp import __GFP_NOFAIL, __GFP_NOWARN, __GFP_RECLAIM, __GFP_THISNODE, __GFP_ZERO, GFP_CONSTRAINT_MASK
 from ..list import list_del
-from ..page import PG_active, Page
-from ..slab_def import BATCHREFILL_LIMIT, SLAB_MEM_SPREAD, SLAB_POISON, SLAB_TYPESAFE_BY_RCU, ArrayCache, KmemCache
+from ..page import Page, PG_active
+from ..slab_def import (
+    BATCHREFILL_LIMIT,
+    SLAB_MEM_SPREAD,
+    SLAB_POISON,
+    SLAB_TYPESAFE_BY_RCU,
+    ArrayCache,
+    KmemCache,
+    KmemCacheNode,
+)
 from . import debug
 from .grow import cache_grow_begin, cache_grow_end, fixup_slab_list, slab_get_obj
 from .node import get_first_slab
@@ -65,7 +73,7 @@ def alloc_block(cachep: KmemCache, ac: ArrayCache, page: Page, batchcount: int) 
     return batchcount
 
 
-def cache_alloc_pfmemalloc(cachep: KmemCache, n: object, flags: int) -> int:
+def cache_alloc_pfmemalloc(cachep: KmemCache, n: KmemCacheNode, flags: int) -> int:
     from ..gfp import __GFP_MEMALLOC, __GFP_NOMEMALLOC  # noqa: PLC0415
     # gfp_pfmemalloc_allowed(): __GFP_NOMEMALLOC is checked first and always wins
     if not flags & __GFP_MEMALLOC or flags & __GFP_NOMEMALLOC:
@@ -147,9 +155,9 @@ def cache_alloc_refill(cachep: KmemCache, flags: int) -> int:
     return ac.entry.pop()
 
 
-def _valid_first(n: object, page: Page) -> Page | None:
+def _valid_first(n: KmemCacheNode, page: Page) -> Page | None:
     from .node import get_valid_first_slab  # noqa: PLC0415
-    return get_valid_first_slab(n, page, False)  # type: ignore[arg-type]
+    return get_valid_first_slab(n, page, False)
 
 
 def ____cache_alloc(cachep: KmemCache, flags: int) -> int:
@@ -284,7 +292,8 @@ def _post_alloc(cachep: KmemCache, objp: int, flags: int, caller: int) -> int:
     cachep.paths.alloc += 1
     if k.debug:
         objp = debug.cache_alloc_debugcheck_after(cachep, flags, objp, caller)
-    if slab_want_init_on_alloc(cachep, flags):
+    # slab_want_init_on_alloc() is false unless __GFP_ZERO or init_on_alloc: skip the call then
+    if (flags & __GFP_ZERO or k.config.init_on_alloc) and slab_want_init_on_alloc(cachep, flags):
         k.memory.memset(objp, 0, cachep.object_size)
         if k.explain is not None:
             k.explain.step("slab_alloc", "init_on_alloc", cache=cachep.name, obj=objp, object_size=cachep.object_size)
@@ -295,9 +304,20 @@ def _post_alloc(cachep: KmemCache, objp: int, flags: int, caller: int) -> int:
 
 def slab_alloc(cachep: KmemCache, flags: int, caller: int = 0) -> int:
     """Allocate one object on the current CPU; 0 (NULL) on failure."""
-    if cachep.k.explain is not None:
-        cachep.k.explain.step("slab_alloc", "entry", cache=cachep.name, flags=flags, cpu=cachep.k.cpu,
-                              node=cachep.k.numa_node)
+    k = cachep.k
+    if k.explain is None:
+        if not k.policies and not k.cpuset_slab_spread:
+            # The common case, with __do_cache_alloc() (no mempolicy, no spreading: no
+            # alternate_node_alloc) and ____cache_alloc()'s per-CPU hit inlined.
+            ac = cachep.cpu_cache[k.cpu]
+            entry = ac.entry
+            if entry:
+                ac.touched = 1
+                cachep.stats.allochit += 1
+                cachep.paths.alloc_hit += 1
+                return _post_alloc(cachep, entry.pop(), flags, caller)
+    else:
+        k.explain.step("slab_alloc", "entry", cache=cachep.name, flags=flags, cpu=k.cpu, node=k.numa_node)
     objp = __do_cache_alloc(cachep, flags)
     return _post_alloc(cachep, objp, flags, caller)
 
@@ -306,6 +326,15 @@ def slab_alloc_node(cachep: KmemCache, flags: int, nodeid: int, caller: int = 0)
     k = cachep.k
     if nodeid == -1:
         nodeid = k.numa_node
+    if k.explain is None and nodeid == k.numa_node and nodeid < len(cachep.node) and cachep.node[nodeid] is not None:
+        # the local node: ____cache_alloc()'s per-CPU hit inlined
+        ac = cachep.cpu_cache[k.cpu]
+        entry = ac.entry
+        if entry:
+            ac.touched = 1
+            cachep.stats.allochit += 1
+            cachep.paths.alloc_hit += 1
+            return _post_alloc(cachep, entry.pop(), flags, caller)
     if k.explain is not None:
         k.explain.step("slab_alloc_node", "entry", cache=cachep.name, flags=flags, cpu=k.cpu, node=nodeid,
                        here=k.numa_node)

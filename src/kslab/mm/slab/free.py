@@ -8,7 +8,9 @@ mm/slab.h: ``cache_from_obj``, ``virt_to_cache``.
 
 from __future__ import annotations
 
-from ..page import PG_active, PG_slab, Page, virt_to_pfn
+from typing import TYPE_CHECKING
+
+from ..page import Page, PG_active, PG_slab, virt_to_pfn
 from ..slab_def import ZERO_SIZE_PTR, ArrayCache, KmemCache
 from . import debug
 from .alloc import transfer_objects
@@ -16,30 +18,34 @@ from .geometry import slab_want_init_on_free
 from .grow import slabs_destroy
 from .node import free_block
 
+if TYPE_CHECKING:
+    from ..kernel import Kernel
+
 KERNEL_SYMBOLS = ("virt_to_cache", "cache_from_obj", "__free_one", "__drain_alien_cache", "__cache_free_alien",
                   "cache_free_alien", "cache_flusharray", "cache_free_pfmemalloc", "___cache_free", "__cache_free",
                   "kmem_cache_free", "kfree", "kmem_cache_free_bulk", "kfree_bulk")
 
 
-def virt_to_cache(k: object, objp: int) -> KmemCache | None:
+def virt_to_cache(k: Kernel, objp: int) -> KmemCache | None:
     """The cache of a slab object, or None (with the kernel's one-time warning) for a non-slab page."""
-    page = k.mem_map.virt_to_head_page(objp)  # type: ignore[attr-defined]
-    ex = k.explain  # type: ignore[attr-defined]
+    page = k.mem_map.virt_to_head_page(objp)
+    ex = k.explain
     if ex is not None:
-        raw = k.mem_map.virt_to_page(objp)  # type: ignore[attr-defined]
+        raw = k.mem_map.virt_to_page(objp)
         if raw is None:
             ex.step("virt_to_head_page", "free_page", obj=objp, pfn=virt_to_pfn(objp))
         elif raw.compound_head & 1:
+            assert page is not None  # a tail page always has its head (MemMap.compound_head)
             ex.step("compound_head", "tail", obj=objp, pfn=raw.pfn, word=raw.compound_head, head_pfn=page.pfn,
                     order=page.compound_order)
         else:
             ex.step("compound_head", "head", obj=objp, pfn=raw.pfn, word=raw.compound_head,
                     order=raw.compound_order)
     if page is None or not page.flags & (1 << PG_slab):
-        k.warn_once("virt_to_cache", "virt_to_cache: Object is not a Slab page!", objp,  # type: ignore[attr-defined]
+        k.warn_once("virt_to_cache", "virt_to_cache: Object is not a Slab page!", objp,
                     kind="not_slab", check="virt_to_cache")
-        if k.explain is not None:  # type: ignore[attr-defined]
-            k.explain.step("virt_to_cache", "not_slab", obj=objp)  # type: ignore[attr-defined]
+        if k.explain is not None:
+            k.explain.step("virt_to_cache", "not_slab", obj=objp)
         return None
     if ex is not None:
         ex.step("virt_to_cache", "slab_page", obj=objp, pfn=page.pfn, order=page.compound_order,
@@ -196,6 +202,31 @@ def ___cache_free(cachep: KmemCache, objp: int, caller: int) -> None:
     k = cachep.k
     ac = cachep.cpu_cache[k.cpu]
     ex = k.explain
+    if ex is None and not k.debug and not k.sk_memalloc_socks:
+        config = k.config
+        if not config.init_on_free:
+            # The common case (no explain, no debug, no init_on_free, no pfmemalloc), with
+            # cache_free_alien()'s local test and __free_one()'s push inlined.
+            cachep.paths.free += 1
+            if k.numa_multi:
+                page = k.mem_map.virt_to_head_page(objp)
+                page_node = page.nid if page is not None else k.numa_node
+                if page_node != k.numa_node:
+                    __cache_free_alien(cachep, objp, k.numa_node, page_node)
+                    return
+            entry = ac.entry
+            if len(entry) < ac.limit:
+                cachep.stats.freehit += 1
+                cachep.paths.free_hit += 1
+            else:
+                cachep.stats.freemiss += 1
+                cachep.paths.free_miss += 1
+                cache_flusharray(cachep, ac)
+            if config.CONFIG_SLAB_FREELIST_HARDENED and entry and entry[-1] == objp:
+                __free_one(ac, objp, cachep)  # the hardened check's warning
+            else:
+                entry.append(objp)
+            return
     if k.config.init_on_free and slab_want_init_on_free(k, cachep):
         k.memory.memset(objp, 0, cachep.object_size)
         if ex is not None:
@@ -257,19 +288,27 @@ def kmem_cache_free(cachep: KmemCache, objp: int, caller: int = 0, internal: str
         k.event_hook("kmem_cache_free", real, objp, 0, 0, -1, internal)
 
 
-def kfree(k: object, objp: int, caller: int = 0, internal: str = "") -> None:
+def kfree(k: Kernel, objp: int, caller: int = 0, internal: str = "") -> None:
     """Free a kmalloc'd (or any slab) object; NULL and ZERO_SIZE_PTR are ignored after the event."""
-    if k.event_hook is not None:  # type: ignore[attr-defined]
-        k.event_hook("kfree", None, objp, 0, 0, -1, internal)  # type: ignore[attr-defined]
-    ex = k.explain  # type: ignore[attr-defined]
+    if k.event_hook is not None:
+        k.event_hook("kfree", None, objp, 0, 0, -1, internal)
+    ex = k.explain
     if ex is not None:
-        ex.step("kfree", "entry", obj=objp, cpu=k.cpu, node=k.numa_node)  # type: ignore[attr-defined]
+        ex.step("kfree", "entry", obj=objp, cpu=k.cpu, node=k.numa_node)
     if objp <= ZERO_SIZE_PTR:
         if ex is not None:
             ex.step("kfree", "null", obj=objp)
         return
-    if k.debug:  # type: ignore[attr-defined]
+    if k.debug:
         debug.kfree_debugcheck(k, objp)
+    if ex is None:
+        # nothing to explain: virt_to_cache() and __cache_free() inlined for a slab page
+        page = k.mem_map.virt_to_head_page(objp)
+        if page is not None and page.flags & (1 << PG_slab):
+            c = page.slab_cache
+            if c is not None:
+                ___cache_free(c, objp, caller)
+            return
     c = virt_to_cache(k, objp)
     if c is None:
         return
@@ -278,9 +317,11 @@ def kfree(k: object, objp: int, caller: int = 0, internal: str = "") -> None:
     __cache_free(c, objp, caller)
 
 
-def kmem_cache_free_bulk(s: KmemCache | None, size: int, p: list[int], k: object = None, caller: int = 0) -> None:
+def kmem_cache_free_bulk(s: KmemCache | None, size: int, p: list[int], k: Kernel | None = None,
+                         caller: int = 0) -> None:
     for objp in p[:size]:
         if s is None:
+            assert k is not None  # kfree_bulk() passes the kernel
             c = virt_to_cache(k, objp)
         else:
             c = cache_from_obj(s, objp)
@@ -289,5 +330,5 @@ def kmem_cache_free_bulk(s: KmemCache | None, size: int, p: list[int], k: object
         __cache_free(c, objp, caller)
 
 
-def kfree_bulk(k: object, size: int, p: list[int], caller: int = 0) -> None:
+def kfree_bulk(k: Kernel, size: int, p: list[int], caller: int = 0) -> None:
     kmem_cache_free_bulk(None, size, p, k, caller)

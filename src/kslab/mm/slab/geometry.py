@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..config import PAGE_SIZE
-from ..gfp import GFP_DMA, GFP_DMA32, __GFP_COMP, __GFP_RECLAIMABLE
+from ..gfp import __GFP_COMP, __GFP_RECLAIMABLE, GFP_DMA, GFP_DMA32
 from ..slab_def import (
     ARCH_SLAB_MINALIGN,
     BYTES_PER_WORD,
@@ -47,7 +47,7 @@ def fls(x: int) -> int:
     return x.bit_length()
 
 
-def ALIGN(x: int, a: int) -> int:  # noqa: N802 - kernel macro
+def ALIGN(x: int, a: int) -> int:  # kernel macro
     # __ALIGN_KERNEL is a mask operation even when a caller passes a non-power-of-two alignment
     # (kmem_cache_create(.., align=24, ..)): ALIGN(40, 24) is 40 and ALIGN(48, 24) is 64 there.
     return (x + a - 1) & ~(a - 1)

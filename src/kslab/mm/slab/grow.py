@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING
 from ..config import PAGE_SIZE
 from ..errors import KernelBug
 from ..gfp import (
-    GFP_CONSTRAINT_MASK,
-    GFP_RECLAIM_MASK,
-    GFP_SLAB_BUG_MASK,
     __GFP_HARDWALL,
     __GFP_NOWARN,
     __GFP_THISNODE,
     __GFP_ZERO,
+    GFP_CONSTRAINT_MASK,
+    GFP_RECLAIM_MASK,
+    GFP_SLAB_BUG_MASK,
     show_gfp_flags,
 )
-from ..page import PG_active, PG_slab, Page
+from ..list import list_del
+from ..page import Page, PG_active, PG_slab
 from ..slab_def import CFLGS_OBJFREELIST_SLAB, CFLGS_OFF_SLAB, SLAB_RECLAIM_ACCOUNT, SLAB_TYPESAFE_BY_RCU, KmemCache
 from . import debug
 
@@ -158,7 +159,6 @@ def slab_put_obj(cachep: KmemCache, page: Page, objp: int) -> None:
 
 def fixup_slab_list(cachep: KmemCache, n: KmemCacheNode, page: Page) -> None:
     """Move a slab that was just allocated from to the head of slabs_full or slabs_partial."""
-    from ..list import list_del  # noqa: PLC0415
     list_del(page)
     if page.active == cachep.num:
         n.slabs_full.add(page)

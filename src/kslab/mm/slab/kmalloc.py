@@ -87,14 +87,16 @@ def setup_kmalloc_cache_index_table(k: Kernel) -> None:
     k.size_index = table
 
 
-def kmalloc_slab(k: Kernel, size: int, flags: int) -> KmemCache | None | int:
+def kmalloc_slab(k: Kernel, size: int, flags: int) -> KmemCache | int | None:
     """The cache for a kmalloc of ``size``: None if too large, ZERO_SIZE_PTR (16) for size 0."""
     if size <= 192:
         if not size:
             if k.explain is not None:
                 k.explain.step("kmalloc_slab", "zero", size=size)
             return ZERO_SIZE_PTR
-        index = k.size_index[size_index_elem(size)]
+        if size < 0:  # a size_t: larger than KMALLOC_MAX_CACHE_SIZE
+            return None
+        index = k.size_index[(size - 1) // 8]  # size_index_elem() inlined
         if k.explain is not None:
             c = k.kmalloc_caches[kmalloc_type(flags)][index]
             k.explain.step("kmalloc_slab", "size_index", size=size, elem=size_index_elem(size), index=index,
@@ -107,6 +109,8 @@ def kmalloc_slab(k: Kernel, size: int, flags: int) -> KmemCache | None | int:
             c = k.kmalloc_caches[kmalloc_type(flags)][index]
             k.explain.step("kmalloc_slab", "fls", size=size, index=index, kind=kmalloc_type(flags),
                            cache=c.name if c is not None else None)
+    if not flags & (__GFP_DMA | __GFP_RECLAIMABLE):  # kmalloc_type() inlined: KMALLOC_NORMAL
+        return k.kmalloc_caches[KMALLOC_NORMAL][index]
     return k.kmalloc_caches[kmalloc_type(flags)][index]
 
 

@@ -6,7 +6,7 @@ Mirrors mm/slab.c: ``get_first_slab``, ``get_valid_first_slab``, ``free_block``,
 from __future__ import annotations
 
 from ..list import list_del
-from ..page import PG_active, Page
+from ..page import Page, PG_active
 from ..slab_def import KmemCache, KmemCacheNode
 from .grow import slab_destroy, slab_put_obj
 
@@ -51,7 +51,9 @@ def get_first_slab(n: KmemCacheNode, pfmemalloc: bool, sk_memalloc_socks: bool =
             n.free_slabs -= 1
     if sk_memalloc_socks:
         page = get_valid_first_slab(n, page, pfmemalloc)
-    return page
+    # A list link is typed Any (the sentinel or a Page); the ``is`` tests above leave a Page or None,
+    # a narrowing mypy cannot express.
+    return page  # type: ignore[no-any-return]
 
 
 def free_block(cachep: KmemCache, objpp: list[int], nr: int, node: int, lst: list[Page]) -> None:
@@ -72,7 +74,7 @@ def free_block(cachep: KmemCache, objpp: list[int], nr: int, node: int, lst: lis
     for i in range(nr):
         objp = objpp[i]
         page = mem_map.get((objp - 0xFFFF888000000000) >> 12)
-        if page is None or page.slab_cache is not cachep and page.compound_head & 1 == 0:
+        if page is None or (page.slab_cache is not cachep and page.compound_head & 1 == 0):
             k.bug_bad_free(cachep, objp, "free_block")
         if page.compound_head & 1:
             page = k.mem_map.compound_head(page)
