@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_replay_options(p)
     g = p.add_argument_group("report")
     g.add_argument("-o", "--output", required=True, metavar="FILE", help="the HTML file to write (- for stdout)")
+    g.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     g.add_argument("--top", type=int, default=10, metavar="N",
                    help="caches drawn one by one in the memory chart (by peak memory; default 10)")
     g.add_argument("--samples", type=int, default=300, metavar="N",
@@ -48,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     for opt, v, low in (("--top", args.top, 1), ("--samples", args.samples, 2), ("--max-callers", args.max_callers, 1)):
         if v < low:
             raise ValueError(f"{opt} {v}: must be at least {low}")
+    if args.output != "-" and Path(args.output).exists() and not args.force:
+        raise ValueError(f"{args.output} exists: use --force to overwrite it, or another -o")
     if args.trace is None:
         use_bundled_trace(args)
     config = machine_config(args)
