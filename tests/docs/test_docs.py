@@ -146,7 +146,10 @@ def test_readme_first_lines_are_the_contract():
     lines = README.read_text(encoding="utf-8").splitlines()
     assert lines[3].startswith("python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/kslab replay")
     assert lines[4].startswith("python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && "
-                               ".venv/bin/python -m pytest -q")
+                               ".venv/bin/python -m pytest   ")
+    # and .ci/run runs that same test command
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert ci[-1] == ".venv/bin/python -m pytest"
 
 
 def test_every_output_block_belongs_to_a_runnable_block():
