@@ -1,5 +1,4 @@
-"""Bugs of the replay engine (src/kslab/trace/replay.py) found by the fuzzer, left for its owner: each test is
-marked xfail(strict=True) and starts passing (so fails as XPASS) when the bug is fixed; then drop the mark.
+"""Bugs of the replay engine (src/kslab/trace/replay.py) found by the fuzzer, now fixed: regression tests.
 
 docs/robustness.md describes each one (input, line, traceback)."""
 
@@ -43,8 +42,6 @@ name=kmalloc-64
 """
 
 
-@pytest.mark.xfail(strict=True, reason="replay.py: a trace free of a pointer paired with a model-internal structure "
-                   "frees the model's own array_cache (double free, corrupt arrays)")
 def test_trace_free_never_frees_a_model_internal_structure() -> None:
     rep = replay(DOUBLE_FREE, cpus=1)
     rep.check()
@@ -55,8 +52,6 @@ def test_trace_free_never_frees_a_model_internal_structure() -> None:
 # A trace with one far time stamp (a clock change, a corrupt line, a 'perf script' with wall-clock time:
 # 1.7e9 s) keeps `kslab replay --reap timer` busy for hours.  The timers could be caught up in bounded time
 # (after a few idle periods a reap changes nothing more).  Here: a 10^6 s gap on 2 CPUs, 10^6 reaps.
-@pytest.mark.xfail(strict=True, reason="replay.py/_clock: --reap timer runs every missed reap of a time jump "
-                   "(a trace with a far time stamp never ends)")
 def test_reap_timer_time_jump_is_bounded() -> None:
     text = ("  a-1 [000] ....  0.100000: tracing_mark_write: x\n"
             "  a-1 [000] ....  1000000.000000: tracing_mark_write: y\n")
@@ -80,8 +75,6 @@ def test_reap_timer_time_jump_is_bounded() -> None:
 # The CLI checks --action group references before the replay (kslab.cli.replay.parse_actions); the library does
 # not: Replayer(actions=[("(x)", r"snapshot \2")]) raises re.error (not a KslabError) from Match.expand in
 # Replayer._mark at the first marker that matches.
-@pytest.mark.xfail(strict=True, reason="replay.py/_mark: a bad group reference in an action raises re.error, "
-                   "not a KslabError naming the option")
 def test_bad_action_group_reference_is_a_kslab_error() -> None:
     with pytest.raises(KslabError):
         replay("  a-1 [000] ....  0.1: tracing_mark_write: x\n",

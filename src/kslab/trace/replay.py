@@ -581,6 +581,12 @@ class Replayer:
             return
         cpu = self._cpu(ev)
         self.k.set_cpu(cpu)
+        mptr = self.kmap.get(kptr)
+        if mptr is not None and self.internal_rev.get(mptr) == kptr:
+            # the kernel pointer stands for one of the model's own structures (paired with an internal
+            # allocation): an ordinary free of it in the trace must not free the model's structure
+            self.summary.skipped[ev.kind_name + " of a pointer paired with a model structure"] += 1
+            return
         mptr = self.kmap.pop(kptr, None)
         cachep = self.kcache.pop(kptr, None)
         if kind == KMEM_CACHE_FREE and ev.name:
@@ -684,7 +690,11 @@ class Replayer:
         for rx, act in self.action_res:
             m = rx.search(text)
             if m:
-                self.action(m.expand(act), ev)
+                try:
+                    expanded = m.expand(act)
+                except (re.error, IndexError) as e:
+                    raise ReplayError(f"line {ev.lineno}: --action {rx.pattern}=>{act}: {e}") from None
+                self.action(expanded, ev)
                 handled = True
         if self.sync_re is not None and not self.synced and self.sync_re.search(text):
             self.pending_read.append(("sync", "", ev))
