@@ -107,18 +107,7 @@ KERNEL_NAME = {
 }
 
 #: where a listed symbol without a definition of its own name is implemented (shown in the gaps table)
-WHERE_INSTEAD = {
-    "__alloc_pages_nodemask": "folded into PageAllocator.alloc_pages_node",
-    "rmqueue_pcplist": "inside PageAllocator.rmqueue",
-    "free_unref_page_commit": "inside PageAllocator.free_unref_page",
-    "free_one_page": "folded into PageAllocator.__free_pages_ok",
-    "setup_per_zone_lowmem_reserve": "as PageAllocator.__setup_per_zone_lowmem_reserve (another name)",
-    "find_next_best_node": "as PageAllocator.__find_next_best_node (another name)",
-    "build_zonelists": "as PageAllocator.__build_all_zonelists (another name)",
-    "zone_statistics": "inside PageAllocator.rmqueue (a comment marks it)",
-    "frag_show_print": "inside PageAllocator.buddyinfo",
-    "fixup_objfreelist_debug": "as debug.repoison_freelist_obj (another name)",
-    "kmem_cache_create": "as the method Kernel.kmem_cache_create (kslab/mm/kernel.py)",
+WHERE_INSTEAD: dict[str, str] = {
 }
 
 

@@ -68,16 +68,14 @@ from .gfp import (
 from .page import MemMap, Page, PG_slab
 
 KERNEL_SYMBOLS: Final = (
-    "__alloc_pages_node", "__alloc_pages_nodemask", "__alloc_pages_slowpath", "get_page_from_freelist",
-    "rmqueue", "rmqueue_pcplist", "rmqueue_bulk", "__rmqueue", "__rmqueue_smallest", "expand",
+    "__alloc_pages_node", "__alloc_pages_slowpath", "get_page_from_freelist",
+    "rmqueue", "rmqueue_bulk", "__rmqueue", "__rmqueue_smallest", "expand",
     "__rmqueue_fallback", "find_suitable_fallback", "can_steal_fallback", "steal_suitable_fallback",
     "move_freepages_block", "move_freepages", "change_pageblock_range", "reserve_highatomic_pageblock",
     "unreserve_highatomic_pageblock", "__zone_watermark_ok", "zone_watermark_fast", "zone_watermark_ok",
-    "__free_pages", "free_unref_page", "free_unref_page_commit", "__free_pages_ok", "free_one_page",
-    "__free_one_page", "buddy_merge_likely", "free_pcppages_bulk", "drain_all_pages", "drain_local_pages",
-    "drain_zone_pages", "zone_batchsize", "__setup_per_zone_wmarks", "init_per_zone_wmark_min",
-    "setup_per_zone_lowmem_reserve", "build_zonelists", "find_next_best_node", "zone_statistics",
-    "mod_node_page_state", "frag_show_print",
+    "__free_pages", "free_unref_page", "__free_pages_ok", "__free_one_page", "buddy_merge_likely",
+    "free_pcppages_bulk", "drain_all_pages", "drain_local_pages", "drain_zone_pages", "zone_batchsize",
+    "__setup_per_zone_wmarks", "init_per_zone_wmark_min", "mod_node_page_state",
 )
 
 MAX_ORDER: Final = 11

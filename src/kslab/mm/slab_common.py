@@ -160,6 +160,12 @@ def kmem_cache_create_usercopy(k: Kernel, name: str, size: int, align: int, flag
     return s
 
 
+def kmem_cache_create(k: Kernel, name: str, size: int, align: int, flags: int,
+                      ctor: Callable[[int], Any] | bool | None) -> KmemCache | None:
+    """kmem_cache_create(): kmem_cache_create_usercopy() without a usercopy window."""
+    return kmem_cache_create_usercopy(k, name, size, align, flags, 0, 0, ctor)
+
+
 def create_boot_cache(k: Kernel, s: KmemCache, name: str, size: int, flags: int, useroffset: int,
                       usersize: int) -> None:
     align = ARCH_KMALLOC_MINALIGN

@@ -274,7 +274,7 @@ def check_slab_put_obj(cachep: KmemCache, page: Page, objp: int, objnr: int) -> 
             k.bug(msg, "slab_put_obj", cache=cachep.name, objp=objp, line=2536)
 
 
-def repoison_freelist_obj(cachep: KmemCache, page: Page) -> None:
+def fixup_objfreelist_debug(cachep: KmemCache, page: Page) -> None:
     """fixup_objfreelist_debug(): the object that held the freelist gets its poison back."""
     if cachep.flags & SLAB_POISON and page.freelist is not None:
         objp = page.freelist - cachep.obj_offset

@@ -164,7 +164,7 @@ def fixup_slab_list(cachep: KmemCache, n: KmemCacheNode, page: Page) -> None:
         n.slabs_full.add(page)
         if cachep.flags & CFLGS_OBJFREELIST_SLAB:
             if cachep.k.debug:
-                debug.repoison_freelist_obj(cachep, page)
+                debug.fixup_objfreelist_debug(cachep, page)
             page.freelist = None
         if cachep.k.explain is not None:
             cachep.k.explain.step("fixup_slab_list", "full", cache=cachep.name, pfn=page.pfn, active=page.active,
