@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+import goldens
 from kslab.cli import main
 from kslab.scenarios import SCENARIOS
 
@@ -15,14 +15,7 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "explain"
 
 
 def check_golden(name: str, text: str) -> None:
-    """Compare with tests/golden/explain/NAME; KSLAB_UPDATE_GOLDEN=1 rewrites the file instead."""
-    path = GOLDEN / name
-    if os.environ.get("KSLAB_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return
-    assert path.exists(), f"{path} is missing: run with KSLAB_UPDATE_GOLDEN=1 and review it"
-    assert text == path.read_text(encoding="utf-8"), f"{name} differs (KSLAB_UPDATE_GOLDEN=1 to regenerate)"
+    goldens.check_golden(GOLDEN, name, text)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 from pathlib import Path
 
 import pytest
 
+import goldens
 from kslab.cli import main
 from kslab.report.top import SORT_KEYS
 
@@ -20,14 +20,7 @@ EXCERPT = [str(DATA / "oracle-R1-excerpt.txt.xz"), "--caches", str(DATA / "oracl
 
 
 def check_golden(name: str, text: str) -> None:
-    """Compare with tests/golden/cli/NAME; KSLAB_UPDATE_GOLDEN=1 rewrites the file instead."""
-    path = GOLDEN / name
-    if os.environ.get("KSLAB_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return
-    assert path.exists(), f"{path} is missing: run with KSLAB_UPDATE_GOLDEN=1 and review it"
-    assert text == path.read_text(encoding="utf-8"), f"{name} differs (KSLAB_UPDATE_GOLDEN=1 to regenerate)"
+    goldens.check_golden(GOLDEN, name, text)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

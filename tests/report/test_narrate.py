@@ -3,12 +3,12 @@ branches (each scenario must really take the branch it is named after, with the 
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
+import goldens
 from kslab.mm.config import MachineConfig
 from kslab.mm.explain import Explain, Step
 from kslab.mm.gfp import GFP_KERNEL
@@ -35,14 +35,7 @@ STEP_CALL = re.compile(r"\.step\(\s*\"([^\"]+)\"\s*,\s*\"([^\"]+)\"")
 
 
 def check_golden(name: str, text: str) -> None:
-    """Compare with tests/golden/explain/NAME; KSLAB_UPDATE_GOLDEN=1 rewrites the file instead."""
-    path = GOLDEN / name
-    if os.environ.get("KSLAB_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return
-    assert path.exists(), f"{path} is missing: run with KSLAB_UPDATE_GOLDEN=1 and review it"
-    assert text == path.read_text(encoding="utf-8"), f"{name} differs (KSLAB_UPDATE_GOLDEN=1 to regenerate)"
+    goldens.check_golden(GOLDEN, name, text)
 
 
 def core_step_keys() -> set[tuple[str, str]]:
