@@ -26,7 +26,7 @@ TIMING = ("seconds", "events_per_second")
 def trace(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A synthetic trace with frees, reuse, markers, reaps on 4 CPUs (no malformed lines)."""
     p = tmp_path_factory.mktemp("det") / "synthetic.txt"
-    p.write_bytes(random_trace(random.Random(11), 1500, wild=0.0, internal_sites=False))
+    p.write_bytes(random_trace(random.Random(11), 1500, wild=0.0))
     return str(p)
 
 

@@ -134,3 +134,9 @@ def test_parse_error_is_one_line_naming_the_input_and_line(tmp_path: Path) -> No
     with pytest.raises(TraceParseError) as e:
         list(iter_events(p))
     assert str(e.value).startswith(f"{p}:3: malformed") and "\n" not in str(e.value)
+
+
+def test_a_byte_order_mark_is_not_a_malformed_first_line() -> None:
+    for data in (b"\xef\xbb\xbf# tracer: nop\n" + GOOD.encode() + b"\n", ("\ufeff" + GOOD + "\n")):
+        events, stats = parse(data, skip_bad=False)
+        assert len(events) == 1 and stats.consistent and not stats.skipped

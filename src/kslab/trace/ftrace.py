@@ -209,15 +209,21 @@ def open_trace_text(source: Source, stack: ExitStack) -> tuple[_Read, bool, str]
 def _line_batches(read: _Read, binary: bool) -> Iterator[list[str]]:
     """Lists of lines without their newline, about CHUNK_SIZE characters at a time.
 
-    Bytes are decoded as UTF-8, invalid sequences replaced by U+FFFD.  ``\\r\\n`` ends a line too.
+    Bytes are decoded as UTF-8, invalid sequences replaced by U+FFFD.  ``\\r\\n`` ends a line too.  A
+    byte-order mark at the start is dropped.
     """
     decode = codecs.getincrementaldecoder("utf-8")("replace").decode if binary else None
     carry = ""
+    bom = True
     while True:
         data = read(CHUNK_SIZE)
         if not data:
             break
         text: str = decode(data) if decode is not None else data
+        if bom:
+            bom = False
+            if text[:1] == "\ufeff":  # a byte-order mark, as some editors save a file: not text
+                text = text[1:]
         if carry:
             text = carry + text
         if "\r" in text:

@@ -202,18 +202,24 @@ class Replayer:
         group = INTERNAL_TAGS.get(internal)
         if group is None:
             return
-        if group.startswith("free:"):
+        is_free = kind in ("kfree", "kmem_cache_free")
+        if is_free and group.startswith("alloc:"):
+            group = "free:" + group[6:]  # an error path frees what its function allocated
+        elif not is_free and group.startswith("free:"):
+            group = "alloc:" + group[5:]
+        if is_free:
             # the model frees its own structure: forget which kernel pointer stood for it, or, if no
-            # kernel allocation was paired with it yet, withdraw it from the queue awaiting one
+            # kernel allocation was paired with it yet, withdraw it from whichever queue awaits one
             kptr = self.internal_rev.pop(ptr, None)
             if kptr is not None and self.kmap.get(kptr) == ptr:
                 del self.kmap[kptr]
                 self.kcache.pop(kptr, None)
             elif ptr:
-                waiting = self.pending_model.get("alloc:" + group[5:])
-                if waiting and ptr in waiting:
-                    waiting.remove(ptr)
-                    self.summary.internal[group.replace("free:", "alloc:") + " model only (freed)"] += 1
+                for name, waiting in self.pending_model.items():
+                    if name.startswith("alloc:") and ptr in waiting:
+                        waiting.remove(ptr)
+                        self.summary.internal[name + " model only (freed)"] += 1
+                        break
         q = self.pending_trace.get(group)
         if q:
             kptr = q.popleft()
@@ -390,7 +396,10 @@ class Replayer:
             self.summary.skipped["implicit free (pointer reused without a traced free)"] += 0
             self.summary.notes.append(f"line {ev.lineno}: {kptr:#x} reallocated without a traced free")
             oc = self.kcache.get(kptr)
-            if oc is not None:
+            if self.internal_rev.get(old) == kptr:
+                # paired with one of the model's own structures: the model keeps it
+                del self.internal_rev[old]
+            elif oc is not None:
                 self._do_free(ev, oc, old)
         if mptr:
             self.kmap[kptr] = mptr
