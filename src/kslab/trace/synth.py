@@ -13,10 +13,12 @@ same stream as ftrace text, in the layout of the oracle 5.10 kernels) with a rea
 * CPUs and nodes: tasks run in bursts on each CPU; most frees happen on the allocating CPU, some
   on another one (on a 2-node machine, half of those are remote: alien frees);
 * pointers: each cache hands out addresses from its own pages, reusing the most recently freed
-  address of the same CPU first (as SLAB's per-CPU LIFO arrays do).
+  address of the same CPU first (as SLAB's per-CPU LIFO arrays do), else the oldest address freed
+  anywhere, and takes new pages only when it has no freed address left: the set of addresses in
+  use stays bounded however long the trace, as a kernel's memory is.
 
 Everything is drawn from one ``random.Random(seed)``: the same arguments give the same trace.
-Nothing is held but the live objects and small per-cache free lists, so traces of any length
+Nothing is held but the live objects and the freed addresses, so traces of any length
 stream (``kslab`` itself never needs the whole trace either).
 
 The text has no header line, so ``lineno`` of the records equals the line number in the text, and
@@ -72,7 +74,7 @@ GFP_MIX: tuple[tuple[float, int], ...] = (
 LIFETIMES: tuple[tuple[float, float], ...] = ((70, 24.0), (22, 2_000.0), (8, 250_000.0))
 
 #: Changes whenever the same arguments would give another trace (benchmarks name their files with it).
-SYNTH_VERSION = 2
+SYNTH_VERSION = 3
 
 ALLOC_SITES = ("__alloc_skb", "kmalloc_reserve", "d_alloc", "alloc_inode", "getname_flags", "vm_area_alloc",
                "anon_vma_fork", "alloc_buffer_head", "__kernfs_new_node", "load_elf_phdrs", "single_open",
@@ -104,7 +106,7 @@ class _Cache:
         self.base = 0
         self.next = 0
         self.left = 0
-        self.lifo: list[deque[int]] = [deque(maxlen=256) for _ in range(cpus)]
+        self.lifo: list[deque[int]] = [deque() for _ in range(cpus)]
 
 
 class SynthTrace:
@@ -262,7 +264,15 @@ class SynthTrace:
                 if lifo and random_() < 0.97:
                     ptr = lifo.pop()
                 else:
-                    ptr = new_address(c)
+                    # the oldest address freed on any CPU (it went back to the slabs), and a new one only
+                    # when the cache has none: the addresses in use stay bounded, as a kernel's RAM is
+                    ptr = 0
+                    for other in c.lifo:
+                        if other:
+                            ptr = other.popleft()
+                            break
+                    if not ptr:
+                        ptr = new_address(c)
                 mean = pick(lives)
                 death = n + 1 + int(expo(1.0 / mean))
                 push(pending, (death, ptr, cpu, key, int(random_() * len(free_sites))))
