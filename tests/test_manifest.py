@@ -8,7 +8,7 @@ import pytest
 
 from kslab.manifest import Create, Directive, ManifestError, boot_machine, parse_manifest, read_manifest
 from kslab.mm.config import MachineConfig
-from kslab.report.slabinfo_parse import parse_slabinfo
+from kslab.trace.slabinfo_parse import parse_slabinfo
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "kslab" / "data"
 GEOMETRY = ("objsize", "objperslab", "pagesperslab", "limit", "batchcount", "sharedfactor")

@@ -179,7 +179,7 @@ def caches_from_slabinfo(text: str, config: MachineConfig, path: str = "<slabinf
     objsize, objperslab and pagesperslab on this machine.  The object_size of a cache is not in
     /proc/slabinfo, so the stride is used; merged caches are already folded into their survivor."""
     from .mm.slab_def import SLAB_HWCACHE_ALIGN, SLAB_RECLAIM_ACCOUNT  # noqa: PLC0415
-    from .report.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
+    from .trace.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
     rows = parse_slabinfo(text, path)
     scratch = Kernel(config)
     scratch.slab_nomerge = True

@@ -11,9 +11,9 @@ import pytest
 from kslab.cli import main
 from kslab.manifest import read_manifest
 from kslab.mm.config import MachineConfig
-from kslab.report.slabinfo_parse import parse_slabinfo
 from kslab.trace.ftrace import ParseStats, iter_events
 from kslab.trace.replay import Replayer, ReplayOptions, site_function
+from kslab.trace.slabinfo_parse import parse_slabinfo
 
 DATA = Path(__file__).resolve().parents[2] / "src" / "kslab" / "data"
 COUNTS = ("active_objs", "num_objs", "active_slabs", "num_slabs")

@@ -71,7 +71,7 @@ def bundled_trace() -> Path:
 
 def compare_with_kernel(model_text: str, kernel_path: Path, out: IO[str] | None = None) -> tuple[int, int]:
     """Print where the model's /proc/slabinfo differs from the kernel's; returns (equal, total) cells."""
-    from ..report.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
+    from ..trace.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
     kern = parse_slabinfo(kernel_path.read_text(), str(kernel_path))
     model = parse_slabinfo(model_text)
     cols = ("active_objs", "num_objs", "active_slabs", "num_slabs")
@@ -182,7 +182,7 @@ def use_bundled_trace(args: argparse.Namespace) -> None:
 def check_slabinfo_file(path: str) -> None:
     """Read and parse a /proc/slabinfo given with --start-slabinfo now, not at the sync marker: a missing or
     malformed file is a ValueError naming the option, the file and the line."""
-    from ..report.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
+    from ..trace.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
     try:
         text = Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError as e:

@@ -767,7 +767,7 @@ class Replayer:
         path = self.opts.start_slabinfo
         if not path:
             return
-        from ..report.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
+        from .slabinfo_parse import parse_slabinfo  # noqa: PLC0415
         try:
             real = parse_slabinfo(Path(path).read_text())
         except OSError as e:
