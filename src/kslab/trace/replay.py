@@ -822,14 +822,20 @@ class Replayer:
                 cache_grow_end(c, page)
                 extra -= 1
                 report["slabs_grown"] += 1
-            if extra < 0:
-                released = drain_freelist(c, node, -extra)
-                report["slabs_released"] += released
-                extra += released
-            if extra < 0:
-                # the counts agree but the model spreads its objects over more slabs: re-pack the
-                # objects it knows only as kernel pointers (their slab in the kernel is unknown)
-                report["slabs_repacked"] = report.get("slabs_repacked", 0) + self._repack(c, node, -extra)
+            # surplus slabs may be on any node: the local one first, then the others
+            others = [n for n in c.node if n is not None and n is not node]
+            for n in [node, *others]:
+                if extra < 0:
+                    released = drain_freelist(c, n, -extra)
+                    report["slabs_released"] += released
+                    extra += released
+            for n in [node, *others]:
+                if extra < 0:
+                    # the counts agree but the model spreads its objects over more slabs: re-pack the
+                    # objects it knows only as kernel pointers (their slab in the kernel is unknown)
+                    packed = self._repack(c, n, -extra)
+                    report["slabs_repacked"] = report.get("slabs_repacked", 0) + packed
+                    extra += packed
         self.summary.sync = report
 
     def _repack(self, cachep: KmemCache, n: Any, want: int) -> int:
