@@ -123,3 +123,25 @@ def test_explain_an_event_of_the_bundled_trace(capsys: pytest.CaptureFixture[str
     assert main(["explain", "--trace", "bundled", "--line", "1500", "--lang", "zh"]) == 0
     assert "第 1489 个事件" in capsys.readouterr().out
     assert main(["explain", "--trace", "bundled", "--event", "99999999"]) == 1
+
+
+def test_slabinfo_write_runs_where_the_kernels_did() -> None:
+    """The marker comes after the kernel tuned the cache (function tracer: slabinfo_write); the
+    events in between must see the new tunables, as in the kernel."""
+    import io  # noqa: PLC0415
+    text = (
+        "            echo-5       [000] ....     1.000000: slabinfo_write <-proc_reg_write\n"
+        "             cat-6       [000] ....     1.000100: kmalloc: call_site=x+0x1/0x2 ptr=ffff888012345000 "
+        "bytes_req=64 bytes_alloc=64 gfp_flags=GFP_KERNEL\n"
+        "            init-1       [000] ....     1.000200: tracing_mark_write: oracle: retune written: kmalloc-64 60 30 4\n"
+    )
+    rep = Replayer(MachineConfig.build(cpus=1), None,
+                   ReplayOptions(actions=[(r"retune written: (.*)", r"slabinfo-write \1")]))
+    s = rep.run(iter_events(io.StringIO(text)))
+    c = rep.k.find_cache("kmalloc-64")
+    assert (c.limit, c.batchcount, c.shared) == (60, 30, 4)
+    # tuned before the kmalloc: its refill filled the new, untouched array with 16 (BATCHREFILL_LIMIT)
+    assert len(c.cpu_cache[0].entry) == 15
+    assert s.accounted() == s.events == 3
+    assert any("applied where the kernel's slabinfo_write ran" in n for n in s.notes)
+    assert len(s.actions) == 1

@@ -177,6 +177,8 @@ class Replayer:
         self.kernel_refilled: Counter[int] = Counter()
         self.anchored: set[tuple[KmemCache, int]] = set()
         self.align_arrays = True
+        self.held: list[TraceEvent] | None = None
+        self.early_action: tuple[int, str] | None = None
         # boot-time interleave policy of pids 0 and 1 (see _task_policy); decided in start_boot()
         self.boot_policies = False
         self.pid0_policy: Any = None
@@ -703,7 +705,10 @@ class Replayer:
                     expanded = m.expand(act)
                 except (re.error, IndexError) as e:
                     raise ReplayError(f"line {ev.lineno}: --action {rx.pattern}=>{act}: {e}") from None
-                self.action(expanded, ev)
+                if self.early_action == (ev.lineno, expanded):
+                    self.early_action = None  # already run where the kernel's slabinfo_write ran
+                else:
+                    self.action(expanded, ev)
                 handled = True
         if self.sync_re is not None and not self.synced and self.sync_re.search(text):
             self.pending_read.append(("sync", "", ev))
@@ -1015,7 +1020,52 @@ class Replayer:
             self.k.boot_complete()
             self.mb.run_all()
 
+    # A /proc/slabinfo write is seen twice: the function tracer's slabinfo_write line when the kernel
+    # tunes the cache, and later the marker that an --action turns into the model's write.  Events in
+    # between are held back (at most HOLD_LIMIT) so the model's write can happen where the kernel's did.
+    HOLD_LIMIT = 20_000
+
     def feed(self, ev: TraceEvent) -> None:
+        held = self.held
+        if held is not None:
+            held.append(ev)
+            if ev.kind == MARK or len(held) >= self.HOLD_LIMIT:
+                self._release_held()
+            return
+        if ev.kind == FUNC and ev.text == "slabinfo_write" and self.action_res:
+            self.held = [ev]
+            return
+        self._feed(ev)
+
+    def _release_held(self) -> None:
+        """The marker after a slabinfo_write arrived (or the hold is full): if an --action turns it into a
+        slabinfo-write, run that first, at the kernel's moment, then the held events."""
+        held, self.held = self.held or [], None
+        last = held[-1]
+        early = None
+        if last.kind == MARK:
+            for rx, act in self.action_res:
+                m = rx.search(last.text)
+                if m:
+                    try:
+                        expanded = m.expand(act)
+                    except (re.error, IndexError):
+                        break  # reported when the marker itself is handled
+                    if expanded.strip().startswith("slabinfo-write "):
+                        early = expanded
+                    break
+        for ev in held:
+            if early is not None and ev is held[0]:
+                self._feed(ev)
+                self.k.set_cpu(self._cpu(ev))
+                self.action(early, ev)
+                self.summary.notes.append(f"line {ev.lineno}: {early!r} applied where the kernel's slabinfo_write "
+                                          f"ran (its marker is line {last.lineno})")
+                self.early_action = (last.lineno, early)
+                continue
+            self._feed(ev)
+
+    def _feed(self, ev: TraceEvent) -> None:
         self.evno += 1
         kind = ev.kind
         try:
@@ -1084,6 +1134,8 @@ class Replayer:
         return self.summary
 
     def finish(self) -> None:
+        if self.held is not None:
+            self._release_held()
         if not self.booted:
             self.start_boot([])
         if self.pending_read:
