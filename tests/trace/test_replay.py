@@ -133,7 +133,8 @@ def test_slabinfo_write_runs_where_the_kernels_did() -> None:
         "            echo-5       [000] ....     1.000000: slabinfo_write <-proc_reg_write\n"
         "             cat-6       [000] ....     1.000100: kmalloc: call_site=x+0x1/0x2 ptr=ffff888012345000 "
         "bytes_req=64 bytes_alloc=64 gfp_flags=GFP_KERNEL\n"
-        "            init-1       [000] ....     1.000200: tracing_mark_write: oracle: retune written: kmalloc-64 60 30 4\n"
+        "            init-1       [000] ....     1.000200: tracing_mark_write: oracle: "
+        "retune written: kmalloc-64 60 30 4\n"
     )
     rep = Replayer(MachineConfig.build(cpus=1), None,
                    ReplayOptions(actions=[(r"retune written: (.*)", r"slabinfo-write \1")]))
