@@ -19,7 +19,6 @@ from .slab.reap import __kmem_cache_shrink, __kmem_cache_shutdown
 from .slab.tune import enable_cpucache, free_alien_cache, setup_cpu_cache
 from .slab_def import (
     ARCH_KMALLOC_MINALIGN,
-    CFLGS_OFF_SLAB,
     FULL,
     KMALLOC_NORMAL,
     PARTIAL,
@@ -287,5 +286,3 @@ def kmem_cache_shrink(k: Kernel, cachep: KmemCache) -> int:
     ret = __kmem_cache_shrink(cachep)
     return ret
 
-
-__all__ = ["CFLGS_OFF_SLAB", "kmem_cache_create_usercopy"]

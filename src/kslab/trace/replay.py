@@ -310,18 +310,17 @@ class Replayer:
             self.k.slab_nomerge = saved
             if c is not None and c.size == size:
                 self.summary.notes.append(f"inferred cache {name}: object_size {osz} size {size}")
-                self.summary.applied["cache inferred"] += 0
+                self.summary.internal["cache inferred"] += 1
                 return c
             if c is not None:
                 self.k.kmem_cache_destroy(c)
         return None
 
     # ---- placeholders: objects allocated before the trace began -----------------------------------
-    def _placeholder(self, cachep: KmemCache, kptr: int) -> int:
+    def _placeholder(self, cachep: KmemCache) -> int:
         """Allocate, straight from the slabs, an object standing for one the kernel had before the trace."""
         k = self.k
         node = k.numa_node
-        kpfn = kptr >> 12
         n = cachep.node[node]
         if n is None:
             return 0
@@ -347,7 +346,6 @@ class Replayer:
             k.explain = saved_explain
             k.event_hook = saved_hook
         self.summary.placeholders[cachep.name] += 1
-        del kpfn
         return obj
 
     def _unknown_free(self, ev: TraceEvent, cachep: KmemCache | None) -> None:
@@ -362,7 +360,7 @@ class Replayer:
             self.summary.skipped["free of unknown pointer (ignored by policy)"] += 1
             return
         pool = self.placeholder.get(cachep)
-        mptr = pool.pop() if pool else self._placeholder(cachep, kptr)
+        mptr = pool.pop() if pool else self._placeholder(cachep)
         if not mptr:
             self.summary.skipped["free of unknown pointer (no placeholder)"] += 1
             return
@@ -395,7 +393,7 @@ class Replayer:
         old = self.kmap.get(kptr)
         if old is not None:
             # the kernel handed out a pointer we believed live: its free was not in the trace
-            self.summary.skipped["implicit free (pointer reused without a traced free)"] += 0
+            self.summary.internal["implicit free (pointer reused without a traced free)"] += 1
             self.summary.notes.append(f"line {ev.lineno}: {kptr:#x} reallocated without a traced free")
             oc = self.kcache.get(kptr)
             if self.internal_rev.get(old) == kptr:
@@ -796,7 +794,7 @@ class Replayer:
             mine = get_slabinfo(c)
             deficit = row["active_objs"] - mine.active_objs
             for _ in range(max(0, deficit)):
-                p = self._placeholder(c, 0)
+                p = self._placeholder(c)
                 if not p:
                     break
                 pool.append(p)
@@ -1153,4 +1151,4 @@ class Replayer:
             self.ptrmap = None
 
 
-__all__ = ["ReplayError", "ReplayOptions", "ReplaySummary", "Replayer", "list_del", "site_function"]
+__all__ = ["ReplayError", "ReplayOptions", "ReplaySummary", "Replayer", "site_function"]

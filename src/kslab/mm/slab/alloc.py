@@ -8,9 +8,8 @@ Mirrors mm/slab.c: ``____cache_alloc``, ``cache_alloc_refill``, ``alloc_block``,
 
 from __future__ import annotations
 
-from ..gfp import __GFP_NOFAIL, __GFP_NOWARN, __GFP_RECLAIM, __GFP_THISNODE, __GFP_ZERO, GFP_CONSTRAINT_MASK
-from ..list import list_del
-from ..page import Page, PG_active
+from ..gfp import __GFP_NOFAIL, __GFP_NOWARN, __GFP_RECLAIM, __GFP_THISNODE, __GFP_ZERO
+from ..page import Page
 from ..slab_def import (
     BATCHREFILL_LIMIT,
     SLAB_MEM_SPREAD,
@@ -379,5 +378,3 @@ def kmem_cache_alloc_bulk(cachep: KmemCache, flags: int, size: int, p: list[int]
     p.extend(got)
     return size
 
-
-__all__ = ["GFP_CONSTRAINT_MASK", "PG_active", "list_del"]

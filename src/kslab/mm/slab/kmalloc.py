@@ -54,16 +54,12 @@ def kmalloc_index(size: int) -> int:
     """The compile-time size class: 0 for size 0, -1 beyond 4 MiB."""
     if not size:
         return 0
-    if size <= 8:
+    if size <= 32:
         return KMALLOC_SHIFT_LOW  # KMALLOC_MIN_SIZE is 32 on SLAB: 8 and 16 go to kmalloc-32
-    if size <= 16:
-        return KMALLOC_SHIFT_LOW
     if 64 < size <= 96:
         return 1
     if 128 < size <= 192:
         return 2
-    if size <= 32:
-        return 5
     if size > KMALLOC_MAX_CACHE_SIZE:
         return -1
     return max((size - 1).bit_length(), KMALLOC_SHIFT_LOW)
