@@ -29,6 +29,7 @@ from ..mm.slab.free import kfree, kmem_cache_free
 from ..mm.slab.grow import cache_grow_begin, cache_grow_end, fixup_slab_list, slab_get_obj
 from ..mm.slab.kmalloc import kmalloc, kmalloc_node
 from ..mm.slab.node import drain_freelist, get_first_slab
+from ..mm.slab.tune import REAPTIMEOUT_NODE
 from ..mm.slab_common import find_mergeable
 from ..mm.slab_def import SLAB_HWCACHE_ALIGN, KmemCache
 from .events import (
@@ -45,6 +46,7 @@ from .events import (
     MM_PAGE_FREE_BATCHED,
     TraceEvent,
 )
+from .reapwatch import ReapWatch, pick_jiffies
 
 
 class ReplayError(KslabError):
@@ -130,6 +132,8 @@ class ReplaySummary:
     actions: list[str] = field(default_factory=list)
     cpu_remapped: int = 0
     reaps: int = 0
+    #: how the model's cache_reap runs compare with the kernel's, as the function tracer shows them
+    reap: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
 
     def accounted(self) -> int:
@@ -178,6 +182,11 @@ class Replayer:
         self.anchored: set[tuple[KmemCache, int]] = set()
         self.align_arrays = True
         self.held: list[TraceEvent] | None = None
+        # a cache_reap run being collected (see reapwatch), and the drain_array count of collected runs
+        self.reap_watches: dict[int, ReapWatch] = {}
+        self.reap_hold: list[TraceEvent] = []
+        self.reap_drains: dict[int, int] = {}
+        self.traced_drain_array = False
         self.early_action: tuple[int, str] | None = None
         # boot-time interleave policy of pids 0 and 1 (see _task_policy); decided in start_boot()
         self.boot_policies = False
@@ -253,9 +262,12 @@ class Replayer:
             self.pending_trace.setdefault(group, deque()).append(kptr)
 
     # ---- caches -------------------------------------------------------------------------------------
-    def _advance_manifest_to_create(self) -> KmemCache | None:
-        """A `struct kmem_cache` was allocated in the trace: apply the manifest up to the next creation
-        that makes a new cache (aliases and directives before it apply on the way)."""
+    def _advance_manifest_to_create(self, kptr: int = 0) -> KmemCache | None:
+        """A `struct kmem_cache` was allocated in the trace at ``kptr``: apply the manifest up to the next
+        creation that makes a new cache (aliases and directives before it apply on the way).
+
+        The new cache's node timers start at an offset taken from its address (init_cache_node's
+        ``((unsigned long)cachep) % REAPTIMEOUT_NODE``): the kernel's address, which the trace gives."""
         mb = self.mb
         while mb.pos < len(mb.entries):
             e = mb.entries[mb.pos]
@@ -267,6 +279,8 @@ class Replayer:
             _useroffset, usersize = (e.useroffset, e.usersize) if e.usersize >= 0 else usercopy_window(e.name, e.size)
             mergeable = not usersize and find_mergeable(self.k, e.size, e.align, flags, e.name,
                                                         True if e.ctor else None) is not None
+            if not mergeable and kptr:
+                self.k.reap_offsets[e.name] = kptr % REAPTIMEOUT_NODE(self.k)
             mb.step()
             if not mergeable:
                 return self.k.slab_caches[0] if self.k.slab_caches else None
@@ -438,7 +452,7 @@ class Replayer:
                 self.kernel_refilled.pop(ev.cpu, None)
                 self.summary.applied[ev.kind_name + " (cache creation)"] += 1
                 self._trace_internal("alloc:kmem_cache", ev.ptr)
-                self._advance_manifest_to_create()
+                self._advance_manifest_to_create(ev.ptr)
                 return
             if group == "alloc:freelist":
                 self.kernel_refilled.pop(ev.cpu, None)
@@ -617,10 +631,17 @@ class Replayer:
             self.kernel_refilled[ev.cpu] = 1
         elif fn == "cache_reap":
             self.reap_count[ev.cpu] += 1
-            self._clock_from_reap(ev)
+            drains = self.reap_drains.pop(ev.lineno, None)
+            if not self.traced_drain_array:
+                drains = None  # the function tracer does not show drain_array: the runs are not known
+            cpu = self._cpu(ev)
+            self._clock_from_reap(ev, cpu, drains)
             if self.opts.reap == "trace":
-                cpu = self._cpu(ev)
-                k.run_cache_reap(cpu)
+                if drains == 0:
+                    # the kernel's mutex_trylock(&slab_mutex) failed: that run visited no cache
+                    self.summary.applied["cache_reap (gave up: slab_mutex busy)"] += 1
+                    return
+                self._run_reap(cpu, drains)
                 self.summary.reaps += 1
                 self.summary.applied["cache_reap"] += 1
                 return
@@ -672,15 +693,44 @@ class Replayer:
             if j > self.k.jiffies:
                 self.k.advance(j, run_timers=self.opts.reap == "timer")
 
-    def _clock_from_reap(self, ev: TraceEvent) -> None:
+    def _clock_from_reap(self, ev: TraceEvent, cpu: int, drains: int | None) -> None:
+        """A trace without time in it (counter clock): estimate jiffies at a cache_reap run.
+
+        Each CPU's reap work runs every 2 s after a first run at ~1 s (as Kernel.start_cpu_timer arms
+        it); that estimate drifts where the work ran late (it is a deferrable timer: an idle CPU runs
+        it when it next wakes).  When the function tracer showed the run, its count of ``drain_array``
+        calls gives the number of caches whose node timer had expired, which bounds jiffies (see
+        reapwatch.pick_jiffies); the estimate is then only the tie-breaker.
+        """
         if self.clock != "counter":
             return
-        # no time in the trace: each CPU's reap work runs every 2 s after a first run at ~1 s
+        k = self.k
         n = self.reap_count[ev.cpu]
-        # the reap timer's first run and its 2 s period, as Kernel.start_cpu_timer arms them
-        j = self.k.first_reap_delay(ev.cpu) + (n - 1) * 2 * self.hz
-        if j > self.k.jiffies:
-            self.k.advance(j, run_timers=False)
+        j = k.first_reap_delay(ev.cpu) + (n - 1) * 2 * self.hz
+        if drains:
+            node = k.cpu_to_node[cpu]
+            timers = [nd.next_reap for c in k.slab_caches if (nd := c.node[node]) is not None]
+            j, exact = pick_jiffies(timers, drains - len(k.slab_caches), k.jiffies, j)
+            if not exact:
+                self.summary.reap["clock: no jiffies gives the trace's node passes (nearest taken)"] += 1
+        if j > k.jiffies:
+            k.advance(j, run_timers=False)
+
+    def _run_reap(self, cpu: int, drains: int | None) -> None:
+        """Run the model's cache_reap on ``cpu`` and compare its node passes with the kernel's."""
+        k = self.k
+        if drains is None:
+            k.run_cache_reap(cpu)
+            return
+        node = k.cpu_to_node[cpu]
+        before = [(n, n.next_reap) for c in k.slab_caches if (n := c.node[node]) is not None]
+        caches = len(k.slab_caches)
+        k.run_cache_reap(cpu)
+        passes = sum(1 for n, t in before if n.next_reap != t)
+        if caches + passes == drains:
+            self.summary.reap["node passes equal to the trace's"] += 1
+        else:
+            self.summary.reap["node passes differ from the trace's"] += 1
 
     # ---- markers -------------------------------------------------------------------------------------
     def _mark(self, ev: TraceEvent) -> None:
@@ -1024,6 +1074,43 @@ class Replayer:
     HOLD_LIMIT = 20_000
 
     def feed(self, ev: TraceEvent) -> None:
+        watches = self.reap_watches
+        if watches:
+            for cpu, w in list(watches.items()):
+                if not w.observe(ev):
+                    self.reap_drains[w.lineno] = w.drains
+                    del watches[cpu]
+            if watches or (ev.kind == FUNC and ev.text == "cache_reap"):
+                self._hold_for_reap(ev)
+                return
+            self._release_reap_hold()
+        elif ev.kind == FUNC and ev.text == "cache_reap":
+            self._hold_for_reap(ev)
+            return
+        self._feed_held(ev)
+
+    def _hold_for_reap(self, ev: TraceEvent) -> None:
+        """Hold ``ev`` back while cache_reap runs are being counted (see reapwatch)."""
+        if ev.kind == FUNC:
+            if ev.text == "cache_reap":
+                self.reap_watches[ev.cpu] = ReapWatch(ev, len(self.k.slab_caches))
+            elif ev.text == "drain_array":
+                self.traced_drain_array = True
+        hold = self.reap_hold
+        hold.append(ev)
+        if len(hold) >= self.HOLD_LIMIT:
+            for w in self.reap_watches.values():
+                self.reap_drains[w.lineno] = w.drains
+            self.reap_watches.clear()
+            self._release_reap_hold()
+
+    def _release_reap_hold(self) -> None:
+        """The cache_reap runs are over: the model runs each at its first line, in the events' order."""
+        hold, self.reap_hold = self.reap_hold, []
+        for ev in hold:
+            self._feed_held(ev)
+
+    def _feed_held(self, ev: TraceEvent) -> None:
         held = self.held
         if held is not None:
             held.append(ev)
@@ -1132,6 +1219,11 @@ class Replayer:
         return self.summary
 
     def finish(self) -> None:
+        if self.reap_hold:
+            for w in self.reap_watches.values():
+                self.reap_drains[w.lineno] = w.drains
+            self.reap_watches.clear()
+            self._release_reap_hold()
         if self.held is not None:
             self._release_held()
         if not self.booted:

@@ -1,0 +1,91 @@
+"""Following the kernel's ``cache_reap`` runs through the function tracer.
+
+``cache_reap`` (mm/slab.c) walks every cache under ``slab_mutex``:
+
+* it starts with ``mutex_trylock(&slab_mutex)`` and gives up at once when another CPU's reap (or a
+  cache creation, a /proc/slabinfo write, ...) holds the mutex: the trace then shows the
+  ``cache_reap`` line and nothing under it;
+* otherwise it calls ``drain_array()`` once per cache for the CPU's own array, and a second time,
+  for the node's shared array, on the caches whose node-level timer ``n->next_reap`` has expired
+  (which then also get ``drain_freelist``).
+
+So the number of ``drain_array <-cache_reap`` lines of one run is ``caches + node passes``.  On a
+trace without time in it (the ``counter`` clock) the node passes are what pins down the time of the
+reap: jiffies must lie between the ``next_reap`` of the last cache that passed and of the first that
+did not.  :class:`ReapWatch` collects one run's lines (the events of other CPUs that interleave with
+it are held back with them); the replay then runs the model's ``cache_reap`` at the run's first line,
+skips it if the kernel gave up, and picks the clock from the node passes.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+from .events import ALLOC_KINDS, FUNC, MARK, TraceEvent
+
+#: Functions the reap walk calls that the oracle kernels' function tracer can show under it.
+REAP_INNER = frozenset({"drain_array_locked", "free_block", "slabs_destroy", "kmem_freepages",
+                        "__drain_alien_cache", "drain_freelist", "slab_destroy"})
+
+
+class ReapWatch:
+    """The ``drain_array`` lines of one ``cache_reap`` run on one CPU."""
+
+    __slots__ = ("cpu", "drains", "lineno", "min_drains", "pid")
+
+    def __init__(self, ev: TraceEvent, min_drains: int) -> None:
+        self.cpu = ev.cpu
+        self.pid = ev.pid
+        self.lineno = ev.lineno
+        self.drains = 0
+        #: the walk calls drain_array at least once per cache: before that many, the run is not over
+        self.min_drains = min_drains
+
+    def observe(self, ev: TraceEvent) -> bool:
+        """Count ``ev`` if it belongs to the run; False when the run is over before ``ev``."""
+        if ev.cpu != self.cpu:
+            return True
+        if ev.pid == self.pid:
+            kind = ev.kind
+            if kind == FUNC:
+                if ev.text == "drain_array" and ev.parent == "cache_reap":
+                    self.drains += 1
+                elif ev.text not in REAP_INNER:
+                    return False  # the worker went on to something else (another reap, other work)
+            elif kind in ALLOC_KINDS or kind == MARK:
+                return False
+            # frees of off-slab freelists and the page frees of destroyed slabs belong to the walk
+            return True
+        # another task runs on the CPU: the worker gave up or finished its walk (a worker preempted in
+        # the middle of its walk, at a cond_resched(), comes back for the rest)
+        return 0 < self.drains < self.min_drains
+
+
+def pick_jiffies(next_reaps: list[int], passes: int, now: int, estimate: int) -> tuple[int, bool]:
+    """The jiffies at which ``passes`` of the node timers ``next_reaps`` have expired, and whether exactly.
+
+    The kernel's test is ``time_after(n->next_reap, jiffies)``: a node passes when its ``next_reap`` is
+    at most jiffies.  The clock does not go back, so only values from ``now`` on are allowed.  Of the
+    ranges of jiffies that give the number of passes nearest ``passes``, the value nearest ``estimate``
+    is chosen.
+    """
+    v = sorted(next_reaps)
+    # ranges [start, end] of jiffies over which the number of expired timers is constant
+    later = sorted({t for t in v if t > now})
+    starts = [now, *later]
+    ranges = [(lo, (starts[i + 1] - 1) if i + 1 < len(starts) else None, bisect_right(v, lo))
+              for i, lo in enumerate(starts)]
+    best: tuple[int, int, int] | None = None  # (count error, distance to the estimate, jiffies)
+    for lo, hi, c in ranges:
+        j = max(lo, estimate)
+        if hi is not None and j > hi:
+            j = hi
+        key = (abs(c - passes), abs(j - estimate), j)
+        if best is None or key < best:
+            best = key
+    assert best is not None
+    return best[2], best[0] == 0
+
+
+__all__ = ["REAP_INNER", "ReapWatch", "pick_jiffies"]
+
