@@ -140,6 +140,8 @@ class Kernel:
         self.creation_log: list[str] = []
         self.rcu_callbacks: list[Callable[[], None]] = []
         self.reap_offsets: dict[str, int] = {}
+        # the address a struct kmem_cache of the model had in a traced kernel (a replay pairs them)
+        self.kernel_cache_addr: dict[int, int] = {}
         self.boot_cpu_in_node = False
         self.init_late_done = False
         if boot:
@@ -391,7 +393,24 @@ class Kernel:
         """The address-derived part of a node's first next_reap: (address of the cache) % REAPTIMEOUT_NODE."""
         if cachep.name in self.reap_offsets:
             return self.reap_offsets[cachep.name]
+        kaddr = self.kernel_cache_addr.get(cachep.addr)
+        if kaddr is not None:
+            return kaddr % (4 * self.config.HZ)
         return (cachep.addr + self.config.reap_seed) % (4 * self.config.HZ)
+
+    def adopt_kernel_cache_addr(self, cachep_addr: int, kaddr: int) -> None:
+        """A traced kernel had this cache's struct kmem_cache at ``kaddr``: its node timers start from
+        that address (init_cache_node), also when the cache was set up before the address was known."""
+        self.kernel_cache_addr[cachep_addr] = kaddr
+        for c in self.slab_caches:
+            if c.addr != cachep_addr:
+                continue
+            old = (c.addr + self.config.reap_seed) % (4 * self.config.HZ)
+            new = self.reap_offset(c)
+            for n in c.node:
+                # only a timer still as init_cache_node set it, at this jiffy
+                if n is not None and n.next_reap == self.jiffies + 4 * self.config.HZ + old:
+                    n.next_reap += new - old
 
     def round_jiffies_relative(self, j: int, cpu: int, force_up: bool = False) -> int:
         """__round_jiffies_relative(j, cpu) of kernel/time/timer.c: the delay ``j`` made to end on a whole

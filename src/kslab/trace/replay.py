@@ -29,7 +29,6 @@ from ..mm.slab.free import kfree, kmem_cache_free
 from ..mm.slab.grow import cache_grow_begin, cache_grow_end, fixup_slab_list, slab_get_obj
 from ..mm.slab.kmalloc import kmalloc, kmalloc_node
 from ..mm.slab.node import drain_freelist, get_first_slab
-from ..mm.slab.tune import REAPTIMEOUT_NODE
 from ..mm.slab_common import find_mergeable
 from ..mm.slab_def import SLAB_HWCACHE_ALIGN, KmemCache
 from .events import (
@@ -242,6 +241,10 @@ class Replayer:
         self.summary.internal[group + " paired"] += 1
         if group.startswith("alloc:"):
             if kptr and mptr:
+                if group == "alloc:kmem_cache":
+                    # a cache's node timers start at an offset from its address (init_cache_node's
+                    # ((unsigned long)cachep) % REAPTIMEOUT_NODE): the kernel's address, not the model's
+                    self.k.adopt_kernel_cache_addr(mptr, kptr)
                 self.kmap[kptr] = mptr
                 self.internal_rev[mptr] = kptr
                 if cachep is not None:
@@ -262,12 +265,9 @@ class Replayer:
             self.pending_trace.setdefault(group, deque()).append(kptr)
 
     # ---- caches -------------------------------------------------------------------------------------
-    def _advance_manifest_to_create(self, kptr: int = 0) -> KmemCache | None:
-        """A `struct kmem_cache` was allocated in the trace at ``kptr``: apply the manifest up to the next
-        creation that makes a new cache (aliases and directives before it apply on the way).
-
-        The new cache's node timers start at an offset taken from its address (init_cache_node's
-        ``((unsigned long)cachep) % REAPTIMEOUT_NODE``): the kernel's address, which the trace gives."""
+    def _advance_manifest_to_create(self) -> KmemCache | None:
+        """A `struct kmem_cache` was allocated in the trace: apply the manifest up to the next creation
+        that makes a new cache (aliases and directives before it apply on the way)."""
         mb = self.mb
         while mb.pos < len(mb.entries):
             e = mb.entries[mb.pos]
@@ -279,12 +279,28 @@ class Replayer:
             _useroffset, usersize = (e.useroffset, e.usersize) if e.usersize >= 0 else usercopy_window(e.name, e.size)
             mergeable = not usersize and find_mergeable(self.k, e.size, e.align, flags, e.name,
                                                         True if e.ctor else None) is not None
-            if not mergeable and kptr:
-                self.k.reap_offsets[e.name] = kptr % REAPTIMEOUT_NODE(self.k)
             mb.step()
             if not mergeable:
                 return self.k.slab_caches[0] if self.k.slab_caches else None
         return None
+
+    def _traced_creation(self, kptr: int) -> None:
+        """The trace allocated a struct kmem_cache at ``kptr``: create the manifest's next cache and pair
+        the two structures.
+
+        They are paired directly rather than first come, first served: a trace that covers the boot
+        starts its kmem events after the kernel created its first caches, which the model creates
+        too (from the manifest), so the model has structures no kernel event will ever stand for.
+        """
+        q = self.pending_model.get("alloc:kmem_cache")
+        waiting_before = len(q) if q else 0
+        c = self._advance_manifest_to_create()
+        q = self.pending_model.get("alloc:kmem_cache")
+        if c is not None and q and len(q) > waiting_before and q[-1] == c.addr:
+            q.pop()
+            self._pair("alloc:kmem_cache", kptr, c.addr, self.k.virt_to_cache(c.addr) if c.addr > 16 else None)
+        else:
+            self._trace_internal("alloc:kmem_cache", kptr)
 
     def _cache_by_name(self, name: str, ev: TraceEvent) -> KmemCache | None:
         c = self.k.find_cache(name)
@@ -451,8 +467,7 @@ class Replayer:
                                                                                  "create_cache")):
                 self.kernel_refilled.pop(ev.cpu, None)
                 self.summary.applied[ev.kind_name + " (cache creation)"] += 1
-                self._trace_internal("alloc:kmem_cache", ev.ptr)
-                self._advance_manifest_to_create(ev.ptr)
+                self._traced_creation(ev.ptr)
                 return
             if group == "alloc:freelist":
                 self.kernel_refilled.pop(ev.cpu, None)
