@@ -373,6 +373,7 @@ SAMPLES: dict[tuple[str, str], dict] = {
     ("cache_grow_begin", "grow_fail"): {"cache": "c", "order": 1, "node": 0},
     ("slab_alloc", "failed"): {"cache": "c"},
     ("fallback_alloc", "fallback"): {"cache": "c"},
+    ("cache_alloc_refill", "raced"): {"cache": "c", "free_objects": 48},
 }
 
 

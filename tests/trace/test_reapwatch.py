@@ -71,6 +71,6 @@ def test_replay_skips_a_reap_that_gave_up_and_pins_the_clock() -> None:
     s = rep2.run(iter_events(io.StringIO("".join(lines))), clock="counter")
     assert s.applied["cache_reap (gave up: slab_mutex busy)"] == 1
     assert s.applied["cache_reap"] == 1
-    assert s.reap["node passes equal to the trace's"] == 1
+    assert s.followed["node passes equal to the trace's"] == 1
     assert timers[p - 1] <= rep2.k.jiffies < timers[p]
     assert s.accounted() == s.events

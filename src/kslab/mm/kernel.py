@@ -140,6 +140,11 @@ class Kernel:
         self.creation_log: list[str] = []
         self.rcu_callbacks: list[Callable[[], None]] = []
         self.reap_offsets: dict[str, int] = {}
+        # The model runs one CPU at a time.  When a trace shows two CPUs refilling the same cache at
+        # once, each finding the node empty and growing a slab, the one replayed second would find
+        # the first one's slab: a replay sets race_grow to that cache, and the next cache_alloc_refill
+        # of it goes straight to growing, as the kernel's did.
+        self.race_grow: KmemCache | None = None
         # the address a struct kmem_cache of the model had in a traced kernel (a replay pairs them)
         self.kernel_cache_addr: dict[int, int] = {}
         self.boot_cpu_in_node = False
@@ -431,6 +436,12 @@ class Kernel:
         t -= cpu * 3
         # time_is_after_jiffies(): a rounded time that is not in the future keeps the exact value
         return (t if t > now else original) - now
+
+    def reap_grid(self, cpu: int) -> tuple[int, int]:
+        """(period, phase): the jiffies ``j`` with ``j % period == phase`` are the whole seconds of the
+        kernel's counter, skewed for ``cpu``, on which round_jiffies_relative() puts its reap work."""
+        hz = self.config.HZ
+        return hz, (-(INITIAL_JIFFIES(hz) + cpu * 3)) % hz
 
     def start_cpu_timer(self, cpu: int) -> None:
         """slab_online_cpu(): the CPU's reap work, first due about a second from now."""

@@ -442,6 +442,9 @@ EN: dict[tuple[str, str], Template] = {
                                              "{shared}); shared->touched = 1",
     ("cache_alloc_refill", "refill_slabs"): "{nr} objects taken from the node's slabs; n->free_objects -= {nr} -> "
                                             "{free_objects}",
+    ("cache_alloc_refill", "raced"): "the trace shows another CPU growing this cache at the same time: under "
+                                     "the lock this CPU found the node empty (its {free_objects} free objects "
+                                     "came from that CPU's new slab afterwards)",
     ("cache_alloc_refill", "must_grow"): "the array is still empty: cache_grow_begin(gfp_exact_node(flags), node "
                                          "{node}) for a new slab",
     ("alloc_block", "take"): _en_alloc_block,
@@ -674,6 +677,8 @@ ZH: dict[tuple[str, str], Template] = {
                                              "{shared})；shared->touched = 1",
     ("cache_alloc_refill", "refill_slabs"): "从节点的 slab 取得 {nr} 个对象；n->free_objects -= {nr} -> "
                                             "{free_objects}",
+    ("cache_alloc_refill", "raced"): "trace 显示另一个 CPU 同时在为该 cache 增长 slab：本 CPU 持锁检查时节点为空"
+                                     "（现有的 {free_objects} 个空闲对象来自那个 CPU 随后加入的新 slab）",
     ("cache_alloc_refill", "must_grow"): "数组仍为空：cache_grow_begin(gfp_exact_node(flags), 节点 {node}) 申请新 slab",
     ("alloc_block", "take"): _zh_alloc_block,
     ("fixup_slab_list", "full"): _zh_fixup_full,

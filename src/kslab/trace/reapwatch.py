@@ -25,7 +25,7 @@ from .events import ALLOC_KINDS, FUNC, MARK, TraceEvent
 
 #: Functions the reap walk calls that the oracle kernels' function tracer can show under it.
 REAP_INNER = frozenset({"drain_array_locked", "free_block", "slabs_destroy", "kmem_freepages",
-                        "__drain_alien_cache", "drain_freelist", "slab_destroy"})
+                        "__drain_alien_cache", "transfer_objects", "drain_freelist", "slab_destroy"})
 
 
 class ReapWatch:
@@ -61,13 +61,15 @@ class ReapWatch:
         return 0 < self.drains < self.min_drains
 
 
-def pick_jiffies(next_reaps: list[int], passes: int, now: int, estimate: int) -> tuple[int, bool]:
+def pick_jiffies(next_reaps: list[int], passes: int, now: int, estimate: int,
+                 grid: tuple[int, int] | None = None) -> tuple[int, bool]:
     """The jiffies at which ``passes`` of the node timers ``next_reaps`` have expired, and whether exactly.
 
     The kernel's test is ``time_after(n->next_reap, jiffies)``: a node passes when its ``next_reap`` is
     at most jiffies.  The clock does not go back, so only values from ``now`` on are allowed.  Of the
     ranges of jiffies that give the number of passes nearest ``passes``, the value nearest ``estimate``
-    is chosen.
+    is chosen; with ``grid = (period, phase)``, a value on the grid (``j % period == phase``: where the
+    reap timer, rounded by round_jiffies, fires) is preferred to one off it.
     """
     v = sorted(next_reaps)
     # ranges [start, end] of jiffies over which the number of expired timers is constant
@@ -75,16 +77,26 @@ def pick_jiffies(next_reaps: list[int], passes: int, now: int, estimate: int) ->
     starts = [now, *later]
     ranges = [(lo, (starts[i + 1] - 1) if i + 1 < len(starts) else None, bisect_right(v, lo))
               for i, lo in enumerate(starts)]
-    best: tuple[int, int, int] | None = None  # (count error, distance to the estimate, jiffies)
+    best: tuple[int, int, int, int] | None = None  # (count error, off grid, distance to the estimate, jiffies)
     for lo, hi, c in ranges:
         j = max(lo, estimate)
         if hi is not None and j > hi:
             j = hi
-        key = (abs(c - passes), abs(j - estimate), j)
+        off_grid = 0
+        if grid is not None:
+            period, phase = grid
+            below = j - (j - phase) % period
+            above = below if below == j else below + period
+            on = [g for g in (below, above) if g >= lo and (hi is None or g <= hi)]
+            if on:
+                j = min(on, key=lambda g: (abs(g - estimate), g))
+            else:
+                off_grid = 1
+        key = (abs(c - passes), off_grid, abs(j - estimate), j)
         if best is None or key < best:
             best = key
     assert best is not None
-    return best[2], best[0] == 0
+    return best[3], best[0] == 0
 
 
 __all__ = ["REAP_INNER", "ReapWatch", "pick_jiffies"]

@@ -131,8 +131,9 @@ class ReplaySummary:
     actions: list[str] = field(default_factory=list)
     cpu_remapped: int = 0
     reaps: int = 0
-    #: how the model's cache_reap runs compare with the kernel's, as the function tracer shows them
-    reap: Counter[str] = field(default_factory=Counter)
+    #: what the function tracer showed and the replay followed: the kernel's cache_reap runs (and how
+    #: the model's compare), refills that ran at the same time on two CPUs
+    followed: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
 
     def accounted(self) -> int:
@@ -185,6 +186,11 @@ class Replayer:
         self.reap_watches: dict[int, ReapWatch] = {}
         self.reap_hold: list[TraceEvent] = []
         self.reap_drains: dict[int, int] = {}
+        # concurrent refills (see _race_check): the line of each CPU's last cache_alloc_refill and
+        # cache_grow_begin, and the last allocations that grew a slab (line, CPU, cache, node)
+        self.refill_line: dict[int, int] = {}
+        self.kernel_grew: dict[int, int] = {}
+        self.recent_grows: deque[tuple[int, int, KmemCache, int]] = deque(maxlen=32)
         self.traced_drain_array = False
         self.early_action: tuple[int, str] | None = None
         # boot-time interleave policy of pids 0 and 1 (see _task_policy); decided in start_boot()
@@ -494,6 +500,9 @@ class Replayer:
         refilled = self.kernel_refilled.pop(ev.cpu, 0) > 0
         if self.align_arrays and self.saw_functions:
             self._align_array(ev, cpu, refilled)
+        grew = self.kernel_grew.pop(ev.cpu, 0)
+        if grew:
+            self._race_check(ev, cpu)
         if kind == KMALLOC:
             mptr = kmalloc(k, ev.bytes_req, ev.gfp)
             cachep = k.virt_to_cache(mptr) if mptr > 16 else None
@@ -509,6 +518,7 @@ class Replayer:
                 mptr = kmem_cache_alloc(cachep, ev.gfp)
             else:
                 mptr = kmem_cache_alloc_node(cachep, ev.gfp, ev.node if ev.node < k.nr_node_ids else -1)
+        k.race_grow = None
         if not mptr:
             self.summary.skipped[ev.kind_name + " failed in the model"] += 1
             return
@@ -516,6 +526,30 @@ class Replayer:
         self._record_alloc(ev, mptr, cachep)
         if self.pending_read and site in ("seq_read_iter", "seq_read"):
             self._run_pending(ev)
+
+    def _race_check(self, ev: TraceEvent, cpu: int) -> None:
+        """The kernel grew a slab for this allocation (the function tracer showed cache_grow_begin under
+        its cache_alloc_refill).  If another CPU of the node grew the same cache after this CPU's refill
+        began, the two refills ran at the same time and each found the node empty: the model, which
+        replays the other CPU's allocation first, must not let this one take that CPU's new slab."""
+        k = self.k
+        kind = ev.kind
+        if kind == KMALLOC:
+            cachep = k.kmalloc_slab(ev.bytes_req, ev.gfp)
+        elif kind == KMEM_CACHE_ALLOC and ev.name:
+            cachep = k.find_cache(ev.name)
+        else:
+            return  # the _node variants refill through ____cache_alloc_node, not cache_alloc_refill
+        if cachep is None:
+            return
+        node = k.cpu_to_node[cpu]
+        start = self.refill_line.get(ev.cpu, 0)
+        for lineno, other, c, nd in self.recent_grows:
+            if other != ev.cpu and c is cachep and nd == node and lineno > start:
+                k.race_grow = cachep
+                self.summary.followed["refills that raced with another CPU's grow"] += 1
+                break
+        self.recent_grows.append((ev.lineno, ev.cpu, cachep, node))
 
     def _align_array(self, ev: TraceEvent, cpu: int, refilled: bool) -> None:
         """Reconcile this CPU's array with the kernel's where the model cannot know it.
@@ -550,9 +584,16 @@ class Replayer:
             if self.synced:
                 self.anchored.add(key)
         elif not ac.entry and pool:
-            off = cachep.obj_offset if k.debug else 0
-            ac.entry.append(pool.pop() - off)
-            self.summary.internal["array objects the kernel had in its array"] += 1
+            # a CPU's array holds objects of its own node only (remote ones are freed to alien caches)
+            node = k.cpu_to_node[cpu]
+            mem_map = k.mem_map
+            for i in range(len(pool) - 1, -1, -1):
+                page = mem_map.virt_to_head_page(pool[i])
+                if page is not None and page.nid == node:
+                    off = cachep.obj_offset if k.debug else 0
+                    ac.entry.append(pool.pop(i) - off)
+                    self.summary.internal["array objects the kernel had in its array"] += 1
+                    break
 
     def _task_policy(self, ev: TraceEvent, cpu: int) -> None:
         """numa_policy_init() gives the boot task an interleave policy over all nodes: allocations of
@@ -644,6 +685,9 @@ class Replayer:
         self.saw_functions = True
         if fn == "cache_alloc_refill":
             self.kernel_refilled[ev.cpu] = 1
+            self.refill_line[ev.cpu] = ev.lineno
+        elif fn == "cache_grow_begin" and parent == "cache_alloc_refill":
+            self.kernel_grew[ev.cpu] = ev.lineno
         elif fn == "cache_reap":
             self.reap_count[ev.cpu] += 1
             drains = self.reap_drains.pop(ev.lineno, None)
@@ -725,9 +769,9 @@ class Replayer:
         if drains:
             node = k.cpu_to_node[cpu]
             timers = [nd.next_reap for c in k.slab_caches if (nd := c.node[node]) is not None]
-            j, exact = pick_jiffies(timers, drains - len(k.slab_caches), k.jiffies, j)
+            j, exact = pick_jiffies(timers, drains - len(k.slab_caches), k.jiffies, j, k.reap_grid(cpu))
             if not exact:
-                self.summary.reap["clock: no jiffies gives the trace's node passes (nearest taken)"] += 1
+                self.summary.followed["clock: no jiffies gives the trace's node passes (nearest taken)"] += 1
         if j > k.jiffies:
             k.advance(j, run_timers=False)
 
@@ -743,9 +787,9 @@ class Replayer:
         k.run_cache_reap(cpu)
         passes = sum(1 for n, t in before if n.next_reap != t)
         if caches + passes == drains:
-            self.summary.reap["node passes equal to the trace's"] += 1
+            self.summary.followed["node passes equal to the trace's"] += 1
         else:
-            self.summary.reap["node passes differ from the trace's"] += 1
+            self.summary.followed["node passes differ from the trace's"] += 1
 
     # ---- markers -------------------------------------------------------------------------------------
     def _mark(self, ev: TraceEvent) -> None:

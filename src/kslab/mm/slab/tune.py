@@ -245,11 +245,13 @@ def setup_cpu_cache(cachep: KmemCache, gfp: int) -> int:
         return enable_cpucache(cachep, gfp)
     cachep.cpu_cache = [ArrayCache(BOOT_CPUCACHE_ENTRIES, 1) for _ in range(k.nr_cpu_ids)]
     if k.slab_state <= PARTIAL:
-        # kmem_cache and the INDEX_NODE cache start on static node structures (set_up_node)
+        # kmem_cache and the INDEX_NODE cache start on static node structures (set_up_node), whose
+        # node timers are all set, on every node
         for node in k.online_nodes:
             n = KmemCacheNode(node, 0)
             kmem_cache_node_init(n)
             n.free_limit = 0
+            n.next_reap = k.jiffies + REAPTIMEOUT_NODE(k) + k.reap_offset(cachep)
             cachep.node[node] = n
             k.log_free_limit(cachep, node, "setup_cpu_cache")
     else:
