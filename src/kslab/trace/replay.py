@@ -349,34 +349,43 @@ class Replayer:
     # ---- placeholders: objects allocated before the trace began -----------------------------------
     def _placeholder(self, cachep: KmemCache) -> int:
         """Allocate, straight from the slabs, an object standing for one the kernel had before the trace."""
+        objs = self._placeholders(cachep, 1)
+        return objs[0] if objs else 0
+
+    def _placeholders(self, cachep: KmemCache, count: int) -> list[int]:
+        """``count`` placeholders (see _placeholder) one after the other, fewer if the slabs run out."""
         k = self.k
         node = k.numa_node
         n = cachep.node[node]
-        if n is None:
-            return 0
+        if n is None or count <= 0:
+            return []
+        objs: list[int] = []
+        off = cachep.obj_offset if k.debug else 0
+        stats = cachep.stats
         saved_explain, k.explain = k.explain, None
         saved_hook, k.event_hook = k.event_hook, None
         try:
-            page = get_first_slab(n, False)
-            if page is None:
-                page = cache_grow_begin(cachep, cachep.allocflags | 0xCC0, node)
-                if page is None:
-                    return 0
-                cache_grow_end(cachep, page)
+            for _ in range(count):
                 page = get_first_slab(n, False)
                 if page is None:
-                    return 0
-            obj = slab_get_obj(cachep, page)
-            n.free_objects -= 1
-            cachep.stats.num_active += 1
-            fixup_slab_list(cachep, n, page)
-            if k.debug:
-                obj += cachep.obj_offset
+                    page = cache_grow_begin(cachep, cachep.allocflags | 0xCC0, node)
+                    if page is None:
+                        break
+                    cache_grow_end(cachep, page)
+                    page = get_first_slab(n, False)
+                    if page is None:
+                        break
+                obj = slab_get_obj(cachep, page)
+                n.free_objects -= 1
+                stats.num_active += 1
+                fixup_slab_list(cachep, n, page)
+                objs.append(obj + off)
         finally:
             k.explain = saved_explain
             k.event_hook = saved_hook
-        self.summary.placeholders[cachep.name] += 1
-        return obj
+        if objs:
+            self.summary.placeholders[cachep.name] += len(objs)
+        return objs
 
     def _unknown_free(self, ev: TraceEvent, cachep: KmemCache | None) -> None:
         kptr = ev.ptr
@@ -823,12 +832,9 @@ class Replayer:
                     self._match_shared(c, pool, row["sharedavail"] - mine.sharedavail))
             mine = get_slabinfo(c)
             deficit = row["active_objs"] - mine.active_objs
-            for _ in range(max(0, deficit)):
-                p = self._placeholder(c)
-                if not p:
-                    break
-                pool.append(p)
-                report["placeholders"] += 1
+            made = self._placeholders(c, deficit)
+            pool.extend(made)
+            report["placeholders"] += len(made)
             if deficit < 0 and pool:
                 # objects of unknown identity (see _align_array) that the kernel does not count: free them
                 release = min(-deficit, len(pool))
