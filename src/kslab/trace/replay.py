@@ -1095,18 +1095,22 @@ class Replayer:
         ``_node`` and ``kmem_cache_alloc`` variants), the ``event_hook`` call and ``_record_alloc``.
         Taken only when: the trace clock does not move (no ``_clock``), the call site is not one of the
         model's own allocations (``_ALLOC_SITES``) and no /proc/slabinfo read is awaited (no pairing, no
-        ``_run_pending``), the CPU exists and is online (no remapping, no ``_bring_up``), no boot
-        mempolicy, mempolicy or spreading (``slab_alloc`` goes straight to ``____cache_alloc``), nothing
+        ``_run_pending``), the CPU exists and is online (no remapping, no ``_bring_up``), no mempolicy on
+        this CPU and no spreading (``slab_alloc`` goes straight to ``____cache_alloc``), nothing
         is explained, no debug checks, the kernel's event hook is the replay's own (which ignores calls
         without an ``internal`` tag), the kernel did not show a refill on this CPU (``kernel_refilled``),
-        the cache is known, and its array on this CPU holds an object.  With a non-empty array and no
+        the cache is known, and its array on this CPU holds an object.  While the boot's interleave
+        policies apply (``boot_policies``), the events of pids 0 and 1 take the general code; for any
+        other task ``_task_policy`` only removes this CPU's policy, which is done here too; with no
+        policy on this CPU, ``slab_alloc`` -> ``__do_cache_alloc`` ends in the same ``____cache_alloc``
+        hit (a policy on another CPU changes nothing there).  With a non-empty array and no
         kernel refill, ``_align_array`` changes nothing (it would only create an empty placeholder
         pool, which nothing can tell from no pool)."""
         k = self.k
         kptr = ev.ptr
         cpu = ev.cpu
-        if (not kptr or not 0 <= cpu < self.cpus or self.pending_read or self.boot_policies or k.explain is not None
-                or k.debug or k.policies or k.cpuset_slab_spread or k.event_hook is not self._hook
+        if (not kptr or not 0 <= cpu < self.cpus or self.pending_read or k.explain is not None
+                or k.debug or k.cpuset_slab_spread or k.event_hook is not self._hook
                 or cpu in self.kernel_refilled or (self.directive_mode and cpu not in k.online_cpus)
                 or (self.clock == "seconds" and int(ev.ts * self.hz) > k.jiffies)):
             return False
@@ -1116,9 +1120,15 @@ class Replayer:
             plain = _plain_alloc_site(call_site)
         if not plain:
             return False
+        if self.boot_policies and ev.pid in (0, 1):
+            return False
         # the general code sets the CPU from here on, whatever follows (set_cpu() changes nothing else)
         if cpu != k.cpu:
             k.set_cpu(cpu)
+        if self.boot_policies:
+            k.policies.pop(cpu, None)  # _task_policy() of a task other than pids 0 and 1: the local policy
+        if k.policies and cpu in k.policies:
+            return False  # a mempolicy on this CPU: slab_alloc() may go to alternate_node_alloc()
         node = k.numa_node
         kind = ev.kind
         cachep: KmemCache | int | None
