@@ -115,8 +115,10 @@ class Kernel:
         self.slab_state = DOWN
         self.kmem_cache: KmemCache | None = None
         self.cache_by_addr: dict[int, KmemCache] = {}
-        self._find_memo: dict[str, KmemCache] = {}  # find_cache(): name -> cache, valid for _find_token
-        self._find_token: tuple[int, KmemCache] | None = None
+        # find_cache(): name -> cache, valid while slab_caches has _find_len entries and _find_head first
+        self._find_memo: dict[str, KmemCache] = {}
+        self._find_len = 0
+        self._find_head: KmemCache | None = None
         self.cpu = 0
         self.numa_node = self.cpu_to_node[0]
         self.jiffies = 0
@@ -514,14 +516,14 @@ class Kernel:
         # creation inserts at the head and every destruction removes, so any change shows in one of the two.
         caches = self.slab_caches
         if caches:
-            token = (len(caches), caches[0])
-            if self._find_token is not None and self._find_token[0] == token[0] and self._find_token[1] is token[1]:
+            if len(caches) == self._find_len and caches[0] is self._find_head:
                 c = self._find_memo.get(name)
                 if c is not None:
                     return c
             else:
                 self._find_memo.clear()
-                self._find_token = token
+                self._find_len = len(caches)
+                self._find_head = caches[0]
         for c in caches:
             if c.name == name:
                 self._find_memo[name] = c

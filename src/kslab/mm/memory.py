@@ -99,6 +99,17 @@ class Memory:
         if value & 0xFF == 0 and not self.frames:
             # nothing was ever written: the bytes read as zeros already, only freelist bytes can change
             # (write()'s freelist part, for zeros)
+            pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
+            if pfn == (addr + n - 1 - PAGE_OFFSET) >> PAGE_SHIFT:
+                # within one page (a slab object, mostly): _freelist_ranges()'s test for that page, inlined
+                page = self.mem_map.pages.get(pfn)
+                if page is None:
+                    return
+                head = self.mem_map.compound_head(page) if page.compound_head & 1 else page
+                fl = head.fl
+                start = head.freelist
+                if fl is None or start is None or head.fl_obj or not (start < addr + n and addr < start + len(fl)):
+                    return
             for head, start in self._freelist_ranges(addr, n):
                 fl = head.fl
                 assert fl is not None

@@ -22,18 +22,21 @@ from typing import IO, Any
 from ..manifest import Create, Directive, Entry, ManifestBoot, usercopy_window
 from ..mm.config import MachineConfig
 from ..mm.errors import KernelBug, KslabError
+from ..mm.gfp import __GFP_ZERO
 from ..mm.kernel import Kernel
 from ..mm.list import list_del
-from ..mm.slab.alloc import kmem_cache_alloc, kmem_cache_alloc_node
-from ..mm.slab.free import kfree, kmem_cache_free
+from ..mm.page import PAGE_OFFSET, PAGE_SHIFT, PG_slab
+from ..mm.slab.alloc import kmem_cache_alloc, kmem_cache_alloc_node, slab_want_init_on_alloc
+from ..mm.slab.free import ___cache_free, kfree, kmem_cache_free
 from ..mm.slab.grow import cache_grow_begin, cache_grow_end, fixup_slab_list, slab_get_obj
-from ..mm.slab.kmalloc import kmalloc, kmalloc_node
+from ..mm.slab.kmalloc import kmalloc, kmalloc_node, kmalloc_slab
 from ..mm.slab.node import drain_freelist, get_first_slab
 from ..mm.slab_common import find_mergeable
 from ..mm.slab_def import SLAB_HWCACHE_ALIGN, KmemCache
 from .events import (
     FUNC,
     KFREE,
+    KIND_NAMES,
     KMALLOC,
     KMALLOC_NODE,
     KMEM_CACHE_ALLOC,
@@ -100,6 +103,32 @@ def site_function(call_site: str) -> str:
             _SITE_FUNCTIONS.clear()
         _SITE_FUNCTIONS[call_site] = f
     return f
+
+
+# The fast paths' call-site classification (see Replayer._alloc_fast): a call site is plain when its
+# function is not one of the model's own allocations (frees).  Answers remembered, like site_function's.
+_PLAIN_ALLOC_SITES: dict[str, bool] = {}
+_PLAIN_FREE_SITES: dict[str, bool] = {}
+
+
+def _plain_alloc_site(call_site: str) -> bool:
+    if len(_PLAIN_ALLOC_SITES) >= 100_000:
+        _PLAIN_ALLOC_SITES.clear()
+    plain = _PLAIN_ALLOC_SITES[call_site] = site_function(call_site) not in _ALLOC_SITES
+    return plain
+
+
+def _plain_free_site(call_site: str) -> bool:
+    if len(_PLAIN_FREE_SITES) >= 100_000:
+        _PLAIN_FREE_SITES.clear()
+    plain = _PLAIN_FREE_SITES[call_site] = site_function(call_site) not in _FREE_SITES
+    return plain
+
+
+# names with two leading underscores would be mangled inside the class
+_GFP_ZERO = __GFP_ZERO
+_cache_free = ___cache_free
+_PG_SLAB = 1 << PG_slab
 
 
 @dataclass
@@ -202,7 +231,8 @@ class Replayer:
         self.node_ranges = [(lo, hi, nid) for nid, rs in enumerate(qemu_node_ranges(config)) for lo, hi in rs]
         self.saw_functions = False
         self._by_geometry: dict[tuple[int, int], list[KmemCache]] = {}
-        k.event_hook = self._model_event
+        self._hook = self._model_event  # one bound method, so that the fast paths can tell it by identity
+        k.event_hook = self._hook
         if opts.out:
             Path(opts.out).mkdir(parents=True, exist_ok=True)
         if opts.ptr_map:
@@ -355,34 +385,43 @@ class Replayer:
     # ---- placeholders: objects allocated before the trace began -----------------------------------
     def _placeholder(self, cachep: KmemCache) -> int:
         """Allocate, straight from the slabs, an object standing for one the kernel had before the trace."""
+        objs = self._placeholders(cachep, 1)
+        return objs[0] if objs else 0
+
+    def _placeholders(self, cachep: KmemCache, count: int) -> list[int]:
+        """``count`` placeholders (see _placeholder) one after the other, fewer if the slabs run out."""
         k = self.k
         node = k.numa_node
         n = cachep.node[node]
-        if n is None:
-            return 0
+        if n is None or count <= 0:
+            return []
+        objs: list[int] = []
+        off = cachep.obj_offset if k.debug else 0
+        stats = cachep.stats
         saved_explain, k.explain = k.explain, None
         saved_hook, k.event_hook = k.event_hook, None
         try:
-            page = get_first_slab(n, False)
-            if page is None:
-                page = cache_grow_begin(cachep, cachep.allocflags | 0xCC0, node)
-                if page is None:
-                    return 0
-                cache_grow_end(cachep, page)
+            for _ in range(count):
                 page = get_first_slab(n, False)
                 if page is None:
-                    return 0
-            obj = slab_get_obj(cachep, page)
-            n.free_objects -= 1
-            cachep.stats.num_active += 1
-            fixup_slab_list(cachep, n, page)
-            if k.debug:
-                obj += cachep.obj_offset
+                    page = cache_grow_begin(cachep, cachep.allocflags | 0xCC0, node)
+                    if page is None:
+                        break
+                    cache_grow_end(cachep, page)
+                    page = get_first_slab(n, False)
+                    if page is None:
+                        break
+                obj = slab_get_obj(cachep, page)
+                n.free_objects -= 1
+                stats.num_active += 1
+                fixup_slab_list(cachep, n, page)
+                objs.append(obj + off)
         finally:
             k.explain = saved_explain
             k.event_hook = saved_hook
-        self.summary.placeholders[cachep.name] += 1
-        return obj
+        if objs:
+            self.summary.placeholders[cachep.name] += len(objs)
+        return objs
 
     def _unknown_free(self, ev: TraceEvent, cachep: KmemCache | None) -> None:
         kptr = ev.ptr
@@ -501,7 +540,7 @@ class Replayer:
         if self.align_arrays and self.saw_functions:
             self._align_array(ev, cpu, refilled)
         grew = self.kernel_grew.pop(ev.cpu, 0)
-        if grew:
+        if grew and refilled:
             self._race_check(ev, cpu)
         if kind == KMALLOC:
             mptr = kmalloc(k, ev.bytes_req, ev.gfp)
@@ -686,6 +725,7 @@ class Replayer:
         if fn == "cache_alloc_refill":
             self.kernel_refilled[ev.cpu] = 1
             self.refill_line[ev.cpu] = ev.lineno
+            self.kernel_grew.pop(ev.cpu, None)
         elif fn == "cache_grow_begin" and parent == "cache_alloc_refill":
             self.kernel_grew[ev.cpu] = ev.lineno
         elif fn == "cache_reap":
@@ -902,12 +942,9 @@ class Replayer:
                     self._match_shared(c, pool, row["sharedavail"] - mine.sharedavail))
             mine = get_slabinfo(c)
             deficit = row["active_objs"] - mine.active_objs
-            for _ in range(max(0, deficit)):
-                p = self._placeholder(c)
-                if not p:
-                    break
-                pool.append(p)
-                report["placeholders"] += 1
+            made = self._placeholders(c, deficit)
+            pool.extend(made)
+            report["placeholders"] += len(made)
             if deficit < 0 and pool:
                 # objects of unknown identity (see _align_array) that the kernel does not count: free them
                 release = min(-deficit, len(pool))
@@ -1176,10 +1213,200 @@ class Replayer:
             if ev.kind == MARK or len(held) >= self.HOLD_LIMIT:
                 self._release_held()
             return
-        if ev.kind == FUNC and ev.text == "slabinfo_write" and self.action_res:
+        kind = ev.kind
+        if kind <= KMEM_CACHE_ALLOC_NODE:
+            if self.fast_path and self._alloc_fast(ev):
+                return
+        elif kind <= KMEM_CACHE_FREE:
+            if self.fast_path and self._free_fast(ev):
+                return
+        elif kind == FUNC and ev.text == "slabinfo_write" and self.action_res:
             self.held = [ev]
             return
         self._feed(ev)
+
+    # ---- the fast paths ------------------------------------------------------------------------------
+    # Most events of a trace are an allocation that the per-CPU array satisfies or a free of an object
+    # the replay knows.  For those, _alloc_fast and _free_fast do in one function what _feed -> _alloc /
+    # _free -> kmalloc / kfree ... would do, with the same effects in the same order.  Each first checks,
+    # without changing anything, that the event needs none of the general code's special cases; if one
+    # does, it returns False and feed() runs the general code (_feed), which then sees exactly the
+    # state it would have seen.  tests/trace/test_fast_path.py replays traces with and without them.
+    fast_path = True  # False: every event goes through _feed (the tests compare both)
+
+    def _alloc_fast(self, ev: TraceEvent) -> bool:
+        """_feed() -> _alloc() of an ordinary allocation that hits the per-CPU array, in one piece.
+
+        Short-cuts ``_cpu``/``set_cpu``, ``_align_array``, ``kmalloc`` -> ``__do_kmalloc`` ->
+        ``kmalloc_slab`` -> ``slab_alloc`` -> ``____cache_alloc``'s hit -> ``_post_alloc`` (and the
+        ``_node`` and ``kmem_cache_alloc`` variants), the ``event_hook`` call and ``_record_alloc``.
+        Taken only when: the trace clock does not move (no ``_clock``), the call site is not one of the
+        model's own allocations (``_ALLOC_SITES``) and no /proc/slabinfo read is awaited (no pairing, no
+        ``_run_pending``), the CPU exists and is online (no remapping, no ``_bring_up``), no mempolicy on
+        this CPU and no spreading (``slab_alloc`` goes straight to ``____cache_alloc``), nothing
+        is explained, no debug checks, the kernel's event hook is the replay's own (which ignores calls
+        without an ``internal`` tag), the kernel did not show a refill on this CPU (``kernel_refilled``),
+        the cache is known, and its array on this CPU holds an object.  While the boot's interleave
+        policies apply (``boot_policies``), the events of pids 0 and 1 take the general code; for any
+        other task ``_task_policy`` only removes this CPU's policy, which is done here too; with no
+        policy on this CPU, ``slab_alloc`` -> ``__do_cache_alloc`` ends in the same ``____cache_alloc``
+        hit (a policy on another CPU changes nothing there).  With a non-empty array and no
+        kernel refill, ``_align_array`` changes nothing (it would only create an empty placeholder
+        pool, which nothing can tell from no pool)."""
+        k = self.k
+        kptr = ev.ptr
+        cpu = ev.cpu
+        if (not kptr or not 0 <= cpu < self.cpus or self.pending_read or k.explain is not None
+                or k.debug or k.cpuset_slab_spread or k.event_hook is not self._hook
+                or cpu in self.kernel_refilled or (self.directive_mode and cpu not in k.online_cpus)
+                or (self.clock == "seconds" and int(ev.ts * self.hz) > k.jiffies)):
+            return False
+        call_site = ev.call_site
+        plain = _PLAIN_ALLOC_SITES.get(call_site)
+        if plain is None:
+            plain = _plain_alloc_site(call_site)
+        if not plain:
+            return False
+        if self.boot_policies and ev.pid in (0, 1):
+            return False
+        # the general code sets the CPU from here on, whatever follows (set_cpu() changes nothing else)
+        if cpu != k.cpu:
+            k.set_cpu(cpu)
+        if self.boot_policies:
+            k.policies.pop(cpu, None)  # _task_policy() of a task other than pids 0 and 1: the local policy
+        if k.policies and cpu in k.policies:
+            return False  # a mempolicy on this CPU: slab_alloc() may go to alternate_node_alloc()
+        node = k.numa_node
+        kind = ev.kind
+        cachep: KmemCache | int | None
+        if kind <= KMALLOC_NODE:  # kmalloc, kmalloc_node
+            if ev.bytes_req <= 0:
+                return False
+            cachep = kmalloc_slab(k, ev.bytes_req, ev.gfp)  # None (too large) or ZERO_SIZE_PTR: general code
+            if cachep is None or isinstance(cachep, int):
+                return False
+        else:
+            name = ev.name
+            if not name:
+                return False
+            cachep = k.find_cache(name)
+            if cachep is None:
+                return False
+        if kind & 1:  # the _node variants: slab_alloc_node() takes the array only for the local node
+            nodeid = ev.node if ev.node < k.nr_node_ids else -1
+            if nodeid == -1:
+                nodeid = node
+            if nodeid != node or nodeid >= len(cachep.node) or cachep.node[nodeid] is None:
+                return False
+        cpu_cache = cachep.cpu_cache
+        if not cpu_cache:
+            return False
+        ac = cpu_cache[cpu]
+        entry = ac.entry
+        if not entry:
+            return False
+        # -- from here on, the effects of the general code, in its order --
+        self.evno += 1
+        # ____cache_alloc(): the per-CPU hit
+        ac.touched = 1
+        cachep.stats.allochit += 1
+        paths = cachep.paths
+        paths.alloc_hit += 1
+        mptr = entry.pop()
+        # _post_alloc()
+        paths.alloc += 1
+        flags = ev.gfp
+        if (flags & _GFP_ZERO or k.config.init_on_alloc) and slab_want_init_on_alloc(cachep, flags):
+            k.memory.memset(mptr, 0, cachep.object_size)
+        if kind <= KMALLOC_NODE:
+            # _alloc() names the cache of a kmalloc'd object after its page (Kernel.virt_to_cache)
+            page = k.mem_map.pages.get((mptr - PAGE_OFFSET) >> PAGE_SHIFT)
+            if page is not None and page.compound_head & 1:
+                page = k.mem_map.compound_head(page)
+            cachep = page.slab_cache if page is not None else None
+        self.summary.applied[KIND_NAMES[kind]] += 1
+        # _record_alloc(): a pointer the replay believes live goes through the general code
+        kmap = self.kmap
+        if kptr in kmap:
+            self._record_alloc(ev, mptr, cachep)
+            return True
+        kmap[kptr] = mptr
+        if cachep is not None:
+            self.kcache[kptr] = cachep
+            self.kpage_cache[kptr >> 12] = cachep
+        if self.ptrmap is not None:
+            self.ptrmap.write(f"{self.evno},{kptr:x},{mptr:x},{KIND_NAMES[kind]},{cachep.name if cachep else ''}\n")
+        return True
+
+    def _free_fast(self, ev: TraceEvent) -> bool:
+        """_feed() -> _free() of a known object that is not one of the model's own structures, in one piece.
+
+        Short-cuts ``_cpu``/``set_cpu``, ``_do_free``, ``kfree`` (or ``kmem_cache_free`` ->
+        ``cache_from_obj``) -> ``__cache_free`` -> ``___cache_free``, and the ``event_hook`` call; a free
+        that does not hit this CPU's array (alien, flush) still runs ``___cache_free`` itself.  Taken
+        only when: the trace clock does not move, the call site is not one of the model's own frees
+        (``_FREE_SITES``), the CPU exists and is online, nothing is explained, no debug checks, the
+        event hook is the replay's own, the kernel pointer is mapped to a model object that is not
+        paired with a model structure, the object's page is a slab page, and for a
+        ``kmem_cache_free`` the cache the trace names is the one the object lives in (else
+        ``_do_free`` has a note to write)."""
+        k = self.k
+        kptr = ev.ptr
+        cpu = ev.cpu
+        if (kptr <= 16 or not 0 <= cpu < self.cpus or k.explain is not None or k.debug or k.event_hook is not self._hook
+                or (self.directive_mode and cpu not in k.online_cpus)
+                or (self.clock == "seconds" and int(ev.ts * self.hz) > k.jiffies)):
+            return False
+        call_site = ev.call_site
+        plain = _PLAIN_FREE_SITES.get(call_site)
+        if plain is None:
+            plain = _plain_free_site(call_site)
+        if not plain:
+            return False
+        # the general code sets the CPU from here on, whatever follows (set_cpu() changes nothing else)
+        if cpu != k.cpu:
+            k.set_cpu(cpu)
+        kmap = self.kmap
+        mptr = kmap.get(kptr)
+        if mptr is None or mptr in self.internal_rev:
+            return False
+        page = k.mem_map.pages.get((mptr - PAGE_OFFSET) >> PAGE_SHIFT)
+        if page is None:
+            return False
+        if page.compound_head & 1:
+            page = k.mem_map.compound_head(page)
+        if not page.flags & _PG_SLAB:
+            return False
+        c = page.slab_cache  # virt_to_cache()
+        if c is None:
+            return False
+        kind = ev.kind
+        if kind == KMEM_CACHE_FREE:
+            cachep = self.kcache.get(kptr)
+            if ev.name:
+                named = k.find_cache(ev.name)
+                if named is not None:
+                    cachep = named
+            if cachep is not None and cachep is not c:
+                return False
+        # -- from here on, the effects of the general code, in its order --
+        self.evno += 1
+        del kmap[kptr]
+        self.kcache.pop(kptr, None)
+        ac = c.cpu_cache[cpu]
+        entry = ac.entry
+        if (not k.sk_memalloc_socks and not k.config.init_on_free and (not k.numa_multi or page.nid == k.numa_node)
+                and len(entry) < ac.limit
+                and not (k.config.CONFIG_SLAB_FREELIST_HARDENED and entry and entry[-1] == mptr)):
+            # ___cache_free(): a local free with room in the array (its own fast case, inlined)
+            c.paths.free += 1
+            c.stats.freehit += 1
+            c.paths.free_hit += 1
+            entry.append(mptr)
+        else:
+            _cache_free(c, mptr, 0)  # ___cache_free()
+        self.summary.applied[KIND_NAMES[kind]] += 1
+        return True
 
     def _release_held(self) -> None:
         """The marker after a slabinfo_write arrived (or the hold is full): if an --action turns it into a
