@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from .events import ALLOC_KINDS, FUNC, MARK, TraceEvent
+from .events import ALLOC_KINDS, FUNC, MARK, MM_PAGE_FREE, TraceEvent
 
 #: Functions the reap walk calls that the oracle kernels' function tracer can show under it.
 REAP_INNER = frozenset({"drain_array_locked", "free_block", "slabs_destroy", "kmem_freepages",
@@ -31,13 +31,16 @@ REAP_INNER = frozenset({"drain_array_locked", "free_block", "slabs_destroy", "km
 class ReapWatch:
     """The ``drain_array`` lines of one ``cache_reap`` run on one CPU."""
 
-    __slots__ = ("cpu", "drains", "lineno", "min_drains", "pid")
+    __slots__ = ("cpu", "drains", "freelist_pfns", "lineno", "min_drains", "pid", "_freeing")
 
     def __init__(self, ev: TraceEvent, min_drains: int) -> None:
         self.cpu = ev.cpu
         self.pid = ev.pid
         self.lineno = ev.lineno
         self.drains = 0
+        #: the pages drain_freelist gave back: the caches they belonged to passed the node-level part
+        self.freelist_pfns: list[int] = []
+        self._freeing = False
         #: the walk calls drain_array at least once per cache: before that many, the run is not over
         self.min_drains = min_drains
 
@@ -52,8 +55,12 @@ class ReapWatch:
                     self.drains += 1
                 elif ev.text not in REAP_INNER:
                     return False  # the worker went on to something else (another reap, other work)
+                self._freeing = ev.text == "kmem_freepages" and ev.parent.startswith("drain_freelist")
             elif kind in ALLOC_KINDS or kind == MARK:
                 return False
+            elif kind == MM_PAGE_FREE and self._freeing:
+                self.freelist_pfns.append(ev.pfn)
+                self._freeing = False
             # frees of off-slab freelists and the page frees of destroyed slabs belong to the walk
             return True
         # another task runs on the CPU: the worker gave up or finished its walk (a worker preempted in

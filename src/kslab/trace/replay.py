@@ -214,7 +214,7 @@ class Replayer:
         # a cache_reap run being collected (see reapwatch), and the drain_array count of collected runs
         self.reap_watches: dict[int, ReapWatch] = {}
         self.reap_hold: list[TraceEvent] = []
-        self.reap_drains: dict[int, int] = {}
+        self.reap_drains: dict[int, ReapWatch] = {}
         # concurrent refills (see _race_check): the line of each CPU's last cache_alloc_refill and
         # cache_grow_begin, and the last allocations that grew a slab (line, CPU, cache, node)
         self.refill_line: dict[int, int] = {}
@@ -730,11 +730,13 @@ class Replayer:
             self.kernel_grew[ev.cpu] = ev.lineno
         elif fn == "cache_reap":
             self.reap_count[ev.cpu] += 1
-            drains = self.reap_drains.pop(ev.lineno, None)
+            watch = self.reap_drains.pop(ev.lineno, None)
+            drains = watch.drains if watch is not None else None
             if not self.traced_drain_array:
                 drains = None  # the function tracer does not show drain_array: the runs are not known
             cpu = self._cpu(ev)
-            self._clock_from_reap(ev, cpu, drains)
+            forced = self._freelist_evidence(cpu, watch) if drains else []
+            self._clock_from_reap(ev, cpu, drains, forced)
             if self.opts.reap == "trace":
                 if drains == 0:
                     # the kernel's mutex_trylock(&slab_mutex) failed: that run visited no cache
@@ -792,7 +794,26 @@ class Replayer:
             if j > self.k.jiffies:
                 self.k.advance(j, run_timers=self.opts.reap == "timer")
 
-    def _clock_from_reap(self, ev: TraceEvent, cpu: int, drains: int | None) -> None:
+    def _freelist_evidence(self, cpu: int, watch: ReapWatch | None) -> list[Any]:
+        """Node structures whose reap timer had expired in the kernel's run, as drain_freelist showed.
+
+        drain_freelist() runs only in a cache's node-level part, so a page it gave back names a cache
+        that passed.  Where the model's timer for that node says otherwise (its first timer comes from
+        the cache's address and creation time, which a trace does not always give), the model's is
+        wrong: it is made to expire now."""
+        if watch is None or not watch.freelist_pfns:
+            return []
+        k = self.k
+        node = k.cpu_to_node[cpu]
+        out = []
+        for pfn in watch.freelist_pfns:
+            c = self.kpage_cache.get((PAGE_OFFSET >> PAGE_SHIFT) + pfn)
+            n = c.node[node] if c is not None and node < len(c.node) else None
+            if n is not None and n not in out:
+                out.append(n)
+        return out
+
+    def _clock_from_reap(self, ev: TraceEvent, cpu: int, drains: int | None, forced: list[Any] | None = None) -> None:
         """A trace without time in it (counter clock): estimate jiffies at a cache_reap run.
 
         Each CPU's reap work runs every 2 s after a first run at ~1 s (as Kernel.start_cpu_timer arms
@@ -801,19 +822,29 @@ class Replayer:
         calls gives the number of caches whose node timer had expired, which bounds jiffies (see
         reapwatch.pick_jiffies); the estimate is then only the tie-breaker.
         """
-        if self.clock != "counter":
-            return
         k = self.k
+        forced = forced or []
+        if self.clock != "counter":
+            self._force_timers(forced, k.jiffies)
+            return
         n = self.reap_count[ev.cpu]
         j = k.first_reap_delay(ev.cpu) + (n - 1) * 2 * self.hz
         if drains:
             node = k.cpu_to_node[cpu]
-            timers = [nd.next_reap for c in k.slab_caches if (nd := c.node[node]) is not None]
-            j, exact = pick_jiffies(timers, drains - len(k.slab_caches), k.jiffies, j, k.reap_grid(cpu))
+            timers = [nd.next_reap for c in k.slab_caches if (nd := c.node[node]) is not None and nd not in forced]
+            passes = drains - len(k.slab_caches) - len(forced)
+            j, exact = pick_jiffies(timers, passes, k.jiffies, j, k.reap_grid(cpu))
             if not exact:
                 self.summary.followed["clock: no jiffies gives the trace's node passes (nearest taken)"] += 1
         if j > k.jiffies:
             k.advance(j, run_timers=False)
+        self._force_timers(forced, k.jiffies)
+
+    def _force_timers(self, forced: list[Any], jiffies: int) -> None:
+        for nd in forced:
+            if nd.next_reap > jiffies:
+                nd.next_reap = jiffies
+                self.summary.followed["node timers expired as drain_freelist showed"] += 1
 
     def _run_reap(self, cpu: int, drains: int | None) -> None:
         """Run the model's cache_reap on ``cpu`` and compare its node passes with the kernel's."""
@@ -1174,7 +1205,7 @@ class Replayer:
         if watches:
             for cpu, w in list(watches.items()):
                 if not w.observe(ev):
-                    self.reap_drains[w.lineno] = w.drains
+                    self.reap_drains[w.lineno] = w
                     del watches[cpu]
             if watches or (ev.kind == FUNC and ev.text == "cache_reap"):
                 self._hold_for_reap(ev)
@@ -1196,7 +1227,7 @@ class Replayer:
         hold.append(ev)
         if len(hold) >= self.HOLD_LIMIT:
             for w in self.reap_watches.values():
-                self.reap_drains[w.lineno] = w.drains
+                self.reap_drains[w.lineno] = w
             self.reap_watches.clear()
             self._release_reap_hold()
 
@@ -1507,7 +1538,7 @@ class Replayer:
     def finish(self) -> None:
         if self.reap_hold:
             for w in self.reap_watches.values():
-                self.reap_drains[w.lineno] = w.drains
+                self.reap_drains[w.lineno] = w
             self.reap_watches.clear()
             self._release_reap_hold()
         if self.held is not None:
