@@ -74,3 +74,47 @@ def test_replay_skips_a_reap_that_gave_up_and_pins_the_clock() -> None:
     assert s.followed["node passes equal to the trace's"] == 1
     assert timers[p - 1] <= rep2.k.jiffies < timers[p]
     assert s.accounted() == s.events
+
+
+def test_a_run_names_the_pages_drain_freelist_gave_back() -> None:
+    from kslab.trace.events import MM_PAGE_FREE  # noqa: PLC0415
+    w = ReapWatch(func(0, 13, "cache_reap", "process_one_work"), min_drains=1)
+    assert w.observe(func(0, 13, "drain_array", "cache_reap"))
+    assert w.observe(func(0, 13, "kmem_freepages", "slabs_destroy"))  # a drained array's slab: not evidence
+    assert w.observe(TraceEvent(kind=MM_PAGE_FREE, lineno=3, cpu=0, ts=0.0, comm="t", pid=13, pfn=100))
+    assert w.observe(func(0, 13, "kmem_freepages", "drain_freelist.isra.0"))
+    assert w.observe(TraceEvent(kind=MM_PAGE_FREE, lineno=5, cpu=0, ts=0.0, comm="t", pid=13, pfn=200))
+    assert w.freelist_pfns == [200]
+
+
+RACE = """\
+          a-101   [001] ....     2.000001: cache_alloc_refill <-kmem_cache_alloc
+          b-102   [000] ....     2.000002: cache_alloc_refill <-kmem_cache_alloc
+          a-101   [001] ....     2.000003: cache_grow_begin <-cache_alloc_refill
+          b-102   [000] ....     2.000004: cache_grow_begin <-cache_alloc_refill
+          a-101   [001] ....     2.000005: cache_grow_end <-cache_alloc_refill
+          a-101   [001] ....     2.000006: kmem_cache_alloc: call_site=f+0x1/0x2 ptr=ffff888012340000 \
+bytes_req=64 bytes_alloc=64 gfp_flags=GFP_KERNEL name=racy
+          b-102   [000] ....     2.000007: cache_grow_end <-cache_alloc_refill
+          b-102   [000] ....     2.000008: kmem_cache_alloc: call_site=f+0x1/0x2 ptr=ffff888012350000 \
+bytes_req=64 bytes_alloc=64 gfp_flags=GFP_KERNEL name=racy
+"""
+
+
+@pytest.mark.parametrize("raced", [True, False])
+def test_two_cpus_that_grew_at_once_both_grow_in_the_replay(raced: bool) -> None:
+    """Both CPUs found the node empty and grew a slab (the function tracer shows both grows before
+    either allocation): the model, which replays CPU 1 first, must not let CPU 0 take CPU 1's slab."""
+    text = RACE if raced else "\n".join(
+        ln for ln in RACE.replace("\\\n", "").splitlines() if "[000]" not in ln or "kmem_cache_alloc:" in ln) + "\n"
+    rep = Replayer(MachineConfig.build(cpus=2))
+    rep.start_boot([])
+    c = rep.k.kmem_cache_create("racy", 64)
+    for ev in iter_events(io.StringIO(text.replace("\\\n", ""))):
+        rep.feed(ev)
+    rep.finish()
+    n = c.node[0]
+    slabs = sum(1 for _ in n.slabs_partial) + sum(1 for _ in n.slabs_full) + n.free_slabs
+    assert slabs == (2 if raced else 1)
+    assert rep.summary.followed["refills that raced with another CPU's grow"] == (1 if raced else 0)
+    rep.k.check()
