@@ -31,7 +31,7 @@ REAP_INNER = frozenset({"drain_array_locked", "free_block", "slabs_destroy", "km
 class ReapWatch:
     """The ``drain_array`` lines of one ``cache_reap`` run on one CPU."""
 
-    __slots__ = ("cpu", "drains", "freelist_pfns", "lineno", "min_drains", "pid", "_freeing")
+    __slots__ = ("cpu", "drains", "freelist_pfns", "lineno", "min_drains", "pid", "_freed_block", "_freeing")
 
     def __init__(self, ev: TraceEvent, min_drains: int) -> None:
         self.cpu = ev.cpu
@@ -41,6 +41,7 @@ class ReapWatch:
         #: the pages drain_freelist gave back: the caches they belonged to passed the node-level part
         self.freelist_pfns: list[int] = []
         self._freeing = False
+        self._freed_block = False  # free_block ran since the last drain_array line
         #: the walk calls drain_array at least once per cache: before that many, the run is not over
         self.min_drains = min_drains
 
@@ -51,11 +52,19 @@ class ReapWatch:
         if ev.pid == self.pid:
             kind = ev.kind
             if kind == FUNC:
-                if ev.text == "drain_array" and ev.parent == "cache_reap":
+                text = ev.text
+                if text == "drain_array" and ev.parent == "cache_reap":
                     self.drains += 1
-                elif ev.text not in REAP_INNER:
+                    self._freed_block = False
+                elif text not in REAP_INNER:
                     return False  # the worker went on to something else (another reap, other work)
-                self._freeing = ev.text == "kmem_freepages" and ev.parent.startswith("drain_freelist")
+                elif text == "free_block":
+                    self._freed_block = True
+                # a slab given back by drain_freelist: named so where it is a function of its own; where
+                # it is inlined, slab_destroy() is called from the walk itself, and without a free_block
+                # since the last drain_array it cannot be a slab that the array drain emptied
+                self._freeing = text == "kmem_freepages" and (
+                    ev.parent.startswith("drain_freelist") or (ev.parent == "slab_destroy" and not self._freed_block))
             elif kind in ALLOC_KINDS or kind == MARK:
                 return False
             elif kind == MM_PAGE_FREE and self._freeing:
