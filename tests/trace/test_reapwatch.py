@@ -87,6 +87,21 @@ def test_a_run_names_the_pages_drain_freelist_gave_back() -> None:
     assert w.freelist_pfns == [200]
 
 
+def test_an_inlined_drain_freelist_is_told_from_an_array_drain() -> None:
+    """Debug kernels inline drain_freelist and slabs_destroy: kmem_freepages <-slab_destroy comes from
+    both.  After a free_block the slab may be one the array drain emptied; without one, it cannot."""
+    from kslab.trace.events import MM_PAGE_FREE  # noqa: PLC0415
+    w = ReapWatch(func(0, 13, "cache_reap", "process_one_work"), min_drains=1)
+    for fn, parent in (("drain_array", "cache_reap"), ("drain_array_locked", "drain_array"),
+                       ("free_block", "drain_array_locked"), ("kmem_freepages", "slab_destroy")):
+        assert w.observe(func(0, 13, fn, parent))
+    assert w.observe(TraceEvent(kind=MM_PAGE_FREE, lineno=3, cpu=0, ts=0.0, comm="t", pid=13, pfn=100))
+    assert w.observe(func(0, 13, "drain_array", "cache_reap"))
+    assert w.observe(func(0, 13, "kmem_freepages", "slab_destroy"))
+    assert w.observe(TraceEvent(kind=MM_PAGE_FREE, lineno=5, cpu=0, ts=0.0, comm="t", pid=13, pfn=300))
+    assert w.freelist_pfns == [300]
+
+
 RACE = """\
           a-101   [001] ....     2.000001: cache_alloc_refill <-kmem_cache_alloc
           b-102   [000] ....     2.000002: cache_alloc_refill <-kmem_cache_alloc
