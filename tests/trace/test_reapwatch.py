@@ -67,6 +67,8 @@ def test_replay_skips_a_reap_that_gave_up_and_pins_the_clock() -> None:
     # CPU 0 reaps, with node passes for the caches with the earliest timers; CPU 1 tries at the same time
     p = next(i for i in range(1, len(timers)) if timers[i - 1] < timers[i])
     lines = reap_lines(0, 13, caches + p, 10)[:1] + reap_lines(1, 30, 0, 11) + reap_lines(0, 13, caches + p, 11)[1:]
+    # then another task runs on CPU 1: its worker had given up
+    lines.append("     sh-77      [001] ....       900: kmem_cache_shrink <-x\n")
     rep2 = Replayer(MachineConfig.build(cpus=2))
     s = rep2.run(iter_events(io.StringIO("".join(lines))), clock="counter")
     assert s.applied["cache_reap (gave up: slab_mutex busy)"] == 1

@@ -125,6 +125,15 @@ def test_explain_an_event_of_the_bundled_trace(capsys: pytest.CaptureFixture[str
     assert main(["explain", "--trace", "bundled", "--event", "99999999"]) == 1
 
 
+def test_explain_a_cache_reap_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """A cache_reap line waits for the lines of its run (trace/reapwatch.py); explaining it still runs it."""
+    trace = str(Path(__file__).parent / "data" / "oracle-R1-global.txt")
+    assert main(["explain", "--trace", trace, "--line", "58"]) == 0
+    out = capsys.readouterr().out
+    assert "cache_reap on CPU 0 (node 0) at jiffies 1744" in out
+    assert "drain_array: kmalloc-64:" in out
+
+
 def test_slabinfo_write_runs_where_the_kernels_did() -> None:
     """The marker comes after the kernel tuned the cache (function tracer: slabinfo_write); the
     events in between must see the new tunables, as in the kernel."""

@@ -112,6 +112,7 @@ def explain_trace_event(args: argparse.Namespace) -> str:
     k = rep.k
     k.explain = ex = Explain()
     rep.feed(target)
+    rep.flush()  # a cache_reap line waits for the lines of its run: replay it now
     k.explain = None
     lang = args.lang
     what = f"{target.kind_name}: call_site={target.call_site} ptr={target.ptr:#x}"

@@ -31,7 +31,7 @@ REAP_INNER = frozenset({"drain_array_locked", "free_block", "slabs_destroy", "km
 class ReapWatch:
     """The ``drain_array`` lines of one ``cache_reap`` run on one CPU."""
 
-    __slots__ = ("cpu", "drains", "freelist_pfns", "lineno", "min_drains", "pid", "_freed_block", "_freeing")
+    __slots__ = ("cpu", "drains", "freelist_pfns", "lineno", "min_drains", "pid", "seen", "_freed_block", "_freeing")
 
     def __init__(self, ev: TraceEvent, min_drains: int) -> None:
         self.cpu = ev.cpu
@@ -42,11 +42,15 @@ class ReapWatch:
         self.freelist_pfns: list[int] = []
         self._freeing = False
         self._freed_block = False  # free_block ran since the last drain_array line
+        #: an event came after the cache_reap line (a run with nothing after it may yet continue; one
+        #: with events after it but no drain_array line had given up: a walk starts at once)
+        self.seen = False
         #: the walk calls drain_array at least once per cache: before that many, the run is not over
         self.min_drains = min_drains
 
     def observe(self, ev: TraceEvent) -> bool:
         """Count ``ev`` if it belongs to the run; False when the run is over before ``ev``."""
+        self.seen = True
         if ev.cpu != self.cpu:
             return True
         if ev.pid == self.pid:

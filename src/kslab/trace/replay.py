@@ -1226,10 +1226,24 @@ class Replayer:
         hold = self.reap_hold
         hold.append(ev)
         if len(hold) >= self.HOLD_LIMIT:
-            for w in self.reap_watches.values():
+            self._close_reap_watches(full=True)
+
+    def _close_reap_watches(self, full: bool) -> None:
+        """End the runs still being collected and replay the held events.  When the hold is ``full``,
+        a run with no drain_array line in all that time gave up; when the input ends (or is flushed),
+        a run with nothing after its cache_reap line is not known to have given up."""
+        for w in self.reap_watches.values():
+            if full or w.drains or w.seen:
                 self.reap_drains[w.lineno] = w
-            self.reap_watches.clear()
-            self._release_reap_hold()
+        self.reap_watches.clear()
+        self._release_reap_hold()
+
+    def flush(self) -> None:
+        """Replay the events held back so far (as the end of the input would)."""
+        if self.reap_hold:
+            self._close_reap_watches(full=False)
+        if self.held is not None:
+            self._release_held()
 
     def _release_reap_hold(self) -> None:
         """The cache_reap runs are over: the model runs each at its first line, in the events' order."""
@@ -1536,13 +1550,7 @@ class Replayer:
         return self.summary
 
     def finish(self) -> None:
-        if self.reap_hold:
-            for w in self.reap_watches.values():
-                self.reap_drains[w.lineno] = w
-            self.reap_watches.clear()
-            self._release_reap_hold()
-        if self.held is not None:
-            self._release_held()
+        self.flush()
         if not self.booted:
             self.start_boot([])
         if self.pending_read:
