@@ -135,3 +135,22 @@ def test_two_cpus_that_grew_at_once_both_grow_in_the_replay(raced: bool) -> None
     assert slabs == (2 if raced else 1)
     assert rep.summary.followed["refills that raced with another CPU's grow"] == (1 if raced else 0)
     rep.k.check()
+
+
+def test_early_node_timers_follow_a_late_start_of_jiffies() -> None:
+    """A trace that shows the boot, with time in it: its first reap run at 5 s shows no node pass, while
+    the caches created before its first event would have expired had jiffies started with the trace's
+    clock.  Their timers are put later by whole seconds until the run's count fits."""
+    lines = ["     swapper/0-1      [000] ....     1.000000: enable_cpucache <-kmem_cache_init_late\n"]
+    rep0 = Replayer(MachineConfig.build(cpus=1))
+    rep0.run(iter_events(io.StringIO(lines[0])))
+    caches = len(rep0.k.slab_caches)
+    lines += [f"     kworker/0:1-13      [000] ....     5.{i:06d}: drain_array <-cache_reap\n"
+              for i in range(1, caches + 1)]
+    lines.insert(1, "     kworker/0:1-13      [000] ....     5.000000: cache_reap <-process_one_work\n")
+    lines.append("     sh-77      [000] ....     5.500000: kmem_cache_shrink <-x\n")
+    rep = Replayer(MachineConfig.build(cpus=1))
+    s = rep.run(iter_events(io.StringIO("".join(lines))))
+    assert s.followed["early node timers put later (jiffies started after the trace clock)"] == 1
+    assert s.followed["node passes equal to the trace's"] == 1
+    assert min(n.next_reap for c in rep.k.slab_caches for n in c.node if n is not None) > 5000

@@ -221,6 +221,8 @@ class Replayer:
         self.kernel_grew: dict[int, int] = {}
         self.recent_grows: deque[tuple[int, int, KmemCache, int]] = deque(maxlen=32)
         self.traced_drain_array = False
+        # the node timers of the caches that exist before the first event, as set (see _early_timers_lag)
+        self.early_timers: list[tuple[Any, int]] = []
         self.early_action: tuple[int, str] | None = None
         # boot-time interleave policy of pids 0 and 1 (see _task_policy); decided in start_boot()
         self.boot_policies = False
@@ -825,6 +827,8 @@ class Replayer:
         k = self.k
         forced = forced or []
         if self.clock != "counter":
+            if drains and self.early_timers:
+                self._early_timers_lag(ev, cpu, drains, forced)
             self._force_timers(forced, k.jiffies)
             return
         n = self.reap_count[ev.cpu]
@@ -839,6 +843,43 @@ class Replayer:
         if j > k.jiffies:
             k.advance(j, run_timers=False)
         self._force_timers(forced, k.jiffies)
+
+    def _early_timers_lag(self, ev: TraceEvent, cpu: int, drains: int, forced: list[Any]) -> None:
+        """On a trace with time in it, place the node timers of the caches created before its first
+        event.  The kernel created them at kmem_cache_init, when jiffies still stood at its start, but
+        jiffies may have started counting seconds after the clock of the trace did (an emulated early
+        boot can be that slow), and the model, which knows only the trace's clock, sets them as if
+        jiffies had started with it.  While none of them has expired yet, a reap run with fewer node
+        passes than the model's says they were set later: by whole seconds, since the reap runs keep
+        the phase of whole seconds of jiffies.  The smallest such delay that gives the run's count is
+        taken, once."""
+        k = self.k
+        node = k.cpu_to_node[cpu]
+        jiffies = k.jiffies
+        early = [(nd, t) for nd, t in self.early_timers if nd.nid == node and nd not in forced]
+        if any(nd.next_reap != t for nd, t in early):
+            self.early_timers = []  # one of them has expired and been reset: too late to move them
+            return
+        timers = [nd.next_reap for c in k.slab_caches if (nd := c.node[node]) is not None and nd not in forced]
+        passes = drains - len(k.slab_caches) - len(forced)
+        now = sum(1 for t in timers if t <= jiffies)
+        if passes >= now:
+            return
+        later = {id(nd) for nd, _ in early}
+        others = [nd.next_reap for c in k.slab_caches
+                  if (nd := c.node[node]) is not None and nd not in forced and id(nd) not in later]
+        hz = self.hz
+        for lag in range(hz, jiffies + hz, hz):
+            n = sum(1 for t in others if t <= jiffies) + sum(1 for _, t in early if t + lag <= jiffies)
+            if n == passes:
+                for nd, t in self.early_timers:
+                    nd.next_reap = t + lag
+                self.early_timers = []
+                self.summary.notes.append(f"line {ev.lineno}: the node timers of the caches created before the "
+                                          f"trace began put {lag} ticks later (jiffies started after the "
+                                          f"trace's clock), so that this cache_reap run's node passes fit")
+                self.summary.followed["early node timers put later (jiffies started after the trace clock)"] += 1
+                return
 
     def _force_timers(self, forced: list[Any], jiffies: int) -> None:
         for nd in forced:
@@ -1194,6 +1235,8 @@ class Replayer:
         if not self.directive_mode:
             self.k.boot_complete()
             self.mb.run_all()
+        if shows_boot:
+            self.early_timers = [(n, n.next_reap) for c in self.k.slab_caches for n in c.node if n is not None]
 
     # A /proc/slabinfo write is seen twice: the function tracer's slabinfo_write line when the kernel
     # tunes the cache, and later the marker that an --action turns into the model's write.  Events in
