@@ -614,16 +614,17 @@ def _tail_values(kind: int, tail: str, state: _State) -> tuple[Any, ...]:
     return values
 
 
-def _kmem_head(text: str, kind_get: Callable[[str], int | None]) -> tuple[int, str] | None:
-    """(kind, call_site) of the start ``NAME: call_site=SYM`` of a kmem event (everything before
-    `` ptr=``), as the general code of ``_iter_events`` reads it; None for anything else."""
+def _kmem_head(text: str, state: _State) -> tuple[int, str, Callable[[str], Any]] | None:
+    """(kind, call_site, ``get`` of the kind's cache of tails) of the start ``NAME: call_site=SYM`` of
+    a kmem event (everything before `` ptr=``), as the general code of ``_iter_events`` reads it; None
+    for anything else."""
     e = text.find(": ")
     if e <= 0:
         return None
-    kind = kind_get(text[:e])
+    kind = state.kinds.get(text[:e])
     if kind is None or kind > KMEM_CACHE_FREE or not text.startswith("call_site=", e + 2):
         return None
-    return kind, text[e + 12 :]
+    return kind, text[e + 12 :], state.tails[kind].get  # (the caches are cleared, never replaced)
 
 
 def _func_entry(text: str) -> tuple[str, str] | None:
@@ -740,7 +741,7 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
     # Python-to-Python call, cheaper than calling the class (and than spreading a tuple into it)
     new_event = object.__new__
     init_event = TraceEvent.__init__
-    kmem_heads: dict[str, tuple[int, str]] = {}
+    kmem_heads: dict[str, tuple[int, str, Callable[[str], Any]]] = {}
     kmem_head_get = kmem_heads.get
     funcs: dict[str, tuple[str, str]] = {}
     func_get = funcs.get
@@ -780,13 +781,13 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                                 if sep:  # "kmalloc: call_site=SYM ptr=HEX REST"
                                     kc = kmem_head_get(name_cs)
                                     if kc is None:
-                                        kc = _kmem_head(name_cs, kind_get)
+                                        kc = _kmem_head(name_cs, state)
                                         if kc is not None:
                                             if len(kmem_heads) >= _CACHE_LIMIT:
                                                 kmem_heads.clear()
                                             kmem_heads[name_cs] = kc
                                     if kc is not None:
-                                        kmem_kind, call_site = kc
+                                        kmem_kind, call_site, tail_get = kc
                                         ptr_text, _, tail = ptr_tail.partition(" ")
                                         try:
                                             ptr = int(ptr_text, 16)
@@ -794,7 +795,7 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                                             ptr = -1
                                         if ptr >= 0:  # (in this order: the general code parses the
                                             # pointer before the tail, which may change the stats)
-                                            values = tails[kmem_kind].get(tail)
+                                            values = tail_get(tail)
                                             if values is None:
                                                 values = _try_tail_values(kmem_kind, tail, state)
                                             if values is not None:
