@@ -19,9 +19,9 @@ Time stamps are kept as floats: seconds for the nanosecond clocks, the raw count
 
 The parser reads the input in 1 MiB chunks and keeps nothing but small caches between lines (the
 parsed ``comm-pid [cpu] flags`` prefixes, the parsed gfp strings and field tails), so inputs of any
-size stream.  The hot path uses no regular expression, only ``str.find`` and slicing (see
-``_iter_events``); whatever it does not recognise goes to slower, general code, which is also
-what names the problem of a malformed line.
+size stream.  The hot paths use no regular expression, only ``str.partition``/``str.find`` and
+slicing (see ``_iter_events``); whatever they do not recognise goes to slower, general code,
+which is also what names the problem of a malformed line.
 """
 
 from __future__ import annotations
@@ -712,7 +712,17 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
     """The generator behind :func:`iter_events`.
 
     The loop body is one long function on purpose: locals are the fastest names in CPython, and a
-    call per line costs as much as parsing a field.  Each line goes through
+    call per line costs as much as parsing a field.
+
+    Each line is first offered to a fast path (section 0 of the loop) for the shapes that make up
+    nearly all of a kmem trace: ``PREFIX TS: kmem_event: call_site=SYM ptr=HEX REST``,
+    ``PREFIX TS: mm_page_*: page=HEX pfn=DEC REST`` and ``PREFIX TS: func <-parent``, where PREFIX,
+    the start ``kmem_event: call_site=SYM``, REST and the function entry are all found in caches of
+    what the general code (or the helpers below, which read them as it does) made of them before.
+    It splits the line with three or four ``str.partition`` calls and builds the event without the
+    class call.  It changes no parse state except through those helpers (whose results are the
+    general code's), raises nothing and declines on any doubt; a declined line goes through the
+    general code from the start, so the result is always what the general code gives:
     1. the prefix: find the first ``: `` (the end of the time stamp) and the space before the
        time stamp; everything before that space is looked up in a cache of validated prefixes
        -> (comm, pid, cpu); a miss, or any surprise (a comm holding ``: ``, a header, garbage),
