@@ -776,8 +776,10 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                     lineno += 1
                     # ---- 0. the fast path: the common shapes, every cache hit -------------
                     # Only what the general code below would turn into the same event passes here;
-                    # anything else (a cache miss, an odd field) goes on to the general code, which
-                    # parses the line from the start, and alone changes the parse state.
+                    # anything else (a prefix not yet cached, an odd field) goes on to the general
+                    # code, which parses the line from the start.  The fast path changes the parse
+                    # state only where the general code would have made the same change for the line
+                    # (_try_tail_values), so that a declined line finds the state it would have found.
                     head, colon_sp, rest = line.partition(": ")
                     key, _, ts_text = head.rpartition(" ")
                     who = prefix_get(key)
