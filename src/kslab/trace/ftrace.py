@@ -19,9 +19,9 @@ Time stamps are kept as floats: seconds for the nanosecond clocks, the raw count
 
 The parser reads the input in 1 MiB chunks and keeps nothing but small caches between lines (the
 parsed ``comm-pid [cpu] flags`` prefixes, the parsed gfp strings and field tails), so inputs of any
-size stream.  The hot path uses no regular expression, only ``str.find`` and slicing (see
-``_iter_events``); whatever it does not recognise goes to slower, general code, which is also
-what names the problem of a malformed line.
+size stream.  The hot paths use no regular expression, only ``str.partition``/``str.find`` and
+slicing (see ``_iter_events``); whatever they do not recognise goes to slower, general code,
+which is also what names the problem of a malformed line.
 """
 
 from __future__ import annotations
@@ -614,6 +614,48 @@ def _tail_values(kind: int, tail: str, state: _State) -> tuple[Any, ...]:
     return values
 
 
+def _kmem_head(text: str, state: _State) -> tuple[int, str, Callable[[str], Any]] | None:
+    """(kind, call_site, ``get`` of the kind's cache of tails) of the start ``NAME: call_site=SYM`` of
+    a kmem event (everything before `` ptr=``), as the general code of ``_iter_events`` reads it; None
+    for anything else."""
+    e = text.find(": ")
+    if e <= 0:
+        return None
+    kind = state.kinds.get(text[:e])
+    if kind is None or kind > KMEM_CACHE_FREE or not text.startswith("call_site=", e + 2):
+        return None
+    return kind, text[e + 12 :], state.tails[kind].get  # (the caches are cleared, never replaced)
+
+
+def _func_entry(text: str) -> tuple[str, str] | None:
+    """(function, parent) of a function-tracer entry ``func <-parent`` (or ``func``), as the general
+    code of ``_iter_events`` reads it; None for anything it would not turn into a FUNC event as it is."""
+    if ": " in text or (text.endswith(":") and len(text) > 1):
+        return None
+    i = text.find(" <-")
+    if i >= 0:
+        func = text[:i]
+        parent = text[i + 3 :]
+    elif " " not in text and text:
+        func = text
+        parent = ""
+    else:
+        return None
+    if "+" in func:
+        func = _strip_offset(func)
+    return func, parent
+
+
+def _try_tail_values(kind: int, tail: str, state: _State) -> tuple[Any, ...] | None:
+    """``_tail_values``, or None where it raises.  It may be called again for the same line (by the
+    general code, which then raises the same error): a second call finds what the first one cached
+    and changes nothing more."""
+    try:
+        return _tail_values(kind, tail, state)
+    except _BadLine:
+        return None
+
+
 def _general_event(
     kind: int, fields_text: str, state: _State, head: tuple[int, int, float, str, int]
 ) -> TraceEvent:
@@ -670,7 +712,17 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
     """The generator behind :func:`iter_events`.
 
     The loop body is one long function on purpose: locals are the fastest names in CPython, and a
-    call per line costs as much as parsing a field.  Each line goes through
+    call per line costs as much as parsing a field.
+
+    Each line is first offered to a fast path (section 0 of the loop) for the shapes that make up
+    nearly all of a kmem trace: ``PREFIX TS: kmem_event: call_site=SYM ptr=HEX REST``,
+    ``PREFIX TS: mm_page_*: page=HEX pfn=DEC REST`` and ``PREFIX TS: func <-parent``, where PREFIX,
+    the start ``kmem_event: call_site=SYM``, REST and the function entry are all found in caches of
+    what the general code (or the helpers below, which read them as it does) made of them before.
+    It splits the line with three or four ``str.partition`` calls and builds the event without the
+    class call.  It changes no parse state except through those helpers (whose results are the
+    general code's), raises nothing and declines on any doubt; a declined line goes through the
+    general code from the start, so the result is always what the general code gives:
     1. the prefix: find the first ``: `` (the end of the time stamp) and the space before the
        time stamp; everything before that space is looked up in a cache of validated prefixes
        -> (comm, pid, cpu); a miss, or any surprise (a comm holding ``: ``, a header, garbage),
@@ -695,6 +747,14 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
     others_get = state.others.get
     tails = state.tails
     Event = TraceEvent
+    # the fast path builds events as object.__new__ + __init__ with the arguments spelled out: a
+    # Python-to-Python call, cheaper than calling the class (and than spreading a tuple into it)
+    new_event = object.__new__
+    init_event = TraceEvent.__init__
+    kmem_heads: dict[str, tuple[int, str, Callable[[str], Any]]] = {}
+    kmem_head_get = kmem_heads.get
+    funcs: dict[str, tuple[str, str]] = {}
+    func_get = funcs.get
 
     def flush() -> None:
         stats.lines = lineno - 1 if failed else lineno
@@ -714,6 +774,111 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
             for lines in _checked_batches(_line_batches(read, binary), path, lambda: lineno):  # noqa: B023
                 for line in lines:
                     lineno += 1
+                    # ---- 0. the fast path: the common shapes, every cache hit -------------
+                    # Only what the general code below would turn into the same event passes here;
+                    # anything else (a prefix not yet cached, an odd field) goes on to the general
+                    # code, which parses the line from the start.  The fast path changes the parse
+                    # state only where the general code would have made the same change for the line
+                    # (_try_tail_values), so that a declined line finds the state it would have found.
+                    head, colon_sp, rest = line.partition(": ")
+                    key, _, ts_text = head.rpartition(" ")
+                    who = prefix_get(key)
+                    if who is not None and colon_sp:
+                        a, dot, b = ts_text.partition(".")
+                        if a.isdecimal() and (not dot or b.isdecimal()):
+                            ts = float(ts_text)
+                            if ts != _INF:
+                                comm, pid, cpu = who
+                                name_cs, sep, ptr_tail = rest.partition(" ptr=")
+                                if sep:  # "kmalloc: call_site=SYM ptr=HEX REST"
+                                    kc = kmem_head_get(name_cs)
+                                    if kc is None:
+                                        kc = _kmem_head(name_cs, state)
+                                        if kc is not None:
+                                            if len(kmem_heads) >= _CACHE_LIMIT:
+                                                kmem_heads.clear()
+                                            kmem_heads[name_cs] = kc
+                                    if kc is not None:
+                                        kmem_kind, call_site, tail_get = kc
+                                        ptr_text, _, tail = ptr_tail.partition(" ")
+                                        try:
+                                            ptr = int(ptr_text, 16)
+                                        except ValueError:  # "(null)": the general code knows
+                                            ptr = -1
+                                        if ptr >= 0:  # (in this order: the general code parses the
+                                            # pointer before the tail, which may change the stats)
+                                            values = tail_get(tail)
+                                            if values is None:
+                                                values = _try_tail_values(kmem_kind, tail, state)
+                                            if values is not None:
+                                                breq, balloc, gfp, node, name, accounted, _, _, _, _, _ = values
+                                                out = new_event(Event)
+                                                init_event(
+                                                    out, kmem_kind, lineno, cpu, ts, comm, pid, call_site, ptr,
+                                                    breq, balloc, gfp, node, name, accounted,
+                                                )
+                                                if dot:
+                                                    seconds = True
+                                                else:
+                                                    counter = True
+                                                by_kind[kmem_kind] += 1
+                                                yield out
+                                                continue
+                                elif ": " not in rest:  # a function-tracer entry "func <-parent"
+                                    fp = func_get(rest)
+                                    if fp is None:
+                                        fp = _func_entry(rest)
+                                        if fp is not None:
+                                            if len(funcs) >= _CACHE_LIMIT:
+                                                funcs.clear()
+                                            funcs[rest] = fp
+                                    if fp is not None:
+                                        func, parent = fp
+                                        out = new_event(Event)
+                                        init_event(
+                                            out, FUNC, lineno, cpu, ts, comm, pid,
+                                            "", 0, 0, 0, 0, -1, None, None, -1, -1, -1, func, parent,
+                                        )
+                                        if dot:
+                                            seconds = True
+                                        else:
+                                            counter = True
+                                        by_kind[FUNC] += 1
+                                        yield out
+                                        continue
+                                else:  # "mm_page_alloc: page=HEX pfn=DEC REST"
+                                    name_page, sep, pfn_tail = rest.partition(" pfn=")
+                                    e = name_page.find(": ")
+                                    if sep and e > 0:
+                                        pkind = kind_get(name_page[:e])
+                                        if (
+                                            pkind is not None and MM_PAGE_ALLOC <= pkind <= MM_PAGE_FREE_BATCHED
+                                            and name_page.startswith("page=", e + 2)
+                                        ):
+                                            pfn_text, _, tail = pfn_tail.partition(" ")
+                                            values = tails[pkind].get(tail)
+                                            if values is None:
+                                                values = _try_tail_values(pkind, tail, state)
+                                            if values is not None:
+                                                try:
+                                                    page = int(name_page[e + 7 :], 16)
+                                                    pfn = int(pfn_text)
+                                                except ValueError:
+                                                    page = -1
+                                                if page >= 0:
+                                                    gfp, order, migratetype = values
+                                                    out = new_event(Event)
+                                                    init_event(
+                                                        out, pkind, lineno, cpu, ts, comm, pid, "", page,
+                                                        0, 0, gfp, -1, None, None, pfn, order, migratetype,
+                                                    )
+                                                    if dot:
+                                                        seconds = True
+                                                    else:
+                                                        counter = True
+                                                    by_kind[pkind] += 1
+                                                    yield out
+                                                    continue
                     try:
                         # ---- 1. prefix: "comm-pid [cpu] flags ts: " ----------------------
                         who = None
