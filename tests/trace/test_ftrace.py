@@ -671,3 +671,23 @@ def test_event_record() -> None:
     assert not hasattr(ev, "__dict__")  # slotted
     assert (ev.kind_name, ev.node, ev.name, ev.pfn, ev.parent) == ("mark", -1, None, -1, "")
     assert E.ALLOC_KINDS | E.FREE_KINDS | E.PAGE_KINDS | {E.MARK, E.FUNC} == set(range(len(E.KIND_NAMES)))
+
+
+def test_irq_context_from_the_irq_info_flags() -> None:
+    """The flags column's third character gives the context a line was written in (TraceEvent.irq);
+    without that column every line is task context.  The fast path (a cached prefix) and the general
+    code agree: each prefix is seen twice."""
+    tail = "kfree: call_site=rcu_core+0x1/0x2 ptr=ffff888012345040\n"
+    lines = [
+        ("           t-1     [000] ....     1.000001: ", 0),
+        ("           t-1     [000] d.s.     1.000002: ", 1),
+        ("           t-1     [000] d.h1     1.000003: ", 2),
+        ("           t-1     [000] dNH.     1.000004: ", 2),
+        ("           t-1     [000] d.z.     1.000005: ", 3),
+        ("           t-1     [000]     1.000006: ", 0),
+    ]
+    text = "".join(p + tail for p, _ in lines) * 2
+    evs = list(iter_events(io.StringIO(text)))
+    assert [e.irq for e in evs] == [want for _, want in lines] * 2
+    func = list(iter_events(io.StringIO("  ksoftirqd/0-11  [000] d.s.  5: cache_flusharray <-___cache_free\n")))
+    assert func[0].irq == 1 and func[0].text == "cache_flusharray"

@@ -155,3 +155,49 @@ def test_slabinfo_write_runs_where_the_kernels_did() -> None:
     assert s.accounted() == s.events == 3
     assert any("applied where the kernel's slabinfo_write ran" in n for n in s.notes)
     assert len(s.actions) == 1
+
+
+def _interrupted_refill_trace(refill: bool) -> str:
+    task = "               t-1       [000] {} 1.{:06d}: "
+    lines = [
+        ("d...", "cache_alloc_refill <-__kmalloc"),
+        ("....", "kmalloc: call_site=x+0x1/0x2 ptr=ffff888012345000 bytes_req=64 bytes_alloc=64 gfp_flags=GFP_KERNEL"),
+        ("....", "kmalloc: call_site=x+0x1/0x2 ptr=ffff888012345040 bytes_req=64 bytes_alloc=64 gfp_flags=GFP_KERNEL"),
+    ]
+    if refill:
+        lines += [("d...", "cache_alloc_refill <-__kmalloc"), ("d...", "cache_grow_begin <-cache_alloc_refill"),
+                  ("d...", "cache_grow_end <-cache_alloc_refill")]
+    lines += [
+        # an interrupt after the allocation returned: its softirq's RCU callback frees the second object
+        ("..s.", "kfree: call_site=rcu_core+0x1/0x2 ptr=ffff888012345040"),
+        ("....", "kmalloc: call_site=x+0x1/0x2 ptr=ffff888012346000 bytes_req=64 bytes_alloc=64 gfp_flags=GFP_KERNEL"),
+    ]
+    return "".join(task.format(flags, i) + text + "\n" for i, (flags, text) in enumerate(lines))
+
+
+@pytest.mark.parametrize("refill", [True, False])
+def test_allocation_shown_after_an_interrupt_is_replayed_before_it(refill: bool) -> None:
+    """An allocation's event is written after interrupts are enabled again: a softirq taken in between
+    shows its events first.  When the function tracer shows the allocation's refill, the object was
+    taken before them, so the replay allocates first (and the interrupt's free cannot hand its object
+    to the allocation); without that evidence the events keep their order."""
+    import io  # noqa: PLC0415
+    rep = Replayer(MachineConfig.build(cpus=1), None, ReplayOptions())
+    rep.fast_path = False  # (the spy below sees the general path)
+    freed: list[int] = []
+    orig = rep._free
+
+    def spy(ev: object) -> None:
+        freed.append(rep.kmap[0xFFFF888012345040])
+        orig(ev)  # type: ignore[arg-type]
+
+    rep._free = spy  # type: ignore[method-assign]
+    s = rep.run(iter_events(io.StringIO(_interrupted_refill_trace(refill))))
+    assert s.accounted() == s.events
+    second = rep.kmap[0xFFFF888012346000]
+    if refill:
+        assert s.followed["allocations whose event came after an interrupt's"] == 1
+        assert second != freed[0]
+    else:
+        assert not s.followed["allocations whose event came after an interrupt's"]
+        assert second == freed[0]  # the free came first: its object is the array's last

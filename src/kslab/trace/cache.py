@@ -37,7 +37,7 @@ from .ftrace import ParseStats, Source, iter_events
 
 __all__ = ["FORMAT_VERSION", "cache_dir", "cache_path", "cached_events", "drop_cache", "parser_version"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CHUNK_EVENTS = 65536
 _MAGIC = "kslab-parsed-trace"
 
@@ -47,6 +47,7 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("kind", "b"), ("lineno", "q"), ("cpu", "i"), ("ts", "d"), ("comm", "s"), ("pid", "q"), ("call_site", "s"),
     ("ptr", "Q"), ("bytes_req", "q"), ("bytes_alloc", "q"), ("gfp", "q"), ("node", "q"), ("name", "s"),
     ("accounted", "s"), ("pfn", "q"), ("order", "q"), ("migratetype", "q"), ("text", "s"), ("parent", "s"),
+    ("irq", "b"),
 )
 
 _parser_version: str | None = None

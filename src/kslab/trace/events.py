@@ -25,8 +25,10 @@ FUNC                         text: the traced function (without ``+off/size``); 
                              as printed ("" when the tracer did not print it)
 ===========================  =======================================================================
 
-Every event has ``lineno`` (1-based, in the decompressed text), ``cpu``, ``ts``, ``comm`` and
-``pid``.  ``ts`` is a float: seconds for the nanosecond clocks (local, global, mono, ...), the raw
+Every event has ``lineno`` (1-based, in the decompressed text), ``cpu``, ``ts``, ``comm``, ``pid``
+and ``irq``: the context the line was written in, from the irq-info flags column when the trace has
+one (its third character): 0 task (or no such column), 1 softirq (``s``), 2 hardirq (``h``, ``H``),
+3 NMI (``z``, ``Z``).  ``ts`` is a float: seconds for the nanosecond clocks (local, global, mono, ...), the raw
 integer count for the ``counter``/``x86-tsc``/``uptime`` clocks (see ``ParseStats.clocks_seen``).
 """
 
@@ -99,6 +101,7 @@ class TraceEvent:
     migratetype: int = -1
     text: str = ""
     parent: str = ""
+    irq: int = 0
 
     @property
     def kind_name(self) -> str:

@@ -305,6 +305,15 @@ _LOST = re.compile(
 )
 _FUNCTION_GRAPH = re.compile(r"\s*(?:\d+\.\d+\s+\|\s+)?\d+\)\s")
 _HAS_CPU = re.compile(r"\[\d+\]")
+# The irq-info flags column's third character: the context the line was written in (events.py).
+_IRQ_CONTEXT = {"s": 1, "h": 2, "H": 2, "z": 3, "Z": 3}
+
+
+def _irq_context(flags: str | None) -> int:
+    """0 task, 1 softirq, 2 hardirq, 3 NMI, from an irq-info flags column (0 without one)."""
+    if not flags or len(flags) < 3:
+        return 0
+    return _IRQ_CONTEXT.get(flags[2], 0)
 _HAS_TIMESTAMP = re.compile(r"\]\s+(?:\S+\s+)?\d+(?:\.\d+)?: ")
 _TIMESTAMP = re.compile(r"\d+(?:\.\d+)?")
 _HEX_ADDR = re.compile(r"(?:0x)?[0-9a-fA-F]+")
@@ -332,8 +341,8 @@ class _State:
     __slots__ = ("prefixes", "gfp", "tails", "kinds", "others", "stats", "trace_cmd")
 
     def __init__(self, stats: ParseStats) -> None:
-        #: prefix text (everything before the time stamp) -> (comm, pid, cpu)
-        self.prefixes: dict[str, tuple[str, int, int]] = {}
+        #: prefix text (everything before the time stamp) -> (comm, pid, cpu, irq)
+        self.prefixes: dict[str, tuple[str, int, int, int]] = {}
         #: gfp_flags text -> value
         self.gfp: dict[str, int] = {}
         #: per kind: the fields after ptr=/pfn= -> parsed values (see _tail_values)
@@ -354,20 +363,20 @@ class _State:
         self.stats.formats_seen.add(name)
         return name
 
-    def parse_prefix(self, key: str) -> tuple[str, int, int] | None:
+    def parse_prefix(self, key: str) -> tuple[str, int, int, int] | None:
         """Parse (and cache) the text before a time stamp; None if it is no known prefix."""
         if not key or key[0] == "#" or len(key) > 200:
             return None
         m = _FTRACE_KEY.fullmatch(key)
         if m is not None:
             self.layout(m["flags"], m["tgid"])
-            who = (m["comm"].strip(), int(m["pid"]), int(m["cpu"]))
+            who = (m["comm"].strip(), int(m["pid"]), int(m["cpu"]), _irq_context(m["flags"]))
         else:
             m = _PERF_KEY.fullmatch(key)
             if m is None:
                 return None
             self.stats.formats_seen.add("perf-script")
-            who = (m["comm"].strip(), int(m["tid"] or m["pid"]), int(m["cpu"]))
+            who = (m["comm"].strip(), int(m["tid"] or m["pid"]), int(m["cpu"]), 0)
         if len(self.prefixes) >= _CACHE_LIMIT:
             self.prefixes.clear()
         self.prefixes[key] = who
@@ -409,7 +418,7 @@ class _State:
 def _slow_line(line: str, state: _State) -> tuple[Any, ...]:
     """Classify a line the fast path could not handle.
 
-    Returns ``("event", comm, pid, cpu, ts_text, payload_start)``, ``("header",)``,
+    Returns ``("event", comm, pid, cpu, irq, ts_text, payload_start)``, ``("header",)``,
     ``("lost", n)`` or ``("skip", reason)``; raises _BadLine.
     """
     stripped = line.strip()
@@ -451,7 +460,8 @@ def _slow_line(line: str, state: _State) -> tuple[Any, ...]:
                 state.stats.formats_seen.add(fmt)
             pid = m["pid"] if fmt != "perf-script" else (m["tid"] or m["pid"])
             start = m.start("payload") if m["payload"] is not None else len(line)
-            return ("event", m["comm"].strip(), int(pid), int(m["cpu"]), m["ts"], start)
+            irq = _irq_context(m["flags"]) if fmt != "perf-script" else 0
+            return ("event", m["comm"].strip(), int(pid), int(m["cpu"]), irq, m["ts"], start)
     if "\x00" in line or "\ufffd" in line:
         raise _BadLine("malformed: binary data")
     if _HAS_CPU.search(line) is None:
@@ -725,7 +735,7 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
     general code from the start, so the result is always what the general code gives:
     1. the prefix: find the first ``: `` (the end of the time stamp) and the space before the
        time stamp; everything before that space is looked up in a cache of validated prefixes
-       -> (comm, pid, cpu); a miss, or any surprise (a comm holding ``: ``, a header, garbage),
+       -> (comm, pid, cpu, irq); a miss, or any surprise (a comm holding ``: ``, a header, garbage),
        goes to ``_slow_line``, which validates and caches the prefix or classifies the line;
     2. the event name (up to the next ``: ``; none for function-tracer lines);
     3. for kmem and page events: ``call_site=``/``page=`` is taken up to `` ptr=``/`` pfn=``, the
@@ -788,7 +798,7 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                         if a.isdecimal() and (not dot or b.isdecimal()):
                             ts = float(ts_text)
                             if ts != _INF:
-                                comm, pid, cpu = who
+                                comm, pid, cpu, irq = who
                                 name_cs, sep, ptr_tail = rest.partition(" ptr=")
                                 if sep:  # "kmalloc: call_site=SYM ptr=HEX REST"
                                     kc = kmem_head_get(name_cs)
@@ -817,6 +827,8 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                                                     out, kmem_kind, lineno, cpu, ts, comm, pid, call_site, ptr,
                                                     breq, balloc, gfp, node, name, accounted,
                                                 )
+                                                if irq:
+                                                    out.irq = irq
                                                 if dot:
                                                     seconds = True
                                                 else:
@@ -837,7 +849,7 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                                         out = new_event(Event)
                                         init_event(
                                             out, FUNC, lineno, cpu, ts, comm, pid,
-                                            "", 0, 0, 0, 0, -1, None, None, -1, -1, -1, func, parent,
+                                            "", 0, 0, 0, 0, -1, None, None, -1, -1, -1, func, parent, irq,
                                         )
                                         if dot:
                                             seconds = True
@@ -872,6 +884,8 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                                                         out, pkind, lineno, cpu, ts, comm, pid, "", page,
                                                         0, 0, gfp, -1, None, None, pfn, order, migratetype,
                                                     )
+                                                    if irq:
+                                                        out.irq = irq
                                                     if dot:
                                                         seconds = True
                                                     else:
@@ -887,7 +901,7 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                             sp = line.rfind(" ", 0, colon)
                             who = prefix_get(line[:sp])
                         if who is not None:
-                            comm, pid, cpu = who
+                            comm, pid, cpu, irq = who
                             ts_text = line[sp + 1 : colon]
                             # float() also takes "1e5", "inf", "1_0", "-1": only what the slow path's
                             # _TIMESTAMP takes (digits[.digits]) may pass here, or a line would parse
@@ -911,7 +925,7 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                             if what == "skip":
                                 skipped[res[1]] += 1
                                 continue
-                            _, comm, pid, cpu, ts_text, p0 = res
+                            _, comm, pid, cpu, irq, ts_text, p0 = res
                             ts = float(ts_text)
                         if ts == _INF:  # 400 digits and more: no clock counts that far
                             raise _BadLine("malformed: timestamp out of range")
@@ -945,7 +959,7 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                                 by_kind[FUNC] += 1
                                 yield Event(
                                     FUNC, lineno, cpu, ts, comm, pid,
-                                    "", 0, 0, 0, 0, -1, None, None, -1, -1, -1, func, parent,
+                                    "", 0, 0, 0, 0, -1, None, None, -1, -1, -1, func, parent, irq,
                                 )
                                 continue
                         ename = line[p0:e]
@@ -1017,6 +1031,8 @@ def _iter_events(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                             ev = Event(MARK, lineno, cpu, ts, comm, pid, text=text)
                         if ev is None:
                             ev = _general_event(kind, line[f0:], state, (lineno, cpu, ts, comm, pid))
+                        if irq:
+                            ev.irq = irq
                         by_kind[kind] += 1
                         yield ev
                     except _BadLine as bad:

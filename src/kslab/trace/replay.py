@@ -221,6 +221,11 @@ class Replayer:
         self.kernel_grew: dict[int, int] = {}
         self.recent_grows: deque[tuple[int, int, KmemCache, int]] = deque(maxlen=32)
         self.traced_drain_array = False
+        # allocations whose event came after an interrupt's events (see feed): per CPU, the context
+        # (irq), pid and grow state of a cache_alloc_refill whose allocation event has not come yet,
+        # and the events held back since an interrupt showed up after that refill
+        self.refill_open: dict[int, list[Any]] = {}
+        self.irq_hold: tuple[int, int, int, list[TraceEvent]] | None = None
         # the node timers of the caches that exist before the first event, as set (see _early_timers_lag)
         self.early_timers: list[tuple[Any, int]] = []
         self.early_action: tuple[int, str] | None = None
@@ -1282,6 +1287,71 @@ class Replayer:
     HOLD_LIMIT = 20_000
 
     def feed(self, ev: TraceEvent) -> None:
+        """Replay one event (subclasses see each event once here, in the trace's order)."""
+        self._feed_in_order(ev)
+
+    def _feed_in_order(self, ev: TraceEvent) -> None:
+        """Replay ``ev``, in the order the kernel did what the events stand for.
+
+        An allocation's event is written after the allocation returned, with interrupts enabled
+        again, so an interrupt taken in between (and its softirqs: a batch of RCU callbacks freeing
+        objects, say) shows its events before the allocation's.  That the allocation came first is
+        only known when the function tracer shows its ``cache_alloc_refill``: the refill and the
+        taking of the object run with interrupts off (but for the page allocation of a grow, between
+        ``cache_grow_begin`` and ``cache_grow_end``, where interrupts may come before the object is
+        taken).  So, after a CPU's refill (its grow ended), events of that CPU in a deeper context
+        (``TraceEvent.irq``: softirq over task, hardirq over softirq...) hold back every event until
+        the refill's own context on that CPU shows its next event: the allocation, replayed before
+        the held events (anything else: the events stay in their order)."""
+        hold = self.irq_hold
+        if hold is not None:
+            cpu, ctx, pid, held = hold
+            if ev.cpu != cpu or ev.irq > ctx:
+                held.append(ev)
+                if len(held) >= self.HOLD_LIMIT:
+                    self._release_irq_hold()
+                return
+            self.irq_hold = None
+            self.refill_open.pop(cpu, None)
+            if ev.kind <= KMEM_CACHE_ALLOC_NODE and ev.irq == ctx and ev.pid == pid:
+                self.summary.followed["allocations whose event came after an interrupt's"] += 1
+                self._feed_ordered(ev)
+                for e in held:
+                    self._feed_in_order(e)
+            else:
+                for e in held:
+                    self._feed_in_order(e)
+                self._feed_in_order(ev)
+            return
+        refill = self.refill_open
+        if ev.kind == FUNC and ev.text == "cache_alloc_refill":
+            refill[ev.cpu] = [ev.irq, ev.pid, False]
+        elif refill and ev.cpu in refill:
+            state = refill[ev.cpu]
+            if ev.irq > state[0]:
+                if not state[2]:
+                    self.irq_hold = (ev.cpu, state[0], state[1], [ev])
+                    return
+            elif ev.kind == FUNC:
+                if ev.parent == "cache_alloc_refill" and ev.text in ("cache_grow_begin", "cache_grow_end"):
+                    state[2] = ev.text == "cache_grow_begin"
+            elif ev.kind < MM_PAGE_ALLOC or ev.kind > MM_PAGE_FREE_BATCHED:
+                del refill[ev.cpu]  # the allocation, or whatever the refill's context did next
+        self._feed_ordered(ev)
+
+    def _release_irq_hold(self, to_end: bool = False) -> None:
+        """Replay the events held back for an allocation whose event did not come, in their order
+        (``to_end``: and those of any hold they start, as the end of the input does)."""
+        while self.irq_hold is not None:
+            cpu, _, _, held = self.irq_hold
+            self.irq_hold = None
+            self.refill_open.pop(cpu, None)
+            for e in held:
+                self._feed_in_order(e)
+            if not to_end:
+                break
+
+    def _feed_ordered(self, ev: TraceEvent) -> None:
         watches = self.reap_watches
         if watches:
             for cpu, w in list(watches.items()):
@@ -1321,6 +1391,8 @@ class Replayer:
 
     def flush(self) -> None:
         """Replay the events held back so far (as the end of the input would)."""
+        if self.irq_hold is not None:
+            self._release_irq_hold(to_end=True)
         if self.reap_hold:
             self._close_reap_watches(full=False)
         if self.held is not None:
