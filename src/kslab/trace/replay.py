@@ -184,6 +184,9 @@ class Replayer:
         self.summary = ReplaySummary()
         self.kmap: dict[int, int] = {}  # kernel object pointer -> model pointer
         self.kcache: dict[int, KmemCache] = {}  # kernel pointer -> model cache (for frees)
+        self.irq_buf: list[TraceEvent] = []  # events held back while an interrupt's window is open
+        self.irq_windows: dict[int, int] = {}  # CPU -> index in irq_buf of its interrupt's first event
+        self.task_pid: dict[int, int] = {}  # CPU -> pid of its last event outside interrupts
         self.internal_rev: dict[int, int] = {}  # model pointer of an internal structure -> kernel pointer
         self.kpage_cache: dict[int, KmemCache] = {}  # kernel pfn of a slab page -> cache
         self.placeholder: dict[KmemCache, list[int]] = {}
@@ -1286,9 +1289,105 @@ class Replayer:
     # between are held back (at most HOLD_LIMIT) so the model's write can happen where the kernel's did.
     HOLD_LIMIT = 20_000
 
+    # ---- interrupts between an allocation and its event ----------------------------------------------
+    # kmem_cache_alloc() and kmalloc() emit their event after local_irq_restore(): an interrupt (and the
+    # softirqs run on its way out) can come between the allocation and its line, so the trace shows
+    # the interrupt's events first although the allocation was done before them.  Two things tell:
+    # the function tracer's cache_alloc_refill before the interrupt (see _feed_in_order), and, for an
+    # allocation the CPU's array satisfied, the object it returned: an array hands out its newest
+    # object, so when the interrupt freed objects of the cache onto this CPU's array and the
+    # allocation's object is not the last of them, the allocation came first, and the replay moves it
+    # before the interrupt's first event of that cache.  To see the allocation, the events from an
+    # interrupt's first line until the interrupted task's next line are held back (at most
+    # IRQ_WINDOW_LIMIT; a trace without the irq-info column has no interrupt lines and holds nothing).
+    IRQ_WINDOW_LIMIT = 4096
+
+    def _event_cache(self, ev: TraceEvent) -> KmemCache | None:
+        """The model's cache of an allocation or free of the trace, when the event or the pointer tells."""
+        k = self.k
+        kind = ev.kind
+        if kind == KMALLOC:
+            return k.kmalloc_slab(ev.bytes_req, ev.gfp)
+        if kind in (KMEM_CACHE_ALLOC, KMEM_CACHE_FREE) and ev.name:
+            return k.find_cache(ev.name)
+        if kind in (KFREE, KMEM_CACHE_FREE):
+            return self.kcache.get(ev.ptr)
+        return None
+
     def feed(self, ev: TraceEvent) -> None:
         """Replay one event (subclasses see each event once here, in the trace's order)."""
-        self._feed_in_order(ev)
+        buf = self.irq_buf
+        kind = ev.kind
+        if kind >= MM_PAGE_ALLOC:  # page allocator events, markers, function-tracer lines
+            if buf:
+                buf.append(ev)
+            else:
+                self._feed_in_order(ev)
+            return
+        cpu = ev.cpu
+        windows = self.irq_windows
+        if ev.irq:
+            if cpu not in windows and self.task_pid.get(cpu) == ev.pid:
+                windows[cpu] = len(buf)
+            if buf or cpu in windows:
+                buf.append(ev)
+                if len(buf) > self.IRQ_WINDOW_LIMIT:
+                    self._release_irq_buf()
+            else:
+                self._feed_in_order(ev)
+            return
+        self.task_pid[cpu] = ev.pid
+        start = windows.pop(cpu, None)
+        if start is not None and kind in (KMALLOC, KMEM_CACHE_ALLOC) and ev.ptr:
+            at = self._alloc_before_irq(ev, buf, start)
+            if at is not None:
+                buf.insert(at, ev)
+                self.summary.followed["allocations done before an interrupt whose events came first"] += 1
+                if not windows:
+                    self._release_irq_buf()
+                return
+        if buf:
+            buf.append(ev)
+            if not windows:
+                self._release_irq_buf()
+        else:
+            self._feed_in_order(ev)
+
+    def _alloc_before_irq(self, ev: TraceEvent, buf: list[TraceEvent], start: int) -> int | None:
+        """Where in ``buf`` the task's allocation ``ev`` was really done (None: where it is)."""
+        cachep = self._event_cache(ev)
+        if cachep is None:
+            return None
+        cpu = ev.cpu
+        node = self.k.cpu_to_node[cpu % self.cpus]
+        first = None
+        last_free = None
+        freed: set[int] = set()
+        for i in range(start, len(buf)):
+            e = buf[i]
+            if e.cpu != cpu or e.kind > KMEM_CACHE_FREE or not e.irq:
+                continue
+            if self._event_cache(e) is not cachep:
+                continue
+            if first is None:
+                first = i
+            if e.kind >= KFREE:
+                if self.k.numa_multi and self._kernel_node(e.ptr) != node:
+                    continue  # a remote object goes to an alien cache, not to this CPU's array
+                last_free = e.ptr
+                freed.add(e.ptr)
+            else:
+                last_free = None
+        if first is None or last_free is None or ev.ptr in freed:
+            return None
+        return first
+
+    def _release_irq_buf(self) -> None:
+        """Replay the events held back for interrupts, in their (corrected) order."""
+        buf, self.irq_buf = self.irq_buf, []
+        self.irq_windows.clear()
+        for e in buf:
+            self._feed_in_order(e)
 
     def _feed_in_order(self, ev: TraceEvent) -> None:
         """Replay ``ev``, in the order the kernel did what the events stand for.
@@ -1391,6 +1490,8 @@ class Replayer:
 
     def flush(self) -> None:
         """Replay the events held back so far (as the end of the input would)."""
+        if self.irq_buf:
+            self._release_irq_buf()
         if self.irq_hold is not None:
             self._release_irq_hold(to_end=True)
         if self.reap_hold:
