@@ -1316,8 +1316,17 @@ class Replayer:
 
     def feed(self, ev: TraceEvent) -> None:
         """Replay one event (subclasses see each event once here, in the trace's order)."""
-        buf = self.irq_buf
         kind = ev.kind
+        if (kind <= KMEM_CACHE_FREE and not ev.irq and not self.irq_buf and self.irq_hold is None
+                and not self.reap_watches and self.held is None and ev.cpu not in self.refill_open):
+            # nothing is held back and the event starts no hold: what the stages below would do
+            # (_feed_in_order, _feed_ordered, _feed_held) comes down to this
+            self.task_pid[ev.cpu] = ev.pid
+            if self.fast_path and (self._alloc_fast(ev) if kind <= KMEM_CACHE_ALLOC_NODE else self._free_fast(ev)):
+                return
+            self._feed(ev)
+            return
+        buf = self.irq_buf
         if kind >= MM_PAGE_ALLOC:  # page allocator events, markers, function-tracer lines
             if buf:
                 buf.append(ev)
