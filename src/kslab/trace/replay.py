@@ -229,6 +229,12 @@ class Replayer:
         # and the events held back since an interrupt showed up after that refill
         self.refill_open: dict[int, list[Any]] = {}
         self.irq_hold: tuple[int, int, int, list[TraceEvent]] | None = None
+        # frees whose flush came before another CPU's refill (see _feed_flush_order): per CPU, the line
+        # of a cache_flusharray whose free event has not come yet, and of a cache_alloc_refill whose
+        # allocation event has not; and the events held back for such a free (CPU, allocation, events)
+        self.flush_open: dict[int, int] = {}
+        self.refill_seen: dict[int, int] = {}
+        self.flush_race: tuple[int, TraceEvent, list[TraceEvent]] | None = None
         # the node timers of the caches that exist before the first event, as set (see _early_timers_lag)
         self.early_timers: list[tuple[Any, int]] = []
         self.early_action: tuple[int, str] | None = None
@@ -1316,6 +1322,66 @@ class Replayer:
 
     def feed(self, ev: TraceEvent) -> None:
         """Replay one event (subclasses see each event once here, in the trace's order)."""
+        self._feed_flush_order(ev)
+
+    # A free's event is written after the free, and its function-tracer lines come before it: the
+    # cache_flusharray line says when the free moved a batch of its CPU's array to the node (the
+    # node's shared array, or free_block to the slabs), under the node's list_lock.  A refill on
+    # another CPU of the node takes from the same shared array and slabs under that lock.  When the
+    # refill's cache_alloc_refill line comes after a flush line whose free event has not come yet,
+    # the flush went first; if the allocation's event is nevertheless written before the free's,
+    # and the free is of the allocation's cache, the free is replayed first.  The events from the
+    # allocation's on are held back until the flushing CPU's next event (at most FLUSH_RACE_LIMIT).
+    FLUSH_RACE_LIMIT = 256
+
+    def _feed_flush_order(self, ev: TraceEvent) -> None:
+        race = self.flush_race
+        if race is not None:
+            cpu, alloc, held = race
+            if ev.cpu != cpu or ev.kind > KMEM_CACHE_FREE:
+                held.append(ev)
+                if len(held) > self.FLUSH_RACE_LIMIT:
+                    self.flush_race = None
+                    self.flush_open.pop(cpu, None)
+                    for e in held:
+                        self._feed_flush_order(e)
+                return
+            self.flush_race = None
+            self.flush_open.pop(cpu, None)
+            cachep = self._event_cache(ev) if ev.kind >= KFREE else None
+            if cachep is not None and cachep is self._event_cache(alloc):
+                self.summary.followed["frees whose flush came before another CPU's refill"] += 1
+                self._feed_flush_order(ev)
+                for e in held:
+                    self._feed_flush_order(e)
+            else:
+                for e in held:
+                    self._feed_flush_order(e)
+                self._feed_flush_order(ev)
+            return
+        kind = ev.kind
+        if kind == FUNC:
+            text = ev.text
+            if text == "cache_flusharray":
+                self.flush_open[ev.cpu] = ev.lineno
+            elif text == "cache_alloc_refill":
+                self.refill_seen[ev.cpu] = ev.lineno
+        elif kind <= KMEM_CACHE_FREE:
+            opened = self.flush_open
+            if opened:
+                opened.pop(ev.cpu, None)
+            if kind <= KMEM_CACHE_ALLOC_NODE and self.refill_seen:
+                line = self.refill_seen.pop(ev.cpu, None)
+                if line is not None and opened and kind in (KMALLOC, KMEM_CACHE_ALLOC):
+                    to_node = self.k.cpu_to_node
+                    node = to_node[ev.cpu % self.cpus]
+                    for cpu, fline in opened.items():
+                        if fline < line and to_node[cpu % self.cpus] == node:
+                            self.flush_race = (cpu, ev, [ev])
+                            return
+        self._feed_irq(ev)
+
+    def _feed_irq(self, ev: TraceEvent) -> None:
         kind = ev.kind
         if (kind <= KMEM_CACHE_FREE and not ev.irq and not self.irq_buf and self.irq_hold is None
                 and not self.reap_watches and self.held is None and ev.cpu not in self.refill_open):
@@ -1499,6 +1565,12 @@ class Replayer:
 
     def flush(self) -> None:
         """Replay the events held back so far (as the end of the input would)."""
+        while self.flush_race is not None:
+            cpu, _, held = self.flush_race
+            self.flush_race = None
+            self.flush_open.pop(cpu, None)
+            for e in held:
+                self._feed_flush_order(e)
         if self.irq_buf:
             self._release_irq_buf()
         if self.irq_hold is not None:
