@@ -1322,6 +1322,18 @@ class Replayer:
 
     def feed(self, ev: TraceEvent) -> None:
         """Replay one event (subclasses see each event once here, in the trace's order)."""
+        kind = ev.kind
+        cpu = ev.cpu
+        if (kind <= KMEM_CACHE_FREE and not ev.irq and self.flush_race is None and cpu not in self.flush_open
+                and cpu not in self.refill_seen and not self.irq_buf and self.irq_hold is None
+                and not self.reap_watches and self.held is None and cpu not in self.refill_open):
+            # nothing is held back and the event starts no hold: what the ordering stages
+            # (_feed_flush_order, _feed_irq, _feed_in_order, _feed_ordered, _feed_held) come down to
+            self.task_pid[cpu] = ev.pid
+            if self.fast_path and (self._alloc_fast(ev) if kind <= KMEM_CACHE_ALLOC_NODE else self._free_fast(ev)):
+                return
+            self._feed(ev)
+            return
         self._feed_flush_order(ev)
 
     # A free's event is written after the free, and its function-tracer lines come before it: the
