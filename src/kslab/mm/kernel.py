@@ -408,11 +408,9 @@ class Kernel:
     def adopt_kernel_cache_addr(self, cachep_addr: int, kaddr: int) -> None:
         """A traced kernel had this cache's struct kmem_cache at ``kaddr``: its node timers start from
         that address (init_cache_node), also when the cache was set up before the address was known."""
+        caches = [(c, self.reap_offset(c)) for c in self.slab_caches if c.addr == cachep_addr]
         self.kernel_cache_addr[cachep_addr] = kaddr
-        for c in self.slab_caches:
-            if c.addr != cachep_addr:
-                continue
-            old = (c.addr + self.config.reap_seed) % (4 * self.config.HZ)
+        for c, old in caches:
             new = self.reap_offset(c)
             for n in c.node:
                 # only a timer still as init_cache_node set it, at this jiffy

@@ -886,8 +886,9 @@ class Replayer:
         others = [nd.next_reap for c in k.slab_caches
                   if (nd := c.node[node]) is not None and nd not in forced and id(nd) not in later]
         hz = self.hz
+        expired = sum(1 for t in others if t <= jiffies)  # the timers that are not moved
         for lag in range(hz, jiffies + hz, hz):
-            n = sum(1 for t in others if t <= jiffies) + sum(1 for _, t in early if t + lag <= jiffies)
+            n = expired + sum(1 for _, t in early if t + lag <= jiffies)
             if n == passes:
                 for nd, t in self.early_timers:
                     nd.next_reap = t + lag
@@ -1353,10 +1354,7 @@ class Replayer:
             if ev.cpu != cpu or ev.kind > KMEM_CACHE_FREE:
                 held.append(ev)
                 if len(held) > self.FLUSH_RACE_LIMIT:
-                    self.flush_race = None
-                    self.flush_open.pop(cpu, None)
-                    for e in held:
-                        self._feed_flush_order(e)
+                    self._release_flush_race()
                 return
             self.flush_race = None
             self.flush_open.pop(cpu, None)
@@ -1392,6 +1390,16 @@ class Replayer:
                             self.flush_race = (cpu, ev, [ev])
                             return
         self._feed_irq(ev)
+
+    def _release_flush_race(self) -> None:
+        """Replay the events held back for a free whose event did not come, in their order (they may
+        start another such hold)."""
+        assert self.flush_race is not None
+        cpu, _, held = self.flush_race
+        self.flush_race = None
+        self.flush_open.pop(cpu, None)
+        for e in held:
+            self._feed_flush_order(e)
 
     def _feed_irq(self, ev: TraceEvent) -> None:
         kind = ev.kind
@@ -1578,11 +1586,7 @@ class Replayer:
     def flush(self) -> None:
         """Replay the events held back so far (as the end of the input would)."""
         while self.flush_race is not None:
-            cpu, _, held = self.flush_race
-            self.flush_race = None
-            self.flush_open.pop(cpu, None)
-            for e in held:
-                self._feed_flush_order(e)
+            self._release_flush_race()
         if self.irq_buf:
             self._release_irq_buf()
         if self.irq_hold is not None:
