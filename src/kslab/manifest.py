@@ -251,7 +251,8 @@ class ManifestBoot:
         self.path = path
         self.has_directives = any(isinstance(e, Directive) for e in entries)
 
-    def apply(self, e: Entry) -> None:
+    def apply(self, e: Entry, cpu: int = 0) -> None:
+        """Apply one entry; a creation runs on ``cpu`` (the boot CPU unless a trace says otherwise)."""
         k = self.k
         if isinstance(e, Directive):
             if e.what == "init_late":
@@ -265,16 +266,17 @@ class ManifestBoot:
             useroffset, usersize = e.useroffset, e.usersize
         else:
             useroffset, usersize = usercopy_window(e.name, e.size)
-        c = k.kmem_cache_create(e.name, e.size, e.align, e.flags, True if e.ctor else None, useroffset, usersize)
+        c = k.kmem_cache_create(e.name, e.size, e.align, e.flags, True if e.ctor else None, useroffset, usersize,
+                                cpu=cpu)
         if c is None:
             k.printk(f"kslab: manifest line {e.lineno}: {e.name} could not be created")
 
-    def step(self) -> Entry | None:
+    def step(self, cpu: int = 0) -> Entry | None:
         if self.pos >= len(self.entries):
             return None
         e = self.entries[self.pos]
         self.pos += 1
-        self.apply(e)
+        self.apply(e, cpu)
         return e
 
     def run_all(self) -> None:

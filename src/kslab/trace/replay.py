@@ -331,7 +331,7 @@ class Replayer:
             _useroffset, usersize = (e.useroffset, e.usersize) if e.usersize >= 0 else usercopy_window(e.name, e.size)
             mergeable = not usersize and find_mergeable(self.k, e.size, e.align, flags, e.name,
                                                         True if e.ctor else None) is not None
-            mb.step()
+            mb.step(self.k.cpu)
             if not mergeable:
                 return self.k.slab_caches[0] if self.k.slab_caches else None
         return None
@@ -528,6 +528,13 @@ class Replayer:
                                                                                  "create_cache")):
                 self.kernel_refilled.pop(ev.cpu, None)
                 self.summary.applied[ev.kind_name + " (cache creation)"] += 1
+                # the model's kmem_cache_create allocates its struct kmem_cache itself: on the CPU the
+                # trace says, under the task's policy (an interleaving boot task takes it from the node
+                # the kernel's pointer is on), so that it comes from the same array the kernel's did
+                cpu = self._cpu(ev)
+                self.k.set_cpu(cpu)
+                if self.boot_policies:
+                    self._task_policy(ev, cpu)
                 self._traced_creation(ev.ptr)
                 return
             if group == "alloc:freelist":
