@@ -9,7 +9,7 @@ import pytest
 from kslab.mm.config import MachineConfig
 from kslab.trace.events import FUNC, KMALLOC, TraceEvent
 from kslab.trace.ftrace import iter_events
-from kslab.trace.reapwatch import ReapWatch, pick_jiffies
+from kslab.trace.reapwatch import NodeAtReap, ReapWatch, pick_jiffies, place_passes
 from kslab.trace.replay import Replayer
 
 
@@ -41,6 +41,22 @@ def test_a_run_counts_its_drain_array_lines_and_ends_with_the_worker() -> None:
     # the worker's next work
     assert not w.observe(TraceEvent(kind=KMALLOC, lineno=9, cpu=0, ts=0.0, comm="t", pid=13, ptr=1))
     assert w.drains == 3
+
+
+def test_a_worker_preempted_after_a_call_per_cache_comes_back_for_the_rest() -> None:
+    """The last caches' second calls can come after another task had the CPU (a cond_resched())."""
+    w = ReapWatch(func(0, 13, "cache_reap", "process_one_work"), min_drains=2)
+    assert w.observe(func(0, 13, "drain_array", "cache_reap"))
+    assert w.observe(func(0, 13, "drain_array", "cache_reap"))
+    assert w.observe(func(0, 99, "cache_alloc_refill", "kmem_cache_alloc"))  # another task takes the CPU
+    assert w.observe(func(1, 30, "cache_alloc_refill", "kmem_cache_alloc"))
+    assert w.observe(func(0, 13, "drain_array", "cache_reap"))  # the worker again: the same walk
+    assert w.observe(func(0, 13, "drain_array_locked", "drain_array"))
+    assert w.drains == 3 and bytes(w.drained) == b"\x00\x00\x01"
+    assert w.observe(func(0, 99, "cache_alloc_refill", "kmem_cache_alloc"))
+    for _ in range(ReapWatch.AWAY_LIMIT - 1):
+        assert w.observe(func(1, 30, "cache_alloc_refill", "kmem_cache_alloc"))
+    assert not w.observe(func(1, 30, "cache_alloc_refill", "kmem_cache_alloc"))  # it did not come back: over
 
 
 def test_a_run_with_nothing_under_it_gave_up() -> None:
@@ -87,6 +103,7 @@ def test_a_run_names_the_pages_drain_freelist_gave_back() -> None:
     assert w.observe(func(0, 13, "kmem_freepages", "drain_freelist.isra.0"))
     assert w.observe(TraceEvent(kind=MM_PAGE_FREE, lineno=5, cpu=0, ts=0.0, comm="t", pid=13, pfn=200))
     assert w.freelist_pfns == [200]
+    assert bytes(w.freelist_after) == b"\x01"
 
 
 def test_an_inlined_drain_freelist_is_told_from_an_array_drain() -> None:
@@ -154,3 +171,37 @@ def test_early_node_timers_follow_a_late_start_of_jiffies() -> None:
     assert s.followed["early node timers put later (jiffies started after the trace clock)"] == 1
     assert s.followed["node passes equal to the trace's"] == 1
     assert min(n.next_reap for c in rep.k.slab_caches for n in c.node if n is not None) > 5000
+
+
+def node(own: bool = False, shared: bool = False, due: int = 100, freeing: bool | None = False) -> NodeAtReap:
+    return NodeAtReap(own, shared, due, freeing)
+
+
+def test_passes_follow_the_timers_when_the_calls_agree() -> None:
+    caches = [node(own=True), node(shared=True, due=-5), node()]
+    assert place_passes(caches, bytes([1, 0, 1, 0]), bytes(4)) == [False, True, False]
+
+
+def test_passes_go_where_the_drained_arrays_say() -> None:
+    # the model's timer says the first cache expired; the trace's second call drained a shared array,
+    # which only the third cache has: the third passed, not the first
+    caches = [node(due=-5), node(), node(shared=True, due=3)]
+    assert place_passes(caches, bytes([0, 0, 0, 1]), bytes(4)) == [False, False, True]
+
+
+def test_a_freelist_page_names_the_cache_that_passed() -> None:
+    caches = [node(due=-1), node(due=50, freeing=True), node(due=80)]
+    assert place_passes(caches, bytes(4), bytes([0, 0, 1, 0])) == [False, True, False]
+    # a model that would free a page where the trace shows none: that cache did not pass
+    caches = [node(due=-1, freeing=True), node(due=10, freeing=False)]
+    assert place_passes(caches, bytes(3), bytes(3)) == [False, True]
+
+
+def test_among_equal_outcomes_the_nearest_timer_passes() -> None:
+    caches = [node(due=40), node(due=7), node(due=300)]
+    assert place_passes(caches, bytes(4), bytes(4)) == [False, True, False]
+
+
+def test_a_count_the_walk_cannot_make_gives_no_plan() -> None:
+    assert place_passes([node(), node()], bytes(1), bytes(1)) is None
+    assert place_passes([node(), node()], bytes(5), bytes(5)) is None

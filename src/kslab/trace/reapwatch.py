@@ -15,11 +15,17 @@ reap: jiffies must lie between the ``next_reap`` of the last cache that passed a
 did not.  :class:`ReapWatch` collects one run's lines (the events of other CPUs that interleave with
 it are held back with them); the replay then runs the model's ``cache_reap`` at the run's first line,
 skips it if the kernel gave up, and picks the clock from the node passes.
+
+Which caches passed is in the lines too: ``drain_array_locked`` under a call shows that the array was
+drained, and a page drain_freelist gave back follows only a cache's second call.  The model knows every
+cache's arrays, so :func:`place_passes` finds where in the sequence the second calls are, and the
+replay sets the model's node timers to match.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
+from typing import NamedTuple
 
 from .events import ALLOC_KINDS, FUNC, MARK, MM_PAGE_FREE, TraceEvent
 
@@ -31,13 +37,23 @@ REAP_INNER = frozenset({"drain_array_locked", "free_block", "slabs_destroy", "km
 class ReapWatch:
     """The ``drain_array`` lines of one ``cache_reap`` run on one CPU."""
 
-    __slots__ = ("cpu", "drains", "freelist_pfns", "lineno", "min_drains", "pid", "seen", "_freed_block", "_freeing")
+    __slots__ = ("away", "cpu", "drains", "drained", "freelist_after", "freelist_pfns", "lineno", "min_drains", "pid",
+                 "seen", "_freed_block", "_freeing")
+
+    #: after another task took the CPU from a worker that had walked every cache once, how many events
+    #: to wait for the worker to come back to its walk (it was preempted before the last caches' second
+    #: calls) before the run is taken as over
+    AWAY_LIMIT = 2000
 
     def __init__(self, ev: TraceEvent, min_drains: int) -> None:
         self.cpu = ev.cpu
         self.pid = ev.pid
         self.lineno = ev.lineno
         self.drains = 0
+        #: one entry per drain_array line: 1 if drain_array_locked ran under it (the array was drained)
+        self.drained = bytearray()
+        #: one entry per drain_array line: 1 if drain_freelist gave back a page after it
+        self.freelist_after = bytearray()
         #: the pages drain_freelist gave back: the caches they belonged to passed the node-level part
         self.freelist_pfns: list[int] = []
         self._freeing = False
@@ -47,19 +63,29 @@ class ReapWatch:
         self.seen = False
         #: the walk calls drain_array at least once per cache: before that many, the run is not over
         self.min_drains = min_drains
+        #: events seen since another task took the CPU after min_drains (None: the worker has it)
+        self.away: int | None = None
 
     def observe(self, ev: TraceEvent) -> bool:
         """Count ``ev`` if it belongs to the run; False when the run is over before ``ev``."""
         self.seen = True
         if ev.cpu != self.cpu:
+            if self.away is not None:
+                self.away += 1
+                return self.away <= self.AWAY_LIMIT
             return True
         if ev.pid == self.pid:
+            self.away = None
             kind = ev.kind
             if kind == FUNC:
                 text = ev.text
                 if text == "drain_array" and ev.parent == "cache_reap":
                     self.drains += 1
+                    self.drained.append(0)
+                    self.freelist_after.append(0)
                     self._freed_block = False
+                elif text == "drain_array_locked" and self.drained:
+                    self.drained[-1] = 1
                 elif text not in REAP_INNER:
                     return False  # the worker went on to something else (another reap, other work)
                 elif text == "free_block":
@@ -73,12 +99,20 @@ class ReapWatch:
                 return False
             elif kind == MM_PAGE_FREE and self._freeing:
                 self.freelist_pfns.append(ev.pfn)
+                if self.freelist_after:
+                    self.freelist_after[-1] = 1
                 self._freeing = False
             # frees of off-slab freelists and the page frees of destroyed slabs belong to the walk
             return True
-        # another task runs on the CPU: the worker gave up or finished its walk (a worker preempted in
-        # the middle of its walk, at a cond_resched(), comes back for the rest)
-        return 0 < self.drains < self.min_drains
+        # another task runs on the CPU: the worker gave up, or finished its walk, or was preempted (at a
+        # cond_resched()) and comes back for the rest.  Before a call per cache it cannot be over; after,
+        # the worker's next line tells, if it comes soon enough
+        if self.drains == 0:
+            return False
+        if self.drains < self.min_drains:
+            return True
+        self.away = (self.away or 0) + 1
+        return self.away <= self.AWAY_LIMIT
 
 
 def pick_jiffies(next_reaps: list[int], passes: int, now: int, estimate: int,
@@ -119,5 +153,77 @@ def pick_jiffies(next_reaps: list[int], passes: int, now: int, estimate: int,
     return best[3], best[0] == 0
 
 
-__all__ = ["REAP_INNER", "ReapWatch", "pick_jiffies"]
+class NodeAtReap(NamedTuple):
+    """What the model says of one cache as a ``cache_reap`` run reaches it."""
+
+    own: bool  #: drain_array would drain the CPU's array (it has objects and was not touched)
+    shared: bool  #: ... and the node's shared array
+    due: int  #: ``next_reap - jiffies``: at most 0 when the model's node timer has expired
+    freeing: bool | None  #: drain_freelist would give back a page (None: not known)
+
+
+#: costs of place_passes: an outcome the model's arrays cannot give, and a node timer read against the
+#: model's (plus up to 999 for how far the timer is from expiring, or since it expired)
+MISMATCH = 2500
+AGAINST_TIMER = 1000
+
+
+def place_passes(caches: list[NodeAtReap], drained: bytes | bytearray,
+                 freelist_after: bytes | bytearray) -> list[bool] | None:
+    """Which caches passed the node-level part of a ``cache_reap`` run, from the trace's drain_array lines.
+
+    The walk calls drain_array once per cache for the CPU's array, then, where the node timer had
+    expired, once more for the node's shared array, followed by drain_freelist.  ``drained[i]`` tells
+    whether drain_array_locked ran under the trace's i-th call, ``freelist_after[i]`` whether
+    drain_freelist gave back a page after it.  The model knows both arrays of every cache, so the
+    sequence says where the second calls are.  The passes are placed where the sequence fits best,
+    by dynamic programming over (cache, passes so far): an outcome the model's arrays cannot give
+    costs more than a node timer read against the model's, and among the timers read against the
+    model's, those nearest to expiring (or to not having expired) cost least.  None when the number of
+    calls cannot be the walk's.
+    """
+    total = len(caches)
+    extra = len(drained) - total
+    if extra < 0 or extra > total or len(freelist_after) != len(drained):
+        return None
+    inf = 1 << 62
+    cost = [0] + [inf] * extra  # cost[p]: the best cost of the caches so far with p passes among them
+    choices: list[bytearray] = []
+    for i, c in enumerate(caches):
+        stay = 0 if c.due > 0 else AGAINST_TIMER + min(999, -c.due)
+        go = 0 if c.due <= 0 else AGAINST_TIMER + min(999, c.due)
+        new = [inf] * (extra + 1)
+        pick = bytearray(extra + 1)
+        for p in range(min(i, extra) + 1):
+            base = cost[p]
+            if base >= inf:
+                continue
+            pos = i + p
+            # the CPU's array; drain_freelist never runs after its call
+            here = base + (MISMATCH if drained[pos] != c.own else 0) + (MISMATCH if freelist_after[pos] else 0)
+            v = here + stay
+            if v < new[p]:
+                new[p] = v
+                pick[p] = 0
+            if p < extra:
+                v = here + go + (MISMATCH if drained[pos + 1] != c.shared else 0)
+                if c.freeing is not None and freelist_after[pos + 1] != c.freeing:
+                    v += MISMATCH
+                if v < new[p + 1]:
+                    new[p + 1] = v
+                    pick[p + 1] = 1
+        cost = new
+        choices.append(pick)
+    if cost[extra] >= inf:
+        return None
+    plan = [False] * total
+    p = extra
+    for i in range(total - 1, -1, -1):
+        if choices[i][p]:
+            plan[i] = True
+            p -= 1
+    return plan
+
+
+__all__ = ["AGAINST_TIMER", "MISMATCH", "REAP_INNER", "NodeAtReap", "ReapWatch", "pick_jiffies", "place_passes"]
 

@@ -48,7 +48,7 @@ from .events import (
     MM_PAGE_FREE_BATCHED,
     TraceEvent,
 )
-from .reapwatch import ReapWatch, pick_jiffies
+from .reapwatch import NodeAtReap, ReapWatch, pick_jiffies, place_passes
 
 
 class ReplayError(KslabError):
@@ -213,6 +213,7 @@ class Replayer:
         self.kernel_refilled: Counter[int] = Counter()
         self.anchored: set[tuple[KmemCache, int]] = set()
         self.align_arrays = True
+        self.align_passes = True
         self.held: list[TraceEvent] | None = None
         # a cache_reap run being collected (see reapwatch), and the drain_array count of collected runs
         self.reap_watches: dict[int, ReapWatch] = {}
@@ -760,6 +761,8 @@ class Replayer:
             cpu = self._cpu(ev)
             forced = self._freelist_evidence(cpu, watch) if drains else []
             self._clock_from_reap(ev, cpu, drains, forced)
+            if drains and watch is not None and self.align_passes:
+                self._passes_from_drains(cpu, watch)
             if self.opts.reap == "trace":
                 if drains == 0:
                     # the kernel's mutex_trylock(&slab_mutex) failed: that run visited no cache
@@ -940,6 +943,49 @@ class Replayer:
                 self.summary.followed["early node timers put earlier (the boot's creations spread in time)"] += 1
                 return j2, True
         return j, False
+
+    def _passes_from_drains(self, cpu: int, watch: ReapWatch) -> None:
+        """Set the model's node timers so that the caches pass where the kernel's run shows they did
+        (see reapwatch.place_passes); a timer the kernel's run did not find expired expires at the next."""
+        k = self.k
+        node = k.cpu_to_node[cpu]
+        if len(watch.drained) != watch.drains:
+            return
+        j = k.jiffies
+        nodes = []
+        caches = []
+        for c in k.slab_caches:
+            n = c.node[node] if node < len(c.node) else None
+            if n is None:
+                return
+            ac = c.cpu_cache[cpu]
+            sh = n.shared
+            own = bool(ac.entry) and not ac.touched
+            shared = sh is not None and bool(sh.entry) and not sh.touched
+            # drain_freelist gives back a page when the node has a free slab and took none from its free
+            # list since the last reap (free_touched); whether an array drained just before frees a slab
+            # is not worked out here (None: not known)
+            if n.free_touched:
+                freeing: bool | None = False
+            elif own or shared:
+                freeing = None
+            else:
+                freeing = n.free_slabs > 0
+            caches.append(NodeAtReap(own, shared, n.next_reap - j, freeing))
+            nodes.append(n)
+        plan = place_passes(caches, watch.drained, watch.freelist_after)
+        if plan is None:
+            return
+        moved = 0
+        for n, passed in zip(nodes, plan, strict=True):
+            if passed and n.next_reap > j:
+                n.next_reap = j
+                moved += 1
+            elif not passed and n.next_reap <= j:
+                n.next_reap = j + 1
+                moved += 1
+        if moved:
+            self.summary.followed["node timers set from the outcome of each drain_array"] += moved
 
     def _force_timers(self, forced: list[Any], jiffies: int) -> None:
         for nd in forced:
