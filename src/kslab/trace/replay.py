@@ -761,7 +761,8 @@ class Replayer:
             cpu = self._cpu(ev)
             forced = self._freelist_evidence(cpu, watch) if drains else []
             self._clock_from_reap(ev, cpu, drains, forced)
-            if drains and watch is not None and self.align_passes:
+            if drains and watch is not None and self.align_passes and cpu == ev.cpu:
+                # (on a smaller machine than the trace's, the CPU's arrays are not the kernel's CPU's)
                 self._passes_from_drains(cpu, watch)
             if self.opts.reap == "trace":
                 if drains == 0:
