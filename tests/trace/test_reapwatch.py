@@ -205,3 +205,30 @@ def test_among_equal_outcomes_the_nearest_timer_passes() -> None:
 def test_a_count_the_walk_cannot_make_gives_no_plan() -> None:
     assert place_passes([node(), node()], bytes(1), bytes(1)) is None
     assert place_passes([node(), node()], bytes(5), bytes(5)) is None
+
+
+def test_a_free_slab_after_the_drains_is_worked_out_without_changing_anything() -> None:
+    rep = Replayer(MachineConfig.build(cpus=2))
+    rep.run(iter_events(io.StringIO("     sh-7      [000] ....       1: kmem_cache_shrink <-x\n")), clock="counter")
+    k = rep.k
+    c = k.kmem_cache_create("t", 1024)
+    assert c is not None
+    objs = [k.kmem_cache_alloc(c) for _ in range(c.num)]  # one slab, its objects all handed out
+    for o in objs:
+        k.kmem_cache_free(c, o)  # back into CPU 0's array: the slab stays in use
+    n = c.node[0]
+    assert n is not None and n.free_slabs == 0
+    ac = c.cpu_cache[0]
+    before = (list(ac.entry), n.free_objects, n.free_slabs)
+    # a fifth of the array's limit is more than it holds: half of it goes, the slab keeps the rest
+    assert not rep._free_slab_after_drains(c, n, 0, own=False, shared=False)
+    drained = min((ac.limit + 4) // 5, (len(ac.entry) + 1) // 2)
+    assert rep._free_slab_after_drains(c, n, 0, own=True, shared=False) == (drained >= c.num)
+    assert (list(ac.entry), n.free_objects, n.free_slabs) == before
+    # one object per slab: the drained object's slab is then free, and drain_freelist has one to give back
+    big = k.kmem_cache_create("u", 4096)
+    assert big is not None and big.num == 1
+    k.kmem_cache_free(big, k.kmem_cache_alloc(big))
+    nb = big.node[0]
+    assert nb is not None and nb.free_slabs == 0 and big.cpu_cache[0].entry
+    assert rep._free_slab_after_drains(big, nb, 0, own=True, shared=False)

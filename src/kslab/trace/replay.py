@@ -963,15 +963,9 @@ class Replayer:
             sh = n.shared
             own = bool(ac.entry) and not ac.touched
             shared = sh is not None and bool(sh.entry) and not sh.touched
-            # drain_freelist gives back a page when the node has a free slab and took none from its free
-            # list since the last reap (free_touched); whether an array drained just before frees a slab
-            # is not worked out here (None: not known)
-            if n.free_touched:
-                freeing: bool | None = False
-            elif own or shared:
-                freeing = None
-            else:
-                freeing = n.free_slabs > 0
+            # drain_freelist gives back a page when the node has a free slab (after the array drains just
+            # before) and took none from its free list since the last reap (free_touched)
+            freeing = not n.free_touched and self._free_slab_after_drains(c, n, cpu, own, shared)
             caches.append(NodeAtReap(own, shared, n.next_reap - j, freeing))
             nodes.append(n)
         plan = place_passes(caches, watch.drained, watch.freelist_after)
@@ -987,6 +981,37 @@ class Replayer:
                 moved += 1
         if moved:
             self.summary.followed["node timers set from the outcome of each drain_array"] += moved
+
+    def _free_slab_after_drains(self, c: KmemCache, n: Any, cpu: int, own: bool, shared: bool) -> bool:
+        """Whether ``n`` has a free slab after cache_reap drains the CPU's array (``own``) and the
+        shared one (``shared``): drain_array_locked's count of the oldest objects, as free_block
+        gives them back and then trims the free slabs beyond free_limit; nothing is changed."""
+        free_slabs: int = n.free_slabs
+        if not own and not shared:
+            return free_slabs > 0
+        free_objects: int = n.free_objects
+        page_of = self.k.page_of
+        taken: dict[int, int] = {}
+        for ac, drains in ((c.cpu_cache[cpu], own), (n.shared, shared)):
+            if not drains or ac is None:
+                continue
+            avail = len(ac.entry)
+            tofree = (ac.limit + 4) // 5
+            if tofree > avail:
+                tofree = (avail + 1) // 2
+            free_objects += tofree
+            for obj in ac.entry[:tofree]:
+                page = page_of(obj)
+                if page is None:
+                    continue
+                left = taken.get(page.pfn, page.active) - 1
+                taken[page.pfn] = left
+                if left == 0:
+                    free_slabs += 1
+            while free_objects > n.free_limit and free_slabs > 0:
+                free_objects -= c.num
+                free_slabs -= 1
+        return free_slabs > 0
 
     def _force_timers(self, forced: list[Any], jiffies: int) -> None:
         for nd in forced:
