@@ -203,3 +203,22 @@ def test_allocation_shown_after_an_interrupt_is_replayed_before_it(refill: bool)
     assert moved == 1
     if not refill:
         assert s.followed["allocations done before an interrupt whose events came first"] == 1
+
+
+def test_sync_placeholders_stay_out_of_slabs_grown_under_the_trace() -> None:
+    """The kernel's objects of unknown identity are in slabs older than the trace, or in slabs of their
+    own: a slab the model grew for a traced allocation has its free slots free in the kernel too."""
+    import io  # noqa: PLC0415
+    trace = ("  a-1 [000] ....  0.1: kmem_cache_alloc: call_site=f+0x1/0x2 ptr=ffff888012e27420 bytes_req=48 "
+             "bytes_alloc=48 gfp_flags=GFP_KERNEL name=foo\n")
+    rep = Replayer(MachineConfig.build(cpus=1), None, ReplayOptions())
+    rep.run(iter_events(io.StringIO(trace)), clock="counter")
+    foo = rep.k.find_cache("foo")
+    assert foo is not None
+    traced = rep.k.page_of(rep.kmap[0xFFFF888012E27420])
+    assert traced is not None
+    made = rep._placeholders(foo, 3, sync=True)
+    assert len(made) == 3 and all(rep.k.page_of(p) is not traced for p in made)
+    # the three share a slab of their own
+    assert len({rep.k.page_of(p) for p in made}) == 1
+    rep.check()

@@ -30,7 +30,7 @@ from ..mm.slab.alloc import kmem_cache_alloc, kmem_cache_alloc_node, slab_want_i
 from ..mm.slab.free import ___cache_free, kfree, kmem_cache_free
 from ..mm.slab.grow import cache_grow_begin, cache_grow_end, fixup_slab_list, slab_get_obj
 from ..mm.slab.kmalloc import kmalloc, kmalloc_node, kmalloc_slab
-from ..mm.slab.node import drain_freelist, get_first_slab
+from ..mm.slab.node import drain_freelist
 from ..mm.slab_common import find_mergeable
 from ..mm.slab_def import SLAB_HWCACHE_ALIGN, KmemCache
 from .events import (
@@ -190,6 +190,8 @@ class Replayer:
         self.internal_rev: dict[int, int] = {}  # model pointer of an internal structure -> kernel pointer
         self.kpage_cache: dict[int, KmemCache] = {}  # kernel pfn of a slab page -> cache
         self.placeholder: dict[KmemCache, list[int]] = {}
+        #: slab pages the model had before the first event: what else the kernel's hold is not known
+        self.pre_trace_pages: set[int] = set()
         self.pending_model: dict[str, deque[int]] = {}
         self.pending_trace: dict[str, deque[int]] = {}
         self.shrink_rotor: Counter[str] = Counter()
@@ -405,7 +407,7 @@ class Replayer:
         objs = self._placeholders(cachep, 1)
         return objs[0] if objs else 0
 
-    def _placeholders(self, cachep: KmemCache, count: int) -> list[int]:
+    def _placeholders(self, cachep: KmemCache, count: int, sync: bool = False) -> list[int]:
         """``count`` placeholders (see _placeholder) one after the other, fewer if the slabs run out."""
         k = self.k
         node = k.numa_node
@@ -415,19 +417,26 @@ class Replayer:
         objs: list[int] = []
         off = cachep.obj_offset if k.debug else 0
         stats = cachep.stats
+        # The kernel's objects stand in slabs of their own, or in slabs older than the trace; not in the
+        # free slots of a slab grown while the trace was followed: the kernel's allocations from that
+        # slab are all in the trace, and its free slots are free in the kernel too.
+        allowed = self.pre_trace_pages | {p.pfn for ob in self.placeholder.get(cachep, ())
+                                          if (p := k.page_of(ob - off)) is not None} if sync else None
         saved_explain, k.explain = k.explain, None
         saved_hook, k.event_hook = k.event_hook, None
         try:
             for _ in range(count):
-                page = get_first_slab(n, False)
+                page = self._placeholder_slab(n, allowed)
                 if page is None:
                     page = cache_grow_begin(cachep, cachep.allocflags | 0xCC0, node)
                     if page is None:
                         break
                     cache_grow_end(cachep, page)
-                    page = get_first_slab(n, False)
+                    page = self._placeholder_slab(n, allowed)
                     if page is None:
                         break
+                if allowed is not None:
+                    allowed.add(page.pfn)
                 obj = slab_get_obj(cachep, page)
                 n.free_objects -= 1
                 stats.num_active += 1
@@ -439,6 +448,19 @@ class Replayer:
         if objs:
             self.summary.placeholders[cachep.name] += len(objs)
         return objs
+
+    @staticmethod
+    def _placeholder_slab(n: Any, allowed: set[int] | None) -> Any:
+        """A slab for a placeholder: a partial one (among ``allowed`` unless None), else a free one
+        (get_first_slab's order, without its free_touched: the kernel did not take this object now)."""
+        for page in n.slabs_partial:
+            if allowed is None or page.pfn in allowed:
+                return page
+        page = n.slabs_free.lru_next
+        if page is n.slabs_free:
+            return None
+        n.free_slabs -= 1
+        return page
 
     def _unknown_free(self, ev: TraceEvent, cachep: KmemCache | None) -> None:
         kptr = ev.ptr
@@ -1146,7 +1168,7 @@ class Replayer:
                     self._match_shared(c, pool, row["sharedavail"] - mine.sharedavail))
             mine = get_slabinfo(c)
             deficit = row["active_objs"] - mine.active_objs
-            made = self._placeholders(c, deficit)
+            made = self._placeholders(c, deficit, sync=True)
             pool.extend(made)
             report["placeholders"] += len(made)
             if deficit < 0 and pool:
@@ -1369,6 +1391,8 @@ class Replayer:
             self.mb.run_all()
         if shows_boot:
             self.early_timers = [(n, n.next_reap) for c in self.k.slab_caches for n in c.node if n is not None]
+        self.pre_trace_pages = {page.pfn for c in self.k.slab_caches for n in c.node if n is not None
+                                for lst in (n.slabs_full, n.slabs_partial, n.slabs_free) for page in lst}
 
     # A /proc/slabinfo write is seen twice: the function tracer's slabinfo_write line when the kernel
     # tunes the cache, and later the marker that an --action turns into the model's write.  Events in
