@@ -217,6 +217,9 @@ def test_sync_placeholders_stay_out_of_slabs_grown_under_the_trace() -> None:
     assert foo is not None
     traced = rep.k.page_of(rep.kmap[0xFFFF888012E27420])
     assert traced is not None
+    # a trace that starts later: the model's slab stands for one the kernel had before the trace
+    assert {rep.k.page_of(p) for p in rep._placeholders(foo, 2, sync=True)} == {traced}
+    rep.shows_boot = True  # as for a trace that shows the boot (see Replayer.start_boot)
     made = rep._placeholders(foo, 3, sync=True)
     assert len(made) == 3 and all(rep.k.page_of(p) is not traced for p in made)
     # the three share a slab of their own

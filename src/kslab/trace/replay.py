@@ -192,6 +192,7 @@ class Replayer:
         self.placeholder: dict[KmemCache, list[int]] = {}
         #: slab pages the model had before the first event: what else the kernel's hold is not known
         self.pre_trace_pages: set[int] = set()
+        self.shows_boot = False
         self.pending_model: dict[str, deque[int]] = {}
         self.pending_trace: dict[str, deque[int]] = {}
         self.shrink_rotor: Counter[str] = Counter()
@@ -420,8 +421,11 @@ class Replayer:
         # The kernel's objects stand in slabs of their own, or in slabs older than the trace; not in the
         # free slots of a slab grown while the trace was followed: the kernel's allocations from that
         # slab are all in the trace, and its free slots are free in the kernel too.
+        # (Only when the trace shows the boot: a trace that starts later shows the model's slabs growing
+        # where the kernel's allocations came from slabs it had before.)
         allowed = self.pre_trace_pages | {p.pfn for ob in self.placeholder.get(cachep, ())
-                                          if (p := k.page_of(ob - off)) is not None} if sync else None
+                                          if (p := k.page_of(ob - off)) is not None} \
+            if sync and self.shows_boot else None
         saved_explain, k.explain = k.explain, None
         saved_hook, k.event_hook = k.event_hook, None
         try:
@@ -1384,6 +1388,7 @@ class Replayer:
             or (ev.kind in (KMEM_CACHE_ALLOC, KMEM_CACHE_ALLOC_NODE) and ev.name == "kmem_cache"
                 and site_function(ev.call_site) in ("kmem_cache_create_usercopy", "create_cache"))
             for ev in head)
+        self.shows_boot = shows_boot
         self.directive_mode = self.mb.has_directives and shows_boot
         self.boot_policies = shows_boot and self.k.numa_multi
         if not self.directive_mode:
