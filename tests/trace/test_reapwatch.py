@@ -232,3 +232,12 @@ def test_a_free_slab_after_the_drains_is_worked_out_without_changing_anything() 
     nb = big.node[0]
     assert nb is not None and nb.free_slabs == 0 and big.cpu_cache[0].entry
     assert rep._free_slab_after_drains(big, nb, 0, own=True, shared=False)
+
+
+def test_without_drain_array_locked_in_the_trace_the_timers_place_the_passes() -> None:
+    """A function filter without drain_array_locked (or without drain_freelist's pages) says nothing of
+    the outcomes: all zeros would read as "nothing drained" and pull the passes away from the timers."""
+    caches = [node(shared=True, due=-5), node(due=50), node(due=200)]
+    assert place_passes(caches, None, None, calls=4) == [True, False, False]
+    assert place_passes(caches, bytes(4), None) == [False, True, False]  # what the zeros would have said
+    assert place_passes(caches, None, bytes(4), calls=4) == [True, False, False]

@@ -168,8 +168,8 @@ MISMATCH = 2500
 AGAINST_TIMER = 1000
 
 
-def place_passes(caches: list[NodeAtReap], drained: bytes | bytearray,
-                 freelist_after: bytes | bytearray) -> list[bool] | None:
+def place_passes(caches: list[NodeAtReap], drained: bytes | bytearray | None,
+                 freelist_after: bytes | bytearray | None, calls: int | None = None) -> list[bool] | None:
     """Which caches passed the node-level part of a ``cache_reap`` run, from the trace's drain_array lines.
 
     The walk calls drain_array once per cache for the CPU's array, then, where the node timer had
@@ -179,13 +179,24 @@ def place_passes(caches: list[NodeAtReap], drained: bytes | bytearray,
     sequence says where the second calls are.  The passes are placed where the sequence fits best,
     by dynamic programming over (cache, passes so far): an outcome the model's arrays cannot give
     costs more than a node timer read against the model's, and among the timers read against the
-    model's, those nearest to expiring (or to not having expired) cost least.  None when the number of
-    calls cannot be the walk's.
+    model's, those nearest to expiring (or to not having expired) cost least.  A trace whose function
+    tracer does not show drain_array_locked (or drain_freelist's pages) gives None for that sequence:
+    ``calls`` is then the number of drain_array lines, and only the timers place the passes.  None when
+    the number of calls cannot be the walk's.
     """
     total = len(caches)
-    extra = len(drained) - total
-    if extra < 0 or extra > total or len(freelist_after) != len(drained):
+    if calls is None:
+        calls = len(drained) if drained is not None else len(freelist_after) if freelist_after is not None else 0
+    extra = calls - total
+    if extra < 0 or extra > total or any(seq is not None and len(seq) != calls for seq in (drained, freelist_after)):
         return None
+    # a sequence the trace does not give costs nothing either way: 2 stands for "not known"
+    known_drained = drained if drained is not None else bytes([2]) * calls
+    known_freed = freelist_after if freelist_after is not None else bytes([2]) * calls
+
+    def miss(seen: int, want: bool | None) -> int:
+        return MISMATCH if seen != 2 and want is not None and seen != want else 0
+
     inf = 1 << 62
     cost = [0] + [inf] * extra  # cost[p]: the best cost of the caches so far with p passes among them
     choices: list[bytearray] = []
@@ -200,15 +211,13 @@ def place_passes(caches: list[NodeAtReap], drained: bytes | bytearray,
                 continue
             pos = i + p
             # the CPU's array; drain_freelist never runs after its call
-            here = base + (MISMATCH if drained[pos] != c.own else 0) + (MISMATCH if freelist_after[pos] else 0)
+            here = base + miss(known_drained[pos], c.own) + miss(known_freed[pos], False)
             v = here + stay
             if v < new[p]:
                 new[p] = v
                 pick[p] = 0
             if p < extra:
-                v = here + go + (MISMATCH if drained[pos + 1] != c.shared else 0)
-                if c.freeing is not None and freelist_after[pos + 1] != c.freeing:
-                    v += MISMATCH
+                v = here + go + miss(known_drained[pos + 1], c.shared) + miss(known_freed[pos + 1], c.freeing)
                 if v < new[p + 1]:
                     new[p + 1] = v
                     pick[p + 1] = 1

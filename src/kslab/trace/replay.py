@@ -228,6 +228,10 @@ class Replayer:
         self.kernel_grew: dict[int, int] = {}
         self.recent_grows: deque[tuple[int, int, KmemCache, int]] = deque(maxlen=32)
         self.traced_drain_array = False
+        # whether the function tracer shows drain_array_locked, and drain_freelist's pages (kmem_freepages
+        # lines and page frees): until it does, a reap run's lines say nothing of them
+        self.traced_drain_locked = False
+        self.traced_freepages = False
         # allocations whose event came after an interrupt's events (see feed): per CPU, the context
         # (irq), pid and grow state of a cache_alloc_refill whose allocation event has not come yet,
         # and the events held back since an interrupt showed up after that refill
@@ -994,7 +998,8 @@ class Replayer:
             freeing = not n.free_touched and self._free_slab_after_drains(c, n, cpu, own, shared)
             caches.append(NodeAtReap(own, shared, n.next_reap - j, freeing))
             nodes.append(n)
-        plan = place_passes(caches, watch.drained, watch.freelist_after)
+        plan = place_passes(caches, watch.drained if self.traced_drain_locked else None,
+                            watch.freelist_after if self.traced_freepages else None, watch.drains)
         if plan is None:
             return
         moved = 0
@@ -1676,6 +1681,10 @@ class Replayer:
                 self.reap_watches[ev.cpu] = ReapWatch(ev, len(self.k.slab_caches))
             elif ev.text == "drain_array":
                 self.traced_drain_array = True
+            elif ev.text == "drain_array_locked":
+                self.traced_drain_locked = True
+            elif ev.text == "kmem_freepages":
+                self.traced_freepages = True
         hold = self.reap_hold
         hold.append(ev)
         if len(hold) >= self.HOLD_LIMIT:
