@@ -163,7 +163,10 @@ class NodeAtReap(NamedTuple):
 
 
 #: costs of place_passes: an outcome the model's arrays cannot give, and a node timer read against the
-#: model's (plus up to 999 for how far the timer is from expiring, or since it expired)
+#: model's (plus up to 999 for how far the timer is from expiring, or since it expired).  One outcome
+#: the model cannot give weighs more than any one timer read against it (at most 1999), and less than
+#: two: moving one pass elsewhere reads two timers against the model (one that expired stays, one that
+#: did not passes), so a pass moves to explain two contradicting outcomes, not one.
 MISMATCH = 2500
 AGAINST_TIMER = 1000
 
