@@ -562,10 +562,17 @@ class Replayer:
                 # the model's kmem_cache_create allocates its struct kmem_cache itself: on the CPU the
                 # trace says, under the task's policy (an interleaving boot task takes it from the node
                 # the kernel's pointer is on), so that it comes from the same array the kernel's did
-                cpu = self._cpu(ev)
-                self.k.set_cpu(cpu)
-                if self.boot_policies:
-                    self._task_policy(ev, cpu)
+                # (a CPU not up yet in the model would be brought up by applying the manifest up to its
+                # @cpu_up, creations included: the creation is then left to the boot CPU)
+                cpu = ev.cpu % self.cpus
+                if cpu != ev.cpu:
+                    self.summary.cpu_remapped += 1
+                if cpu in self.k.online_cpus:
+                    self.k.set_cpu(cpu)
+                    if self.boot_policies:
+                        self._task_policy(ev, cpu)
+                else:
+                    self.k.set_cpu(0)
                 self._traced_creation(ev.ptr)
                 return
             if group == "alloc:freelist":
