@@ -899,10 +899,7 @@ class Replayer:
             node = k.cpu_to_node[cpu]
             timers = [nd.next_reap for c in k.slab_caches if (nd := c.node[node]) is not None and nd not in forced]
             passes = drains - len(k.slab_caches) - len(forced)
-            est = j
-            j, exact = pick_jiffies(timers, passes, k.jiffies, est, k.reap_grid(cpu))
-            if not exact and self.early_timers:
-                j, exact = self._early_timers_earlier(ev, cpu, passes, forced, est, j)
+            j, exact = pick_jiffies(timers, passes, k.jiffies, j, k.reap_grid(cpu))
             if not exact:
                 self.summary.followed["clock: no jiffies gives the trace's node passes (nearest taken)"] += 1
         if j > k.jiffies:
@@ -946,41 +943,6 @@ class Replayer:
                                           f"trace's clock), so that this cache_reap run's node passes fit")
                 self.summary.followed["early node timers put later (jiffies started after the trace clock)"] += 1
                 return
-
-    def _early_timers_earlier(self, ev: TraceEvent, cpu: int, passes: int, forced: list[Any], est: int,
-                              j: int) -> tuple[int, bool]:
-        """On a trace without time in it, no jiffies gives this run's node passes: place the timers of
-        the caches created before the trace's first event.
-
-        The model's clock stands still until the first reap run, so it sets the timers of the caches
-        created during the boot as if they had all been created at once, while the kernel created them
-        over the seconds the boot took: the caches created along the trace have their timers later,
-        relative to the earliest ones, than the model has.  While none of the earliest has expired,
-        their timers are moved earlier by whole seconds, the smallest move with which a jiffies gives
-        the run's count, once."""
-        k = self.k
-        node = k.cpu_to_node[cpu]
-        early = [(nd, t) for nd, t in self.early_timers if nd.nid == node]
-        if any(nd.next_reap != t for nd, t in early):
-            self.early_timers = []  # one of them has expired and been reset: too late to move them
-            return j, False
-        ids = {id(nd) for nd, _ in early}
-        others = [nd.next_reap for c in k.slab_caches
-                  if (nd := c.node[node]) is not None and nd not in forced and id(nd) not in ids]
-        hz = self.hz
-        for m in range(1, 6):
-            shifted = others + [t - m * hz for nd, t in early if nd not in forced]
-            j2, exact = pick_jiffies(shifted, passes, k.jiffies, est, k.reap_grid(cpu))
-            if exact:
-                for nd, t in self.early_timers:
-                    nd.next_reap = t - m * hz
-                self.early_timers = []
-                self.summary.notes.append(f"line {ev.lineno}: the node timers of the caches created before the "
-                                          f"trace began put {m * hz} ticks earlier, so that a jiffies gives this "
-                                          f"cache_reap run's node passes")
-                self.summary.followed["early node timers put earlier (the boot's creations spread in time)"] += 1
-                return j2, True
-        return j, False
 
     def _passes_from_drains(self, cpu: int, watch: ReapWatch) -> None:
         """Set the model's node timers so that the caches pass where the kernel's run shows they did
