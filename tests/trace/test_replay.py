@@ -130,6 +130,7 @@ def test_explain_a_cache_reap_line(capsys: pytest.CaptureFixture[str]) -> None:
     trace = str(Path(__file__).parent / "data" / "oracle-R1-global.txt")
     assert main(["explain", "--trace", trace, "--line", "58"]) == 0
     out = capsys.readouterr().out
+    assert out.startswith("event 47 (line 58) on CPU 0: cache_reap <-process_one_work\n")
     assert "cache_reap on CPU 0 (node 0) at jiffies 1744" in out
     assert "drain_array: kmalloc-64:" in out
 

@@ -76,6 +76,7 @@ def explain_trace_event(args: argparse.Namespace) -> str:
     from ..manifest import read_manifest  # noqa: PLC0415
     from ..mm.explain import Explain  # noqa: PLC0415
     from ..report.narrate import narrate  # noqa: PLC0415
+    from ..trace.events import FUNC, MARK  # noqa: PLC0415
     from ..trace.ftrace import iter_events  # noqa: PLC0415
     from ..trace.replay import Replayer, ReplayOptions  # noqa: PLC0415
     from .common import machine_config  # noqa: PLC0415
@@ -115,9 +116,14 @@ def explain_trace_event(args: argparse.Namespace) -> str:
     rep.flush()  # a cache_reap line waits for the lines of its run: replay it now
     k.explain = None
     lang = args.lang
-    what = f"{target.kind_name}: call_site={target.call_site} ptr={target.ptr:#x}"
-    if target.name:
-        what += f" name={target.name}"
+    if target.kind == FUNC:
+        what = f"{target.text} <-{target.parent}"
+    elif target.kind == MARK:
+        what = f"tracing_mark_write: {target.text}"
+    else:
+        what = f"{target.kind_name}: call_site={target.call_site} ptr={target.ptr:#x}"
+        if target.name:
+            what += f" name={target.name}"
     head_line = (f"event {len(head)} (line {target.lineno}) on CPU {target.cpu}: {what}\n"
                  if lang == "en" else f"第 {len(head)} 个事件 (第 {target.lineno} 行)，CPU {target.cpu}：{what}\n")
     mp = rep.kmap.get(target.ptr)
