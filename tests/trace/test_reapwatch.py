@@ -173,7 +173,7 @@ def test_early_node_timers_follow_a_late_start_of_jiffies() -> None:
     assert min(n.next_reap for c in rep.k.slab_caches for n in c.node if n is not None) > 5000
 
 
-def node(own: bool = False, shared: bool = False, due: int = 100, freeing: bool | None = False) -> NodeAtReap:
+def node(own: bool = False, shared: bool = False, due: int = 100, freeing: bool = False) -> NodeAtReap:
     return NodeAtReap(own, shared, due, freeing)
 
 

@@ -37,8 +37,8 @@ REAP_INNER = frozenset({"drain_array_locked", "free_block", "slabs_destroy", "km
 class ReapWatch:
     """The ``drain_array`` lines of one ``cache_reap`` run on one CPU."""
 
-    __slots__ = ("away", "cpu", "drains", "drained", "freelist_after", "freelist_pfns", "lineno", "min_drains", "pid",
-                 "seen", "_freed_block", "_freeing")
+    __slots__ = ("away", "cpu", "drained", "freelist_after", "freelist_pfns", "lineno", "min_drains", "pid", "seen",
+                 "_freed_block", "_freeing")
 
     #: after another task took the CPU from a worker that had walked every cache once, how many events
     #: to wait for the worker to come back to its walk (it was preempted before the last caches' second
@@ -49,7 +49,6 @@ class ReapWatch:
         self.cpu = ev.cpu
         self.pid = ev.pid
         self.lineno = ev.lineno
-        self.drains = 0
         #: one entry per drain_array line: 1 if drain_array_locked ran under it (the array was drained)
         self.drained = bytearray()
         #: one entry per drain_array line: 1 if drain_freelist gave back a page after it
@@ -66,6 +65,11 @@ class ReapWatch:
         #: events seen since another task took the CPU after min_drains (None: the worker has it)
         self.away: int | None = None
 
+    @property
+    def drains(self) -> int:
+        """The run's drain_array lines so far."""
+        return len(self.drained)
+
     def observe(self, ev: TraceEvent) -> bool:
         """Count ``ev`` if it belongs to the run; False when the run is over before ``ev``."""
         self.seen = True
@@ -80,7 +84,6 @@ class ReapWatch:
             if kind == FUNC:
                 text = ev.text
                 if text == "drain_array" and ev.parent == "cache_reap":
-                    self.drains += 1
                     self.drained.append(0)
                     self.freelist_after.append(0)
                     self._freed_block = False
@@ -159,7 +162,7 @@ class NodeAtReap(NamedTuple):
     own: bool  #: drain_array would drain the CPU's array (it has objects and was not touched)
     shared: bool  #: ... and the node's shared array
     due: int  #: ``next_reap - jiffies``: at most 0 when the model's node timer has expired
-    freeing: bool | None  #: drain_freelist would give back a page (None: not known)
+    freeing: bool  #: drain_freelist would give back a page
 
 
 #: costs of place_passes: an outcome the model's arrays cannot give, and a node timer read against the
@@ -197,8 +200,8 @@ def place_passes(caches: list[NodeAtReap], drained: bytes | bytearray | None,
     known_drained = drained if drained is not None else bytes([2]) * calls
     known_freed = freelist_after if freelist_after is not None else bytes([2]) * calls
 
-    def miss(seen: int, want: bool | None) -> int:
-        return MISMATCH if seen != 2 and want is not None and seen != want else 0
+    def miss(seen: int, want: bool) -> int:
+        return MISMATCH if seen != 2 and seen != want else 0
 
     inf = 1 << 62
     cost = [0] + [inf] * extra  # cost[p]: the best cost of the caches so far with p passes among them

@@ -31,6 +31,7 @@ from ..mm.slab.free import ___cache_free, kfree, kmem_cache_free
 from ..mm.slab.grow import cache_grow_begin, cache_grow_end, fixup_slab_list, slab_get_obj
 from ..mm.slab.kmalloc import kmalloc, kmalloc_node, kmalloc_slab
 from ..mm.slab.node import drain_freelist
+from ..mm.slab.reap import drain_array_tofree
 from ..mm.slab_common import find_mergeable
 from ..mm.slab_def import SLAB_HWCACHE_ALIGN, KmemCache
 from .events import (
@@ -190,7 +191,8 @@ class Replayer:
         self.internal_rev: dict[int, int] = {}  # model pointer of an internal structure -> kernel pointer
         self.kpage_cache: dict[int, KmemCache] = {}  # kernel pfn of a slab page -> cache
         self.placeholder: dict[KmemCache, list[int]] = {}
-        #: slab pages the model had before the first event: what else the kernel's hold is not known
+        #: slab pages the model had before the first event of a trace that shows the boot: what else the
+        #: kernel's hold is not known
         self.pre_trace_pages: set[int] = set()
         self.shows_boot = False
         self.pending_model: dict[str, deque[int]] = {}
@@ -427,9 +429,10 @@ class Replayer:
         # slab are all in the trace, and its free slots are free in the kernel too.
         # (Only when the trace shows the boot: a trace that starts later shows the model's slabs growing
         # where the kernel's allocations came from slabs it had before.)
-        allowed = self.pre_trace_pages | {p.pfn for ob in self.placeholder.get(cachep, ())
-                                          if (p := k.page_of(ob - off)) is not None} \
-            if sync and self.shows_boot else None
+        allowed: set[int] | None = None
+        if sync and self.shows_boot:
+            allowed = self.pre_trace_pages | {p.pfn for ob in self.placeholder.get(cachep, ())
+                                              if (p := k.page_of(ob - off)) is not None}
         saved_explain, k.explain = k.explain, None
         saved_hook, k.event_hook = k.event_hook, None
         try:
@@ -490,12 +493,14 @@ class Replayer:
         self.summary.applied[ev.kind_name + " (placeholder)"] += 1
 
     # ---- events --------------------------------------------------------------------------------------
-    def _cpu(self, ev: TraceEvent) -> int:
+    def _cpu(self, ev: TraceEvent, bring_up: bool = True) -> int:
+        """The model's CPU for ``ev`` (one the machine lacks is remapped); on a boot along the trace, a
+        CPU not up yet is brought up unless ``bring_up`` is False."""
         cpu = ev.cpu
         if cpu >= self.cpus:
             cpu %= self.cpus
             self.summary.cpu_remapped += 1
-        if self.directive_mode and cpu not in self.k.online_cpus:
+        if bring_up and self.directive_mode and cpu not in self.k.online_cpus:
             self._bring_up(cpu)
         return cpu
 
@@ -564,9 +569,7 @@ class Replayer:
                 # the kernel's pointer is on), so that it comes from the same array the kernel's did
                 # (a CPU not up yet in the model would be brought up by applying the manifest up to its
                 # @cpu_up, creations included: the creation is then left to the boot CPU)
-                cpu = ev.cpu % self.cpus
-                if cpu != ev.cpu:
-                    self.summary.cpu_remapped += 1
+                cpu = self._cpu(ev, bring_up=False)
                 if cpu in self.k.online_cpus:
                     self.k.set_cpu(cpu)
                     if self.boot_policies:
@@ -949,8 +952,6 @@ class Replayer:
         (see reapwatch.place_passes); a timer the kernel's run did not find expired expires at the next."""
         k = self.k
         node = k.cpu_to_node[cpu]
-        if len(watch.drained) != watch.drains:
-            return
         j = k.jiffies
         nodes = []
         caches = []
@@ -995,10 +996,7 @@ class Replayer:
         for ac, drains in ((c.cpu_cache[cpu], own), (n.shared, shared)):
             if not drains or ac is None:
                 continue
-            avail = len(ac.entry)
-            tofree = (ac.limit + 4) // 5
-            if tofree > avail:
-                tofree = (avail + 1) // 2
+            tofree = drain_array_tofree(ac, False)
             free_objects += tofree
             for obj in ac.entry[:tofree]:
                 page = page_of(obj)
@@ -1370,8 +1368,8 @@ class Replayer:
             self.mb.run_all()
         if shows_boot:
             self.early_timers = [(n, n.next_reap) for c in self.k.slab_caches for n in c.node if n is not None]
-        self.pre_trace_pages = {page.pfn for c in self.k.slab_caches for n in c.node if n is not None
-                                for lst in (n.slabs_full, n.slabs_partial, n.slabs_free) for page in lst}
+            self.pre_trace_pages = {page.pfn for c in self.k.slab_caches for n in c.node if n is not None
+                                    for lst in (n.slabs_full, n.slabs_partial, n.slabs_free) for page in lst}
 
     # A /proc/slabinfo write is seen twice: the function tracer's slabinfo_write line when the kernel
     # tunes the cache, and later the marker that an --action turns into the model's write.  Events in

@@ -27,14 +27,21 @@ KERNEL_SYMBOLS = ("drain_array_locked", "drain_array", "reap_alien", "next_reap_
 INT_MAX = 2**31 - 1
 
 
-def drain_array_locked(cachep: KmemCache, ac: ArrayCache | None, node: int, free_all: bool, lst: list[Page]) -> int:
-    """Free the oldest entries of ``ac``: all, or a fifth of its limit (at most half of what is there)."""
-    if ac is None or not ac.entry:
-        return 0
+def drain_array_tofree(ac: ArrayCache, free_all: bool) -> int:
+    """How many of the oldest entries drain_array_locked frees: all, or a fifth of the array's limit
+    (at most half, rounded up, of what is there)."""
     avail = len(ac.entry)
     tofree = avail if free_all else (ac.limit + 4) // 5
     if tofree > avail:
         tofree = (avail + 1) // 2
+    return tofree
+
+
+def drain_array_locked(cachep: KmemCache, ac: ArrayCache | None, node: int, free_all: bool, lst: list[Page]) -> int:
+    """Free the oldest entries of ``ac`` (see drain_array_tofree)."""
+    if ac is None or not ac.entry:
+        return 0
+    tofree = drain_array_tofree(ac, free_all)
     free_block(cachep, ac.entry, tofree, node, lst)
     del ac.entry[:tofree]
     return tofree
