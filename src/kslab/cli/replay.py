@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_replay_options(p)
     p.add_argument("--json", metavar="FILE", help="write the summary and final state as JSON")
     p.add_argument("--no-slabinfo", action="store_true", help="do not print the final /proc/slabinfo")
+    from .replay_state import add_state_options  # noqa: PLC0415 - saved state (issue 14)
+    add_state_options(p)
     p.set_defaults(func=run)
 
 
@@ -309,8 +311,12 @@ def run(args: argparse.Namespace) -> int:
         args.no_slabinfo = True
         sys.stdout.write(f"kslab replay: the bundled real trace ({bundled_trace().name}: Linux 5.10 SLAB, 1 CPU, "
                          "1500 files created and deleted in tmpfs)\n")
-    rep = make_replayer(args)
-    summary, stats, dt = run_replay(rep, args)
+    from .replay_state import run_with_state, uses_state  # noqa: PLC0415 - saved state (issue 14)
+    if uses_state(args):
+        rep, summary, stats, dt = run_with_state(args)
+    else:
+        rep = make_replayer(args)
+        summary, stats, dt = run_replay(rep, args)
     d = summary_dict(summary, stats, dt)
     if demo:
         from ..report.top import render_top  # noqa: PLC0415
