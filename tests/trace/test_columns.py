@@ -1,6 +1,8 @@
 """The columnar parser (kslab.trace.columns) gives back exactly what kslab.trace.ftrace.iter_events gives: the
 same TraceEvents (every field, ``ts`` by type too), the same ParseStats, the same TraceParseError after the same
-events, on the test data, the bundled trace, random and mutated traces, with small reads and small tables."""
+events, on the test data, the bundled trace, random and mutated traces, with small reads and small tables; with
+its pure-Python engine and with the compiled scanner (when it is built: ``pip install -e .`` or
+``python setup.py build_ext --inplace``; with ``KSLAB_PURE=1`` the compiled cases are skipped)."""
 
 from __future__ import annotations
 
@@ -41,6 +43,24 @@ def outcome(parse: Callable[..., Any], source: Callable[[], Any],
     return rows, err, {k: getattr(stats, k) for k in ParseStats.__dataclass_fields__}
 
 
+ENGINES = ["pure", pytest.param("compiled", marks=pytest.mark.skipif(
+    not columns.compiled_available(), reason="the compiled scanner is not built (or KSLAB_PURE is set)"))]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with each engine: ``iter_chunks`` called without one picks it."""
+    name: str = request.param
+    real = columns.iter_chunks
+
+    def chosen(*args: Any, **kw: Any) -> Any:
+        kw.setdefault("engine", name)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(columns, "iter_chunks", chosen)
+    return name
+
+
 def assert_same(source: Callable[[], Any], skip_bad: bool) -> tuple[list[Any], Any, dict[str, Any]]:
     want = outcome(iter_events, source, skip_bad)
     got = outcome(columns.iter_column_events, source, skip_bad)
@@ -55,12 +75,12 @@ def assert_same(source: Callable[[], Any], skip_bad: bool) -> tuple[list[Any], A
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 @pytest.mark.parametrize("skip_bad", [False, True])
-def test_files_parse_the_same(path: Path, skip_bad: bool) -> None:
+def test_files_parse_the_same(engine: str, path: Path, skip_bad: bool) -> None:
     rows, err, stats = assert_same(lambda: path, skip_bad)
     assert err is None and rows and stats["events"] == len(rows)
 
 
-def test_small_reads_and_small_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_reads_and_small_tables(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks of 3001 characters, and tables started afresh every few chunks (the interning limit)."""
     monkeypatch.setattr(ftrace, "CHUNK_SIZE", 3001)
     monkeypatch.setattr(columns, "_CACHE_LIMIT", 40)
@@ -69,7 +89,7 @@ def test_small_reads_and_small_tables(monkeypatch: pytest.MonkeyPatch) -> None:
         assert_same(lambda: BUNDLED, skip_bad)
 
 
-def test_columns_and_tables() -> None:
+def test_columns_and_tables(engine: str) -> None:
     """The stored and derived columns say what the events say."""
     events = list(iter_events(BUNDLED))
     chunks = list(columns.iter_chunks(BUNDLED))
@@ -98,26 +118,27 @@ def test_columns_and_tables() -> None:
         chunks[0].column("nonsense")
 
 
-def test_the_events_before_an_error_come_first() -> None:
+def test_the_events_before_an_error_come_first(engine: str) -> None:
     good = (DATA / "oracle-R1-global.txt").read_text()
     bad = good + "  a-1 [000] ....  0.2: kmalloc: call_site=f ptr=\x00\n" + good
     rows, err, _ = assert_same(lambda: io.StringIO(bad), False)
     assert err is not None and err[1] == good.count("\n") + 1 and rows
 
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=120, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
 @SETTINGS
 @given(st.randoms(use_true_random=False), st.integers(0, 80), st.booleans())
-def test_adversarial_traces_parse_the_same(rng: random.Random, n: int, skip_bad: bool) -> None:
+def test_adversarial_traces_parse_the_same(engine: str, rng: random.Random, n: int, skip_bad: bool) -> None:
     data = random_trace(rng, n)
     assert_same(lambda: io.BytesIO(data), skip_bad)
 
 
 @SETTINGS
 @given(st.randoms(use_true_random=False), st.booleans())
-def test_generated_lines_parse_the_same(rng: random.Random, skip_bad: bool) -> None:
+def test_generated_lines_parse_the_same(engine: str, rng: random.Random, skip_bad: bool) -> None:
     gen = TraceGen(rng, wild=0.3)
     text = "\n".join(gen.line() for _ in range(60))
     assert_same(lambda: io.StringIO(text), skip_bad)
@@ -125,11 +146,11 @@ def test_generated_lines_parse_the_same(rng: random.Random, skip_bad: bool) -> N
 
 @SETTINGS
 @given(st.binary(max_size=2000))
-def test_binary_garbage_parses_the_same(data: bytes) -> None:
+def test_binary_garbage_parses_the_same(engine: str, data: bytes) -> None:
     assert_same(lambda: io.BytesIO(data), True)
 
 
-def test_mutated_real_lines_parse_the_same() -> None:
+def test_mutated_real_lines_parse_the_same(engine: str) -> None:
     """Lines of the real excerpts with a character cut, replaced, doubled (the mutations of parse_identity)."""
     rng = random.Random(7)
     lines = [x for p in FILES[:3] for x in p.read_text().split("\n")]

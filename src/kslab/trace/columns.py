@@ -77,7 +77,7 @@ from kslab.trace.ftrace import (
     open_trace_text,
 )
 
-__all__ = ["COLUMNS", "ColumnChunk", "iter_chunks", "iter_column_events"]
+__all__ = ["COLUMNS", "ColumnChunk", "compiled_available", "iter_chunks", "iter_column_events"]
 
 #: The stored columns of a chunk, and their array type codes.
 COLUMNS: Final = (("lineno", "q"), ("who", "i"), ("ts", "d"), ("code", "i"), ("ptr", "Q"), ("tail", "q"))
@@ -124,7 +124,9 @@ class ColumnChunk:
     def seal(self) -> None:
         """Turn the columns into arrays (done before the chunk is handed out)."""
         for name, code in COLUMNS:
-            setattr(self, name, array(code, getattr(self, name)))
+            col = getattr(self, name)
+            if not isinstance(col, array):
+                setattr(self, name, array(code, col))
 
     def interned(self) -> tuple[list[str], list[str | None]]:
         """The call-site strings and cache names that ``call_site_id`` and ``name_id`` index (this chunk's)."""
@@ -216,18 +218,43 @@ class _Counts:
         self.skipped = skipped
 
 
-def iter_chunks(source: Source, *, skip_bad: bool = False, stats: ParseStats | None = None) -> Iterator[ColumnChunk]:
+def iter_chunks(source: Source, *, skip_bad: bool = False, stats: ParseStats | None = None,
+                engine: str | None = None) -> Iterator[ColumnChunk]:
     """Parse a text trace into :class:`ColumnChunk` s (arguments and errors as
-    :func:`kslab.trace.ftrace.iter_events`; a TraceParseError comes after the chunk of the rows before it)."""
+    :func:`kslab.trace.ftrace.iter_events`; a TraceParseError comes after the chunk of the rows before it).
+
+    ``engine``: ``"pure"`` (this module), ``"compiled"`` (the C scanner of :mod:`kslab.trace.cscan`; an
+    ImportError when it is not built), or None: the compiled one when it is built and ``KSLAB_PURE`` is not
+    set (or ``0``), else pure Python.  Both give the same rows."""
     if isinstance(source, (str, os.PathLike)) and not (isinstance(source, str) and source == "-"):
         os.stat(source)  # fail now, not at the first next()
-    return _iter_chunks(source, skip_bad, stats if stats is not None else ParseStats())
+    st = stats if stats is not None else ParseStats()
+    if engine is None:
+        engine = "compiled" if compiled_available() else "pure"
+    if engine == "compiled":
+        from kslab.trace.cscan import iter_chunks_compiled  # noqa: PLC0415
+
+        return iter_chunks_compiled(source, skip_bad, st)
+    if engine != "pure":
+        raise ValueError(f"engine {engine!r}: expected 'pure' or 'compiled'")
+    return _iter_chunks(source, skip_bad, st)
 
 
-def iter_column_events(source: Source, *, skip_bad: bool = False,
-                       stats: ParseStats | None = None) -> Generator[TraceEvent, None, None]:
+def compiled_available() -> bool:
+    """Whether the compiled scanner is built and allowed (``KSLAB_PURE`` unset, empty or ``0``)."""
+    if os.environ.get("KSLAB_PURE", "") not in ("", "0"):
+        return False
+    try:
+        from kslab.trace import _cscan  # type: ignore[attr-defined]  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
+
+
+def iter_column_events(source: Source, *, skip_bad: bool = False, stats: ParseStats | None = None,
+                       engine: str | None = None) -> Generator[TraceEvent, None, None]:
     """The TraceEvents of :func:`iter_chunks`' rows: what :func:`kslab.trace.ftrace.iter_events` yields."""
-    chunks = iter_chunks(source, skip_bad=skip_bad, stats=stats)
+    chunks = iter_chunks(source, skip_bad=skip_bad, stats=stats, engine=engine)
 
     def gen() -> Generator[TraceEvent, None, None]:
         for chunk in chunks:
