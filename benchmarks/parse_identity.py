@@ -13,6 +13,11 @@ tests/trace/data, a synthetic trace, and mutations of all of them (lines cut sho
 by garbage, binary bytes, fields doubled or dropped), each parsed with and without ``skip_bad``, with the
 error of each single mutation also compared one by one (``--single N`` of them per input).
 Not part of the tests (it needs the reference copy and takes minutes on the big traces).
+
+    python benchmarks/parse_identity.py --columns [--engine pure|compiled|both] [TRACE ...]
+
+compares, instead, this tree's columnar parser (``kslab.trace.columns.iter_column_events``, with the pure-Python
+engine, the compiled scanner, or both one after the other) with this tree's ``iter_events``, on the same inputs.
 """
 
 # ruff: noqa: PLC0415
@@ -70,11 +75,24 @@ def run(parser: Any, source: Callable[[], Any], skip_bad: bool) -> Iterator[Any]
     yield ("stats", stats_dict(stats))
 
 
-def compare(ref: Any, name: str, source: Callable[[], Any], skip_bad: bool) -> tuple[int, str | None]:
+class Columnar:
+    """The columnar parser with one engine, in the shape ``run`` expects of a parser module."""
+
+    ParseStats = ParseStats
+
+    def __init__(self, engine: str) -> None:
+        self.engine = engine
+
+    def iter_events(self, source: Any, *, skip_bad: bool, stats: Any) -> Any:
+        from kslab.trace.columns import iter_column_events
+        return iter_column_events(source, skip_bad=skip_bad, stats=stats, engine=self.engine)
+
+
+def compare(ref: Any, name: str, source: Callable[[], Any], skip_bad: bool, other: Any = new) -> tuple[int, str | None]:
     """(events compared, first difference or None)."""
     n = 0
     a_it = run(ref, source, skip_bad)
-    b_it = run(new, source, skip_bad)
+    b_it = run(other, source, skip_bad)
     sentinel = ("<end>",)
     while True:
         a = next(a_it, sentinel)
@@ -136,7 +154,9 @@ def mutate(line: str, rng: random.Random) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ref", required=True, type=Path, help="src/ directory of the reference version")
+    ap.add_argument("--ref", type=Path, help="src/ directory of the reference version")
+    ap.add_argument("--columns", action="store_true", help="compare the columnar parser with iter_events instead")
+    ap.add_argument("--engine", choices=("pure", "compiled", "both"), default="both", help="with --columns")
     ap.add_argument("--synth", type=int, default=200_000, help="events of the synthetic trace (0: none)")
     ap.add_argument("--mutate", type=float, default=0.02, help="fraction of lines mutated in the mutated copies")
     ap.add_argument("--single", type=int, default=40, help="single-mutation error checks per input")
@@ -145,7 +165,14 @@ def main() -> int:
     ap.add_argument("--chunk", type=int, default=0, help="CHUNK_SIZE of both parsers (default: theirs)")
     ap.add_argument("traces", nargs="*", type=Path)
     a = ap.parse_args()
-    ref = load_ref(a.ref.resolve())
+    if a.columns:
+        ref = new
+        others = [Columnar(e) for e in (("pure", "compiled") if a.engine == "both" else (a.engine,))]
+    elif a.ref is None:
+        ap.error("--ref SRC is needed (or --columns)")
+    else:
+        ref = load_ref(a.ref.resolve())
+        others = [new]
     if a.chunk:
         ref.CHUNK_SIZE = new.CHUNK_SIZE = a.chunk
     rng = random.Random(a.seed)
@@ -164,13 +191,16 @@ def main() -> int:
 
     def check(name: str, source: Callable[[], Any], skip_bad: bool) -> None:
         nonlocal failures
-        t0 = time.perf_counter()
-        n, diff = compare(ref, name, source, skip_bad)
-        status = "ok" if diff is None else "DIFFERENT"
-        print(f"{status:9} {n:>10,} items  {time.perf_counter() - t0:6.1f}s  {name} skip_bad={skip_bad}", flush=True)
-        if diff is not None:
-            failures += 1
-            print(diff, flush=True)
+        for other in others:
+            t0 = time.perf_counter()
+            n, diff = compare(ref, name, source, skip_bad, other)
+            status = "ok" if diff is None else "DIFFERENT"
+            what = f" [{other.engine}]" if isinstance(other, Columnar) else ""
+            print(f"{status:9} {n:>10,} items  {time.perf_counter() - t0:6.1f}s  {name} skip_bad={skip_bad}{what}",
+                  flush=True)
+            if diff is not None:
+                failures += 1
+                print(diff, flush=True)
 
     for path in inputs:
         for skip_bad in (False, True):
