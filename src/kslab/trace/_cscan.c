@@ -213,13 +213,9 @@ typedef struct {
     double ts;
 } Row;
 
-/* The row of one line, or 0 when the line is left to Python. */
-static int scan_line(Scanner *sc, PyObject *line, Row *r, long long *counts)
+/* The row of the line s[0:n] (ASCII), or 0 when the line is left to Python. */
+static int scan_bytes(Scanner *sc, const char *s, Py_ssize_t n, Row *r, long long *counts)
 {
-    if (!PyUnicode_Check(line) || !PyUnicode_IS_ASCII(line))
-        return 0;
-    const char *s = (const char *)PyUnicode_DATA(line);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(line);
     Py_ssize_t colon = find2(s, n, ':', ' ');
     if (colon < 0)
         return 0;
@@ -317,6 +313,128 @@ static int scan_line(Scanner *sc, PyObject *line, Row *r, long long *counts)
     return 1;
 }
 
+static int scan_line(Scanner *sc, PyObject *line, Row *r, long long *counts)
+{
+    if (!PyUnicode_Check(line) || !PyUnicode_IS_ASCII(line))
+        return 0;
+    return scan_bytes(sc, (const char *)PyUnicode_DATA(line), PyUnicode_GET_LENGTH(line), r, counts);
+}
+
+typedef struct {
+    long long *line, *tail;
+    int *who, *code;
+    double *ts;
+    unsigned long long *ptr;
+    Py_ssize_t k, cap;
+} Cols;
+
+static int cols_alloc(Cols *c, Py_ssize_t cap)
+{
+    c->k = 0;
+    c->cap = cap;
+    c->line = PyMem_Malloc(sizeof(long long) * (size_t)(cap + 1));
+    c->who = PyMem_Malloc(sizeof(int) * (size_t)(cap + 1));
+    c->ts = PyMem_Malloc(sizeof(double) * (size_t)(cap + 1));
+    c->code = PyMem_Malloc(sizeof(int) * (size_t)(cap + 1));
+    c->ptr = PyMem_Malloc(sizeof(unsigned long long) * (size_t)(cap + 1));
+    c->tail = PyMem_Malloc(sizeof(long long) * (size_t)(cap + 1));
+    return c->line && c->who && c->ts && c->code && c->ptr && c->tail;
+}
+
+static void cols_free(Cols *c)
+{
+    PyMem_Free(c->line);
+    PyMem_Free(c->who);
+    PyMem_Free(c->ts);
+    PyMem_Free(c->code);
+    PyMem_Free(c->ptr);
+    PyMem_Free(c->tail);
+}
+
+#define GROW(f, t) do { void *p_ = PyMem_Realloc(c->f, sizeof(t) * (size_t)cap); if (!p_) return 0; c->f = p_; } while (0)
+static int cols_grow(Cols *c)
+{
+    Py_ssize_t cap = c->cap * 2 + 1;
+    GROW(line, long long);
+    GROW(who, int);
+    GROW(ts, double);
+    GROW(code, int);
+    GROW(ptr, unsigned long long);
+    GROW(tail, long long);
+    c->cap = cap;
+    return 1;
+}
+
+static int cols_put(Cols *c, long long lineno, Row *r)
+{
+    if (c->k >= c->cap && !cols_grow(c))
+        return 0;
+    Py_ssize_t k = c->k++;
+    c->line[k] = lineno;
+    c->who[k] = (int)r->who;
+    c->ts[k] = r->ts;
+    c->code[k] = (int)r->code;
+    c->ptr[k] = r->ptr;
+    c->tail[k] = r->tail;
+    return 1;
+}
+
+static PyObject *cols_value(Cols *c, Py_ssize_t a, Py_ssize_t b)
+{
+    Py_ssize_t k = c->k;
+    return Py_BuildValue("nny#y#y#y#y#y#", a, b, (char *)c->line, (Py_ssize_t)(k * sizeof(long long)),
+                         (char *)c->who, (Py_ssize_t)(k * sizeof(int)), (char *)c->ts, (Py_ssize_t)(k * sizeof(double)),
+                         (char *)c->code, (Py_ssize_t)(k * sizeof(int)), (char *)c->ptr,
+                         (Py_ssize_t)(k * sizeof(unsigned long long)), (char *)c->tail,
+                         (Py_ssize_t)(k * sizeof(long long)));
+}
+
+/* scan_text(text, pos, lineno, counts) -> (stop, end, lineno_b, who_b, ts_b, code_b, ptr_b, tail_b): the lines
+ * of an ASCII text (separated by \n, the last one running to the end) from index pos on; text[stop:end] is
+ * the first line left to Python, stop > len(text) when every line was taken. */
+static PyObject *Scanner_scan_text(Scanner *sc, PyObject *args)
+{
+    PyObject *text;
+    Py_ssize_t pos;
+    long long lineno;
+    Py_buffer cb;
+    if (!PyArg_ParseTuple(args, "UnLw*", &text, &pos, &lineno, &cb))
+        return NULL;
+    if (!PyUnicode_IS_ASCII(text) || cb.len < (Py_ssize_t)((N_KINDS + 2) * sizeof(long long))) {
+        PyBuffer_Release(&cb);
+        PyErr_SetString(PyExc_ValueError, "scan_text: an ASCII str and 13 signed 64-bit counts expected");
+        return NULL;
+    }
+    long long *counts = (long long *)cb.buf;
+    const char *s = (const char *)PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    Cols c;
+    PyObject *out = NULL;
+    if (!cols_alloc(&c, 4096)) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Row r;
+    while (pos <= n) {
+        const char *nl = memchr(s + pos, '\n', (size_t)(n - pos));
+        Py_ssize_t end = nl ? nl - s : n;
+        if (!scan_bytes(sc, s + pos, end - pos, &r, counts)) {
+            out = cols_value(&c, pos, end);
+            goto done;
+        }
+        if (!cols_put(&c, lineno + c.k + 1, &r)) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        pos = end + 1;
+    }
+    out = cols_value(&c, pos, pos);
+done:
+    cols_free(&c);
+    PyBuffer_Release(&cb);
+    return out;
+}
+
 /* scan(lines, start, lineno, counts) -> (stop, lineno_b, who_b, ts_b, code_b, ptr_b, tail_b) */
 static PyObject *Scanner_scan(Scanner *sc, PyObject *args)
 {
@@ -377,6 +495,8 @@ static PyMethodDef Scanner_methods[] = {
     {"add", (PyCFunction)Scanner_add, METH_VARARGS, "add(table, kind, key, v1, v2): a key Python has validated"},
     {"clear", (PyCFunction)Scanner_clear, METH_NOARGS, "forget every key"},
     {"scan", (PyCFunction)Scanner_scan, METH_VARARGS, "scan(lines, start, lineno, counts) -> (stop, columns...)"},
+    {"scan_text", (PyCFunction)Scanner_scan_text, METH_VARARGS,
+     "scan_text(text, pos, lineno, counts) -> (stop, end, columns...)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -12,13 +12,14 @@ decided, and the rows, events, ParseStats and errors are those of the pure engin
 
 from __future__ import annotations
 
+import codecs
 from array import array
 from collections import Counter
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 from typing import Any
 
-from kslab.trace import _cscan, columns  # type: ignore[attr-defined]
+from kslab.trace import _cscan, columns, ftrace  # type: ignore[attr-defined]
 from kslab.trace.columns import COLUMNS, ColumnChunk, _Counts, _general_line
 from kslab.trace.errors import TraceParseError
 from kslab.trace.events import FUNC, KIND_NAMES, MM_PAGE_ALLOC, MM_PAGE_FREE_BATCHED, TraceEvent
@@ -29,7 +30,6 @@ from kslab.trace.ftrace import (
     _checked_batches,
     _func_entry,
     _kmem_head,
-    _line_batches,
     _State,
     open_trace_text,
 )
@@ -125,6 +125,42 @@ class _Tables:
             add(T_PAGE, pkind, tail, self.head(T_PAGE + 16 * pkind, tail, (pkind, values, "")), 0)
 
 
+def _text_blocks(read: Any, binary: bool) -> Iterator[str | list[str]]:
+    """``ftrace._line_batches``' lines, as they come: an ASCII block of them as one str (the lines are
+    ``block.split("\\n")``; the scanner splits it itself), else (text that is not ASCII) the list of lines."""
+    decode = codecs.getincrementaldecoder("utf-8")("replace").decode if binary else None
+    carry = ""
+    bom = True
+    while True:
+        data = read(ftrace.CHUNK_SIZE)
+        if not data:
+            break
+        text: str = decode(data) if decode is not None else data
+        if bom:
+            bom = False
+            if text[:1] == "\ufeff":
+                text = text[1:]
+        if carry:
+            text = carry + text
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        cut = text.rfind("\n")
+        carry = text[cut + 1 :]
+        if len(carry) > ftrace._MAX_LINE:
+            block, carry = text, ""
+        elif cut >= 0:
+            block = text[:cut]
+        else:
+            continue
+        yield block if block.isascii() else block.split("\n")
+    if decode is not None:
+        carry += decode(b"", True)
+    if carry.endswith("\r"):
+        carry = carry[:-1]
+    if carry:
+        yield [carry]
+
+
 def _new_chunk(t: _Tables) -> ColumnChunk:
     chunk = ColumnChunk(t.whos, t.heads, t.tvals)
     for name, code in COLUMNS:
@@ -139,6 +175,7 @@ def iter_chunks_compiled(source: Source, skip_bad: bool, stats: ParseStats) -> G
     cbuf = array("q", [0] * (_N + 2))  # the scanner's by-kind counts, then seconds, counter
     t = _Tables()
     scan = t.scanner.scan
+    scan_text = t.scanner.scan_text
     lineno = 0
     failed = False
 
@@ -157,23 +194,32 @@ def iter_chunks_compiled(source: Source, skip_bad: bool, stats: ParseStats) -> G
     with ExitStack() as stack:
         read, binary, path = open_trace_text(source, stack)
         try:
-            for lines in _checked_batches(_line_batches(read, binary), path, lambda: lineno):  # noqa: B023
+            blocks: Any = _text_blocks(read, binary)  # (_checked_batches passes them on as they are)
+            for block in _checked_batches(blocks, path, lambda: lineno):  # noqa: B023
                 if t.full():
                     t.reset()
                 chunk = _new_chunk(t)
-                i = 0
-                n = len(lines)
+                text = isinstance(block, str)
+                pos = 0
+                n = len(block)
                 while True:
-                    stop, *cols = scan(lines, i, lineno, cbuf)
-                    if stop > i:
+                    if text:
+                        stop, end, *cols = scan_text(block, pos, lineno, cbuf)
+                    else:
+                        stop, *cols = scan(block, pos, lineno, cbuf)
+                    if cols[0]:
                         for (name, _), data in zip(COLUMNS, cols, strict=True):
                             getattr(chunk, name).frombytes(data)
-                        lineno += stop - i
-                    if stop >= n:
+                        lineno += len(cols[0]) // 8
+                    if stop >= n + text:  # (a block of text ends with a line without its newline)
                         break
-                    line = lines[stop]
+                    if isinstance(block, str):
+                        line = block[stop:end]
+                        pos = end + 1
+                    else:
+                        line = block[stop]
+                        pos = stop + 1
                     lineno += 1
-                    i = stop + 1
                     known = len(state.prefixes)
                     try:
                         ev = _general_line(line, lineno, state, counts)
