@@ -28,6 +28,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -312,6 +313,77 @@ def _parse(name: str, path: Path, repeat: int) -> dict:  # type: ignore[type-arg
             "mb_per_s": round(path.stat().st_size / best / 1e6, 1), "trace": path.name}
 
 
+def floor_split_lines(path: Path) -> tuple[int, float]:
+    """(lines, seconds) of the issue-14 floor: read the file line by line, split each line, one dict operation."""
+    d: dict[str, int] = {}
+    n = 0
+    t0 = time.perf_counter()
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            words = line.split()
+            d[words[0] if words else ""] = n
+            n += 1
+    return n, time.perf_counter() - t0
+
+
+def bench_parse_engines_bundled(a: argparse.Namespace) -> dict:  # type: ignore[type-arg]
+    return _parse_engines("parse_engines_bundled", bundled_text(Path(a.data_dir)), a.repeat)
+
+
+def bench_parse_engines_synth(a: argparse.Namespace) -> dict:  # type: ignore[type-arg]
+    return _parse_engines("parse_engines_synth", synth_text(Path(a.data_dir), a.events), 1)
+
+
+def bench_parse_engines_oracle(a: argparse.Namespace) -> dict:  # type: ignore[type-arg]
+    src = Path(a.oracle) / "prod" / "R2" / "trace.txt.xz"
+    if not src.exists():
+        return {"name": "parse_engines_oracle", "skipped": f"no {src} (--oracle DIR)"}
+    path = Path(a.data_dir) / "oracle-prod-R2.txt"
+    if not path.exists():
+        import lzma
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with lzma.open(src, "rb") as f, open(path, "wb") as out:
+            while block := f.read(1 << 20):
+                out.write(block)
+    return _parse_engines("parse_engines_oracle", path, a.repeat)
+
+
+def _parse_engines(name: str, path: Path, repeat: int) -> dict:  # type: ignore[type-arg]
+    """Lines/s of iter_events (TraceEvents), the columnar parser's pure and compiled engines (chunks of columns)
+    and the floor of floor_split_lines, one after the other in this process (best of ``repeat``)."""
+    from kslab.trace import columns
+    from kslab.trace.ftrace import iter_events
+
+    def old() -> int:
+        return sum(1 for _ in iter_events(path))
+
+    def cols(engine: str) -> Callable[[], int]:
+        return lambda: sum(len(c) for c in columns.iter_chunks(path, engine=engine))
+
+    def floor() -> int:
+        return floor_split_lines(path)[0]
+
+    runs: dict[str, Callable[[], int]] = {"floor": floor, "ftrace": old, "pure": cols("pure")}
+    if columns.compiled_available():
+        runs["compiled"] = cols("compiled")
+    best: dict[str, float] = {}
+    for _ in range(repeat):
+        for key, fn in runs.items():
+            t0 = time.perf_counter()
+            fn()
+            dt = time.perf_counter() - t0
+            best[key] = min(best.get(key, dt), dt)
+    lines = floor()
+    lps = {k: round(lines / v) for k, v in best.items()}
+    out: dict[str, object] = {"name": name, "lines": lines, "trace": path.name, "compiled_built": "compiled" in runs}
+    for k, v in lps.items():
+        out[f"{k}_lines_per_s"] = v
+        if k != "floor":
+            out[f"{k}_x_floor"] = round(lps["floor"] / v, 2)
+    out["lines_per_s"] = lps.get("compiled", lps["pure"])
+    return out
+
+
 def bench_memory_object(a: argparse.Namespace) -> dict:  # type: ignore[type-arg]
     """Bytes per live object (model state + pointer map): N allocations of the synthetic mix that are never
     freed, RSS before and after (4 CPUs, 2 nodes, 64 GiB so memory never runs out)."""
@@ -391,6 +463,8 @@ BENCHES = {
     "e2e_bundled": bench_e2e_bundled, "e2e_synth": bench_e2e_synth,
     "cached_bundled": bench_cached_bundled, "cached_synth": bench_cached_synth,
     "parse_bundled": bench_parse_bundled, "parse_synth": bench_parse_synth,
+    "parse_engines_bundled": bench_parse_engines_bundled, "parse_engines_synth": bench_parse_engines_synth,
+    "parse_engines_oracle": bench_parse_engines_oracle,
     "memory_object": bench_memory_object, "memory_64g": bench_memory_64g, "memory_stream": bench_memory_stream,
 }
 
@@ -404,7 +478,11 @@ def table(results: list[dict]) -> str:  # type: ignore[type-arg]
             continue
         name = r["name"]
         notes = ""
-        if name.startswith("parse"):
+        if name.startswith("parse_engines"):
+            notes = ", ".join(f"{k} {r[k + '_lines_per_s']:,} lines/s" + (f" ({r[k + '_x_floor']}x floor)"
+                                                                          if k != "floor" else "")
+                              for k in ("floor", "ftrace", "pure", "compiled") if k + "_lines_per_s" in r)
+        elif name.startswith("parse"):
             notes = f"{r['lines_per_s']:,} lines/s, {r['mb_per_s']} MB/s"
         elif name.startswith(("e2e", "cached")):
             notes = f"{r['lines_per_s']:,} lines/s"
@@ -440,6 +518,8 @@ def main() -> int:
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results.json"), help="where to write the results")
     ap.add_argument("--data-dir", default=str(ROOT / "benchmarks" / ".data"), help="generated inputs")
     ap.add_argument("--src", help="benchmark the kslab package under this folder instead of src/")
+    ap.add_argument("--oracle", default=str(ROOT.parent.parent / "shared" / "data" / "oracle-5.10"),
+                    help="the oracle traces (parse_engines_oracle reads prod/R2)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one benchmark, print its JSON
     a = ap.parse_args()
     a.events = a.events or (1_000_000 if a.quick else 10_000_000)
@@ -457,7 +537,7 @@ def main() -> int:
     results = []
     for n in names:
         cmd = [sys.executable, __file__, "--one", n, "--events", str(a.events), "--live", str(a.live),
-               "--repeat", str(a.repeat), "--data-dir", a.data_dir]
+               "--repeat", str(a.repeat), "--data-dir", a.data_dir, "--oracle", a.oracle]
         if a.stream_events:
             cmd += ["--stream-events", str(a.stream_events)]
         if a.src:
