@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kslab.tools.fuzz import TraceGen, random_trace
-from kslab.trace import columns, ftrace
+from kslab.trace import chunk, columns, ftrace
 from kslab.trace.errors import TraceParseError
 from kslab.trace.events import FUNC, KMEM_CACHE_ALLOC, MM_PAGE_ALLOC, TraceEvent
 from kslab.trace.ftrace import ParseStats, iter_events
@@ -98,7 +98,7 @@ def test_columns_and_tables(engine: str) -> None:
     kinds_seen = set()
     for c in chunks:
         assert [c.event(r) for r in range(len(c))] == list(c.events())
-        derived = {name: c.column(name) for name in columns._DERIVED}
+        derived = {name: c.column(name) for name in chunk._DERIVED}
         sites, names = c.interned()
         for r in range(len(c)):
             ev = events[i]
