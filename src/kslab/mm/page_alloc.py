@@ -41,14 +41,14 @@ Simplifications (the kernel's behaviour is otherwise followed step by step):
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Final, NoReturn
 
 from .config import PAGE_SHIFT, MachineConfig
-from .errors import KernelBug, SlabCorruptionError
+from .e820 import BOOT_RESERVED, ZONE_BOUNDS, clip_ranges, qemu_node_ranges, subtract_ranges
+from .errors import KernelBug
 from .gfp import (
     __GFP_ATOMIC,
     __GFP_COMP,
@@ -65,7 +65,61 @@ from .gfp import (
     GFP_MOVABLE_SHIFT,
     show_gfp_flags,
 )
+from .mmzone import (
+    ALLOC_CMA,
+    ALLOC_CPUSET,
+    ALLOC_HARDER,
+    ALLOC_HIGH,
+    ALLOC_KSWAPD,
+    ALLOC_NO_WATERMARKS,
+    ALLOC_NOFRAGMENT,
+    ALLOC_OOM,
+    ALLOC_WMARK_HIGH,
+    ALLOC_WMARK_LOW,
+    ALLOC_WMARK_MASK,
+    ALLOC_WMARK_MIN,
+    FPI_NONE,
+    FPI_SKIP_REPORT_NOTIFY,
+    FPI_TO_TAIL,
+    LOCAL_DISTANCE,
+    MAX_NR_ZONES,
+    MAX_NUMNODES,
+    MAX_ORDER,
+    MIGRATE_HIGHATOMIC,
+    MIGRATE_MOVABLE,
+    MIGRATE_PCPTYPES,
+    MIGRATE_RECLAIMABLE,
+    MIGRATE_TYPES,
+    MIGRATE_UNMOVABLE,
+    NR_SLAB_RECLAIMABLE_B,
+    NR_SLAB_UNRECLAIMABLE_B,
+    NUMA_FOREIGN,
+    NUMA_HIT,
+    NUMA_INTERLEAVE_HIT,
+    NUMA_LOCAL,
+    NUMA_MISS,
+    NUMA_OTHER,
+    REMOTE_DISTANCE,
+    WMARK_HIGH,
+    WMARK_LOW,
+    WMARK_MIN,
+    ZONE_DMA,
+    ZONE_DMA32,
+    ZONE_MOVABLE,
+    ZONE_NORMAL,
+    PerCpuPages,
+    Zone,
+    fallbacks,
+    migratetype_names,
+    numa_stat_names,
+    pageblock_nr_pages,
+    pageblock_order,
+    sysctl_lowmem_reserve_ratio,
+    watermark_scale_factor,
+    zone_names,
+)
 from .page import MemMap, Page, PG_slab
+from .page_alloc_check import check_page_allocator
 
 KERNEL_SYMBOLS: Final = (
     "__alloc_pages_node", "__alloc_pages_slowpath", "get_page_from_freelist",
@@ -78,82 +132,8 @@ KERNEL_SYMBOLS: Final = (
     "__setup_per_zone_wmarks", "init_per_zone_wmark_min", "mod_node_page_state",
 )
 
-MAX_ORDER: Final = 11
-pageblock_order: Final = 9
-pageblock_nr_pages: Final = 1 << pageblock_order
-
-# enum migratetype (no CMA, no ISOLATE)
-MIGRATE_UNMOVABLE: Final = 0
-MIGRATE_MOVABLE: Final = 1
-MIGRATE_RECLAIMABLE: Final = 2
-MIGRATE_PCPTYPES: Final = 3
-MIGRATE_HIGHATOMIC: Final = 3
-MIGRATE_TYPES: Final = 4
-migratetype_names: Final = ("Unmovable", "Movable", "Reclaimable", "HighAtomic")
-# fallbacks[]: which other lists a migrate type may steal from, in order
-fallbacks: Final[tuple[tuple[int, ...], ...]] = (
-    (MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE),    # UNMOVABLE
-    (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE),  # MOVABLE
-    (MIGRATE_UNMOVABLE, MIGRATE_MOVABLE),      # RECLAIMABLE
-)
-
-# enum zone_type
-ZONE_DMA: Final = 0
-ZONE_DMA32: Final = 1
-ZONE_NORMAL: Final = 2
-ZONE_MOVABLE: Final = 3
-MAX_NR_ZONES: Final = 4
-zone_names: Final = ("DMA", "DMA32", "Normal", "Movable")
-sysctl_lowmem_reserve_ratio: Final = (256, 256, 32, 0)
-watermark_scale_factor: Final = 10
-
-# enum zone_watermarks and the ALLOC_* flags (mm/internal.h)
-WMARK_MIN: Final = 0
-WMARK_LOW: Final = 1
-WMARK_HIGH: Final = 2
-ALLOC_WMARK_MIN: Final = WMARK_MIN
-ALLOC_WMARK_LOW: Final = WMARK_LOW
-ALLOC_WMARK_HIGH: Final = WMARK_HIGH
-ALLOC_NO_WATERMARKS: Final = 0x04
-ALLOC_WMARK_MASK: Final = ALLOC_NO_WATERMARKS - 1
-ALLOC_OOM: Final = 0x08
-ALLOC_HARDER: Final = 0x10
-ALLOC_HIGH: Final = 0x20
-ALLOC_CPUSET: Final = 0x40
-ALLOC_CMA: Final = 0x80
-ALLOC_NOFRAGMENT: Final = 0x100
-ALLOC_KSWAPD: Final = 0x800
-
-# fpi_t
-FPI_NONE: Final = 0
-FPI_SKIP_REPORT_NOTIFY: Final = 0x1
-FPI_TO_TAIL: Final = 0x2
-
-# node_stat_item, named by its enum constant (the slab items are kept in bytes, as the *_B items are)
-NR_SLAB_RECLAIMABLE_B: Final = "NR_SLAB_RECLAIMABLE_B"
-NR_SLAB_UNRECLAIMABLE_B: Final = "NR_SLAB_UNRECLAIMABLE_B"
-
-# numa_stat_item
-NUMA_HIT: Final = 0
-NUMA_MISS: Final = 1
-NUMA_FOREIGN: Final = 2
-NUMA_INTERLEAVE_HIT: Final = 3
-NUMA_LOCAL: Final = 4
-NUMA_OTHER: Final = 5
-numa_stat_names: Final = ("numa_hit", "numa_miss", "numa_foreign", "numa_interleave", "numa_local", "numa_other")
-
-LOCAL_DISTANCE: Final = 10
-REMOTE_DISTANCE: Final = 20
-MAX_NUMNODES: Final = 64
-
-# qemu "pc" (i440fx) + SeaBIOS physical memory map, in pfns
-QEMU_LOWMEM_LIMIT: Final = 0xE0000000      # ram_size >= this: only 3 GiB stay below 4 GiB
-QEMU_BELOW_4G_GIGALIGNED: Final = 0xC0000000
-FIRMWARE_TOP_RESERVED_PAGES: Final = 32    # e820 reserves the last 128 KiB of low RAM
-E820_LOW_HOLES: Final = ((0, 1), (159, 256))  # pfn 0 (kernel), 0x9fc00..0xfffff (EBDA, VGA, ROM)
-BOOT_RESERVED: Final = ((1, 16), (153, 159))  # reserve_low (64 KiB) and the real-mode trampoline
-ZONE_BOUNDS: Final = ((0, 1 << (24 - PAGE_SHIFT)), (1 << (24 - PAGE_SHIFT), 1 << (32 - PAGE_SHIFT)),
-                      (1 << (32 - PAGE_SHIFT), 1 << 52))
+# MAX_ORDER, the migrate types, zones and the watermark/ALLOC_* flags are in mmzone.py, the qemu memory
+# map in e820.py, the consistency check in page_alloc_check.py (all re-exported here).
 
 _ALLOC_PFMEMALLOC: Final = 1 << 6
 
@@ -172,142 +152,6 @@ _GFP_MEMALLOC: Final = __GFP_MEMALLOC
 _GFP_NOMEMALLOC: Final = __GFP_NOMEMALLOC
 _GFP_NOWARN: Final = __GFP_NOWARN
 _GFP_THISNODE: Final = __GFP_THISNODE
-
-
-
-
-class PerCpuPages:
-    """``struct per_cpu_pages``: order-0 pages kept per CPU and zone, one list per pcp type.
-
-    Lists hold pfns; the left end is the list head (``list_add``), the right end the tail.
-    """
-
-    __slots__ = ("batch", "count", "high", "lists")
-
-    def __init__(self, high: int, batch: int) -> None:
-        self.count = 0
-        self.high = high
-        self.batch = batch
-        self.lists: list[deque[int]] = [deque() for _ in range(MIGRATE_PCPTYPES)]
-
-
-class Zone:
-    """``struct zone`` with its ``free_area[]``.
-
-    ``free_list[order * MIGRATE_TYPES + mt]`` is an insertion-ordered set of block pfns (first key
-    = list head); ``buddy[pfn]`` is that list index for every free block head (PageBuddy with its
-    order in ``page->private``).
-    """
-
-    __slots__ = (
-        "buddy",
-        "free_list",
-        "free_pages",
-        "free_ranges",
-        "idx",
-        "key",
-        "lowmem_reserve",
-        "managed_pages",
-        "name",
-        "nid",
-        "nr_free",
-        "nr_reserved_highatomic",
-        "numa_stat",
-        "pageset",
-        "pcp_mt",
-        "present_pages",
-        "present_ranges",
-        "spanned_pages",
-        "watermark",
-        "zone_start_pfn",
-    )
-
-    def __init__(self, nid: int, idx: int, start: int, end: int, present: list[tuple[int, int]],
-                 free: list[tuple[int, int]], key: int) -> None:
-        self.nid = nid
-        self.idx = idx
-        self.name = zone_names[idx]
-        self.key = key
-        self.zone_start_pfn = start
-        self.spanned_pages = end - start
-        self.present_ranges = tuple(present)
-        self.free_ranges = tuple(free)
-        self.present_pages = sum(e - s for s, e in present)
-        self.managed_pages = sum(e - s for s, e in free)
-        self.free_pages = 0  # NR_FREE_PAGES: buddy pages only, pcp pages excluded
-        self.free_list: list[OrderedDict[int, None]] = [OrderedDict() for _ in range(MAX_ORDER * MIGRATE_TYPES)]
-        self.nr_free = [0] * MAX_ORDER
-        self.buddy: dict[int, int] = {}
-        self.watermark = [0, 0, 0]
-        self.lowmem_reserve = [0] * MAX_NR_ZONES
-        self.nr_reserved_highatomic = 0
-        self.pageset: list[PerCpuPages] = []
-        # pcp pages whose recorded migrate type differs from their list (HIGHATOMIC filed as MOVABLE)
-        self.pcp_mt: dict[int, int] = {}
-        self.numa_stat = [0] * len(numa_stat_names)
-
-    def __repr__(self) -> str:
-        return f"<Zone node {self.nid} {self.name} start={self.zone_start_pfn} managed={self.managed_pages}>"
-
-    @property
-    def zone_end_pfn(self) -> int:
-        return self.zone_start_pfn + self.spanned_pages
-
-    def zone_spans_pfn(self, pfn: int) -> bool:
-        return self.zone_start_pfn <= pfn < self.zone_start_pfn + self.spanned_pages
-
-    def free_area_empty(self, order: int, mt: int) -> bool:
-        return not self.free_list[order * MIGRATE_TYPES + mt]
-
-    def pcp_count(self) -> int:
-        return sum(p.count for p in self.pageset)
-
-
-# ---- boot-time layout ----------------------------------------------------------------------------
-
-def _subtract(ranges: Iterable[tuple[int, int]], holes: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    out = list(ranges)
-    for hs, he in holes:
-        nxt: list[tuple[int, int]] = []
-        for s, e in out:
-            if he <= s or hs >= e:
-                nxt.append((s, e))
-                continue
-            if s < hs:
-                nxt.append((s, hs))
-            if he < e:
-                nxt.append((he, e))
-        out = nxt
-    return out
-
-
-def _clip(ranges: Iterable[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
-    return [(max(s, lo), min(e, hi)) for s, e in ranges if max(s, lo) < min(e, hi)]
-
-
-def qemu_node_ranges(config: MachineConfig) -> list[list[tuple[int, int]]]:
-    """Present pfn ranges of every node of a qemu x86_64 "pc" machine (e820 usable RAM per node)."""
-    mem = config.mem
-    below = mem if mem < QEMU_LOWMEM_LIMIT else QEMU_BELOW_4G_GIGALIGNED
-    usable = _subtract([(0, (below >> PAGE_SHIFT) - FIRMWARE_TOP_RESERVED_PAGES)], E820_LOW_HOLES)
-    if mem > below:
-        usable.append((1 << (32 - PAGE_SHIFT), (1 << (32 - PAGE_SHIFT)) + ((mem - below) >> PAGE_SHIFT)))
-    per = config.mem_per_node
-    nodes: list[list[tuple[int, int]]] = []
-    for nid in range(config.nr_nodes):
-        lo, hi = nid * per, (nid + 1) * per
-        phys: list[tuple[int, int]] = []
-        if lo < below:
-            phys.append((lo, min(hi, below)))
-        if hi > below:
-            shift = (1 << 32) - below
-            phys.append((max(lo, below) + shift, hi + shift))
-        ranges: list[tuple[int, int]] = []
-        for s, e in phys:
-            for us, ue in usable:
-                ranges.extend(_clip([(us, ue)], s >> PAGE_SHIFT, e >> PAGE_SHIFT))
-        nodes.append(sorted(ranges))
-    return nodes
 
 
 def zone_batchsize(managed_pages: int) -> int:
@@ -386,10 +230,10 @@ class PageAllocator:
                 node_start, node_end = ranges[0][0], ranges[-1][1]
                 for zi, (lo, hi) in enumerate(ZONE_BOUNDS):
                     zs, ze = max(node_start, lo), min(node_end, hi)
-                    present = _clip(ranges, zs, ze)
+                    present = clip_ranges(ranges, zs, ze)
                     if zs >= ze or not present:
                         continue
-                    free = _subtract(present, BOOT_RESERVED) if nid == 0 else present
+                    free = subtract_ranges(present, BOOT_RESERVED) if nid == 0 else present
                     zone = Zone(nid, zi, zs, ze, present, free, len(self.zones))
                     slots[zi] = zone
                     self.zones.append(zone)
@@ -1152,74 +996,7 @@ class PageAllocator:
         in its zone's managed memory, that no two blocks (free, pcp or allocated) overlap, and
         that free + pcp + allocated pages equal the managed pages of every zone.
         """
-        def fail(msg: str) -> None:
-            raise SlabCorruptionError(f"page allocator: {msg}")
-
-        spans: list[tuple[int, int, str]] = []
-        used = [0] * len(self.zones)
-
-        def in_zone(zone: Zone, pfn: int, n: int) -> bool:
-            return any(s <= pfn and pfn + n <= e for s, e in zone.free_ranges)
-
-        for zone in self.zones:
-            counts = [0] * MAX_ORDER
-            pages = 0
-            entries = 0
-            for li, lst in enumerate(zone.free_list):
-                order = li // MIGRATE_TYPES
-                for pfn in lst:
-                    entries += 1
-                    if zone.buddy.get(pfn) != li:
-                        fail(f"{zone}: block {pfn:#x} on list {li} but marked {zone.buddy.get(pfn)}")
-                    if pfn & ((1 << order) - 1):
-                        fail(f"{zone}: order-{order} block {pfn:#x} is misaligned")
-                    if not in_zone(zone, pfn, 1 << order):
-                        fail(f"{zone}: free block {pfn:#x} order {order} outside managed memory")
-                    counts[order] += 1
-                    pages += 1 << order
-                    spans.append((pfn, pfn + (1 << order), f"free order-{order} block in {zone}"))
-            if entries != len(zone.buddy):
-                fail(f"{zone}: {len(zone.buddy)} PageBuddy markers for {entries} listed blocks")
-            if counts != zone.nr_free:
-                fail(f"{zone}: nr_free {zone.nr_free} but lists hold {counts}")
-            if pages != zone.free_pages:
-                fail(f"{zone}: NR_FREE_PAGES {zone.free_pages} but lists hold {pages} pages")
-            pcp_pages = 0
-            pcp_pfns: set[int] = set()
-            for cpu, pcp in enumerate(zone.pageset):
-                n = sum(len(pl) for pl in pcp.lists)
-                if n != pcp.count:
-                    fail(f"{zone}: cpu {cpu} pcp count {pcp.count} but lists hold {n}")
-                for pl in pcp.lists:
-                    for pfn in pl:
-                        if not in_zone(zone, pfn, 1):
-                            fail(f"{zone}: pcp page {pfn:#x} outside managed memory")
-                        pcp_pfns.add(pfn)
-                        spans.append((pfn, pfn + 1, f"pcp page of cpu {cpu} in {zone}"))
-                pcp_pages += n
-            if not set(zone.pcp_mt) <= pcp_pfns:
-                fail(f"{zone}: migratetype records for pages not on pcp lists")
-            used[zone.key] = pages + pcp_pages
-        total = 0
-        for pfn, code in self._alloc.items():
-            order = code & 15
-            zone = self.zones[code >> 8]
-            if pfn & ((1 << order) - 1) or not in_zone(zone, pfn, 1 << order):
-                fail(f"allocated order-{order} block {pfn:#x} misplaced in {zone}")
-            if self.mem_map.pages.get(pfn) is None:
-                fail(f"allocated block {pfn:#x} has no struct page")
-            used[zone.key] += 1 << order
-            total += 1 << order
-            spans.append((pfn, pfn + (1 << order), f"allocated order-{order} block in {zone}"))
-        if total != self.nr_allocated_pages:
-            fail(f"{self.nr_allocated_pages} pages counted as allocated, blocks hold {total}")
-        for zone in self.zones:
-            if used[zone.key] != zone.managed_pages:
-                fail(f"{zone}: free + pcp + allocated = {used[zone.key]} pages, managed {zone.managed_pages}")
-        spans.sort()
-        for (s1, e1, w1), (s2, e2, w2) in itertools.pairwise(spans):
-            if s2 < e1:
-                fail(f"{w1} [{s1:#x}, {e1:#x}) overlaps {w2} [{s2:#x}, {e2:#x})")
+        check_page_allocator(self)
 
 
 def __alloc_pages_node(pa: PageAllocator, nid: int, gfp: int, order: int, cpu: int = 0) -> Page | None:
@@ -1232,9 +1009,33 @@ def __free_pages(pa: PageAllocator, page: Page, order: int, cpu: int = 0) -> Non
     pa.free_pages(page, order, cpu)
 
 
+# (ALLOC_CMA, ALLOC_KSWAPD, ALLOC_WMARK_HIGH, FPI_SKIP_REPORT_NOTIFY and NUMA_INTERLEAVE_HIT are defined in
+# mmzone.py and not used here: listed for ``from kslab.mm.page_alloc import ...``)
 __all__ = [
-    "MAX_ORDER", "MIGRATE_HIGHATOMIC", "MIGRATE_MOVABLE", "MIGRATE_RECLAIMABLE", "MIGRATE_UNMOVABLE",
-    "NR_SLAB_RECLAIMABLE_B", "NR_SLAB_UNRECLAIMABLE_B", "ZONE_DMA", "ZONE_DMA32", "ZONE_MOVABLE", "ZONE_NORMAL",
-    "PageAllocator", "PerCpuPages", "Zone", "__alloc_pages_node", "__free_pages", "pageblock_nr_pages",
-    "pageblock_order", "qemu_node_ranges", "zone_batchsize", "zone_names",
+    "ALLOC_CMA",
+    "ALLOC_KSWAPD",
+    "ALLOC_WMARK_HIGH",
+    "FPI_SKIP_REPORT_NOTIFY",
+    "MAX_ORDER",
+    "MIGRATE_HIGHATOMIC",
+    "MIGRATE_MOVABLE",
+    "MIGRATE_RECLAIMABLE",
+    "MIGRATE_UNMOVABLE",
+    "NR_SLAB_RECLAIMABLE_B",
+    "NR_SLAB_UNRECLAIMABLE_B",
+    "NUMA_INTERLEAVE_HIT",
+    "ZONE_DMA",
+    "ZONE_DMA32",
+    "ZONE_MOVABLE",
+    "ZONE_NORMAL",
+    "PageAllocator",
+    "PerCpuPages",
+    "Zone",
+    "__alloc_pages_node",
+    "__free_pages",
+    "pageblock_nr_pages",
+    "pageblock_order",
+    "qemu_node_ranges",
+    "zone_batchsize",
+    "zone_names",
 ]
