@@ -6,6 +6,11 @@ stealing, and the min/low/high watermarks.  Methods keep the kernel's function n
 (``__rmqueue_smallest``, ``expand``, ``__free_one_page``, ``free_pcppages_bulk`` ...); inside the
 class Python mangles the ``__`` names, which is harmless because only the class calls them.
 
+The module keeps the allocation side, the zones' setup and the reports; the rest lives beside it and is
+re-exported here: the free side and the per-CPU page lists (:mod:`kslab.mm.page_free`, a base class of
+:class:`PageAllocator`), the mmzone.h structures and constants (:mod:`kslab.mm.mmzone`), qemu's e820
+memory map (:mod:`kslab.mm.e820`) and the consistency check (:mod:`kslab.mm.page_alloc_check`).
+
 Physical layout (a qemu x86_64 "pc" machine with SeaBIOS, as in the oracle captures):
 
 * RAM below 4 GiB is all of it when ``mem`` < 3.5 GiB; otherwise 3 GiB stay below and the rest
@@ -44,10 +49,20 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
 from .config import PAGE_SHIFT, MachineConfig
-from .e820 import BOOT_RESERVED, ZONE_BOUNDS, clip_ranges, qemu_node_ranges, subtract_ranges
+from .e820 import (
+    BOOT_RESERVED,
+    E820_LOW_HOLES,
+    FIRMWARE_TOP_RESERVED_PAGES,
+    QEMU_BELOW_4G_GIGALIGNED,
+    QEMU_LOWMEM_LIMIT,
+    ZONE_BOUNDS,
+    clip_ranges,
+    qemu_node_ranges,
+    subtract_ranges,
+)
 from .errors import KernelBug
 from .gfp import (
     __GFP_ATOMIC,
@@ -118,8 +133,9 @@ from .mmzone import (
     watermark_scale_factor,
     zone_names,
 )
-from .page import MemMap, Page, PG_slab
+from .page import MemMap, Page
 from .page_alloc_check import check_page_allocator
+from .page_free import PageFreeHook, PageFreeing
 
 KERNEL_SYMBOLS: Final = (
     "__alloc_pages_node", "__alloc_pages_slowpath", "get_page_from_freelist",
@@ -127,8 +143,7 @@ KERNEL_SYMBOLS: Final = (
     "__rmqueue_fallback", "find_suitable_fallback", "can_steal_fallback", "steal_suitable_fallback",
     "move_freepages_block", "move_freepages", "change_pageblock_range", "reserve_highatomic_pageblock",
     "unreserve_highatomic_pageblock", "__zone_watermark_ok", "zone_watermark_fast", "zone_watermark_ok",
-    "__free_pages", "free_unref_page", "__free_pages_ok", "__free_one_page", "buddy_merge_likely",
-    "free_pcppages_bulk", "drain_all_pages", "drain_local_pages", "drain_zone_pages", "zone_batchsize",
+    "__free_pages", "zone_batchsize",
     "__setup_per_zone_wmarks", "init_per_zone_wmark_min", "mod_node_page_state",
 )
 
@@ -138,7 +153,6 @@ KERNEL_SYMBOLS: Final = (
 _ALLOC_PFMEMALLOC: Final = 1 << 6
 
 PageAllocHook = Callable[[Page | None, int, int, int], None]
-PageFreeHook = Callable[[Page, int], None]
 
 # Python mangles ``__names`` inside class bodies, so the class uses these single-underscore aliases.
 _GFP_ATOMIC: Final = __GFP_ATOMIC
@@ -166,24 +180,7 @@ def zone_batchsize(managed_pages: int) -> int:
     return (1 << (b.bit_length() - 1)) - 1
 
 
-def _mapping_text(mapping: object) -> str:
-    if mapping is None:
-        return "0000000000000000"
-    return f"{mapping:016x}" if isinstance(mapping, int) else repr(mapping)
-
-
-def _bad_page_message(comm: str, page: Page | None, pfn: int, reason: str) -> str:
-    if page is None:
-        desc = f"page:(not allocated) pfn:{pfn:#x}"
-    else:
-        desc = (f"page:{page.vmemmap:016x} refcount:{page._refcount} mapcount:{page.active + 1} "
-                f"mapping:{_mapping_text(page.mapping)} index:0x0 pfn:{pfn:#x}\n"
-                f"flags: {page.flags:#x}")
-    return (f"BUG: Bad page state in process {comm}  pfn:{pfn:05x}\n{desc}\n"
-            f"page dumped because: {reason}")
-
-
-class PageAllocator:
+class PageAllocator(PageFreeing):
     """The buddy allocator of one machine: every node's zones, free areas and pcp lists.
 
     :param config: the machine (CPUs, NUMA topology, memory).
@@ -270,7 +267,7 @@ class PageAllocator:
                 order = min(MAX_ORDER - 1, (pfn & -pfn).bit_length() - 1 if pfn else MAX_ORDER - 1)
                 while pfn + (1 << order) > end:
                     order -= 1
-                self.__free_one_page(zone, pfn, order, self.get_pageblock_migratetype(pfn), FPI_TO_TAIL)
+                self._free_one_page_at_boot(zone, pfn, order, self.get_pageblock_migratetype(pfn), FPI_TO_TAIL)
                 pfn += 1 << order
 
     def init_per_zone_wmark_min(self) -> None:
@@ -378,8 +375,7 @@ class PageAllocator:
 
     # ---- pageblocks ------------------------------------------------------------------------------
 
-    def get_pageblock_migratetype(self, pfn: int) -> int:
-        return self._pb_mt.get(pfn >> pageblock_order, MIGRATE_MOVABLE)
+    # (get_pageblock_migratetype: PageFreeing, page_free.py)
 
     def set_pageblock_migratetype(self, pfn: int, mt: int) -> None:
         if mt == MIGRATE_MOVABLE:
@@ -741,159 +737,6 @@ class PageAllocator:
                     return True
         return False
 
-    # ---- freeing ---------------------------------------------------------------------------------
-
-    def free_pages(self, page: Page, order: int = 0, cpu: int = 0) -> None:
-        """Give back a block from :meth:`alloc_pages_node`.  Mirrors __free_pages() (v5.10).
-
-        Raises KernelBug ("BUG: Bad page state ...") for a block that is not allocated (double
-        free), a wrong order, a tail page, or a page still marked as a slab / mapped.
-        """
-        pfn = page.pfn
-        code = self._alloc.get(pfn)
-        if code is None or self.mem_map.pages.get(pfn) is not page:
-            self.__bad_page(None, pfn, "page is not allocated (double free?)")
-        if code & 15 != order:
-            self.__bad_page(page, pfn, f"freed as order {order} but allocated as order {code & 15}")
-        if page.compound_head & 1:
-            self.__bad_page(page, pfn, "freeing a tail page")
-        if page.active != -1:
-            self.__bad_page(page, pfn, "nonzero mapcount")
-        if page.mapping is not None:
-            self.__bad_page(page, pfn, "non-NULL mapping")
-        if page.flags & (1 << PG_slab):
-            self.__bad_page(page, pfn, "PAGE_FLAGS_CHECK_AT_FREE flag(s) set")
-        if self.on_page_free is not None:
-            self.on_page_free(page, order)
-        del self._alloc[pfn]
-        self.nr_allocated_pages -= 1 << order
-        self.mem_map.release_block(pfn, order)
-        zone = self.zones[code >> 8]
-        if order == 0:
-            self.free_unref_page(zone, pfn, cpu)
-        else:
-            self.__free_pages_ok(zone, pfn, order, FPI_NONE)
-
-    def __bad_page(self, page: Page | None, pfn: int, reason: str) -> NoReturn:
-        raise KernelBug(_bad_page_message(self.comm, page, pfn, reason), function="bad_page")
-
-    def free_unref_page(self, zone: Zone, pfn: int, cpu: int) -> None:
-        """Queue an order-0 page at the head of the CPU's pcp list; drain a batch at ``high``."""
-        mt = self._pb_mt.get(pfn >> pageblock_order, MIGRATE_MOVABLE)
-        self.pgfree += 1
-        if mt >= MIGRATE_PCPTYPES:
-            zone.pcp_mt[pfn] = mt
-            mt = MIGRATE_MOVABLE
-        pcp = zone.pageset[cpu]
-        pcp.lists[mt].appendleft(pfn)
-        pcp.count += 1
-        if pcp.count >= pcp.high:
-            self.free_pcppages_bulk(zone, pcp.batch, pcp)
-
-    def __free_pages_ok(self, zone: Zone, pfn: int, order: int, fpi_flags: int) -> None:
-        self.pgfree += 1 << order
-        self.__free_one_page(zone, pfn, order, self.get_pageblock_migratetype(pfn), fpi_flags)
-
-    def __free_one_page(self, zone: Zone, pfn: int, order: int, mt: int, fpi_flags: int) -> None:
-        buddy, fl, nr_free = zone.buddy, zone.free_list, zone.nr_free
-        zone.free_pages += 1 << order
-        max_order = min(MAX_ORDER - 1, pageblock_order)
-        buddy_pfn = pfn
-        while True:
-            merged_all = True
-            while order < max_order:
-                buddy_pfn = pfn ^ (1 << order)
-                li = buddy.get(buddy_pfn)
-                if li is None or li // MIGRATE_TYPES != order:
-                    merged_all = False
-                    break
-                del fl[li][buddy_pfn]
-                del buddy[buddy_pfn]
-                nr_free[order] -= 1
-                pfn &= buddy_pfn
-                order += 1
-            if merged_all and order < MAX_ORDER - 1:
-                # past pageblock_order: one more level at a time (no isolated pageblocks here)
-                max_order = order + 1
-                continue
-            break
-        if fpi_flags & FPI_TO_TAIL:
-            to_tail = True
-        else:
-            to_tail = self.buddy_merge_likely(zone, pfn, buddy_pfn, order)
-        li = order * MIGRATE_TYPES + mt
-        lst = fl[li]
-        lst[pfn] = None
-        if not to_tail:
-            lst.move_to_end(pfn, last=False)
-        buddy[pfn] = li
-        nr_free[order] += 1
-
-    @staticmethod
-    def buddy_merge_likely(zone: Zone, pfn: int, buddy_pfn: int, order: int) -> bool:
-        """True when the buddy of the next-higher block is free: queue at the tail then."""
-        if order >= MAX_ORDER - 2:
-            return False
-        combined = buddy_pfn & pfn
-        li = zone.buddy.get(combined ^ (1 << (order + 1)))
-        return li is not None and li // MIGRATE_TYPES == order + 1
-
-    def free_pcppages_bulk(self, zone: Zone, count: int, pcp: PerCpuPages) -> None:
-        """Give ``count`` pcp pages back to the buddy lists, round-robin from the list tails."""
-        count = min(pcp.count, count)
-        migratetype = 0
-        batch_free = 0
-        todo: list[int] = []
-        lists = pcp.lists
-        override = zone.pcp_mt
-        while count:
-            while True:
-                batch_free += 1
-                migratetype += 1
-                if migratetype == MIGRATE_PCPTYPES:
-                    migratetype = 0
-                lst = lists[migratetype]
-                if lst:
-                    break
-            if batch_free == MIGRATE_PCPTYPES:
-                batch_free = count
-            while True:
-                pfn = lst.pop()
-                pcp.count -= 1
-                todo.append(override.pop(pfn, migratetype) if override else migratetype)
-                todo.append(pfn)
-                count -= 1
-                if not count:
-                    break
-                batch_free -= 1
-                if not batch_free or not lst:
-                    break
-        free_one = self.__free_one_page
-        for i in range(0, len(todo), 2):
-            free_one(zone, todo[i + 1], 0, todo[i], FPI_NONE)
-
-    def drain_zone_pages(self, nid: int, zone_idx: int, cpu: int) -> None:
-        """drain_zone_pages(): give back up to one batch of a CPU's pcp pages in one zone."""
-        zone = self.node_zones[nid][zone_idx]
-        if zone is None:
-            return
-        pcp = zone.pageset[cpu]
-        to_drain = min(pcp.count, pcp.batch)
-        if to_drain > 0:
-            self.free_pcppages_bulk(zone, to_drain, pcp)
-
-    def drain_local_pages(self, cpu: int) -> None:
-        """Empty one CPU's pcp lists in every zone."""
-        for zone in self.zones:
-            pcp = zone.pageset[cpu]
-            if pcp.count:
-                self.free_pcppages_bulk(zone, pcp.count, pcp)
-
-    def drain_all_pages(self) -> None:
-        """Empty every CPU's pcp lists (CPUs in ascending order)."""
-        for cpu in range(self.config.cpus):
-            self.drain_local_pages(cpu)
-
     # ---- counters and reports ------------------------------------------------------------------
 
     def mod_node_page_state(self, nid: int, item: str, delta: int) -> None:
@@ -1009,21 +852,27 @@ def __free_pages(pa: PageAllocator, page: Page, order: int, cpu: int = 0) -> Non
     pa.free_pages(page, order, cpu)
 
 
-# (ALLOC_CMA, ALLOC_KSWAPD, ALLOC_WMARK_HIGH, FPI_SKIP_REPORT_NOTIFY and NUMA_INTERLEAVE_HIT are defined in
-# mmzone.py and not used here: listed for ``from kslab.mm.page_alloc import ...``)
+# (some of these are defined in mmzone.py, e820.py or page_free.py and not used here: listed for
+# ``from kslab.mm.page_alloc import ...``)
 __all__ = [
     "ALLOC_CMA",
     "ALLOC_KSWAPD",
     "ALLOC_WMARK_HIGH",
+    "E820_LOW_HOLES",
+    "FIRMWARE_TOP_RESERVED_PAGES",
+    "FPI_NONE",
     "FPI_SKIP_REPORT_NOTIFY",
     "MAX_ORDER",
     "MIGRATE_HIGHATOMIC",
     "MIGRATE_MOVABLE",
+    "MIGRATE_PCPTYPES",
     "MIGRATE_RECLAIMABLE",
     "MIGRATE_UNMOVABLE",
     "NR_SLAB_RECLAIMABLE_B",
     "NR_SLAB_UNRECLAIMABLE_B",
     "NUMA_INTERLEAVE_HIT",
+    "QEMU_BELOW_4G_GIGALIGNED",
+    "QEMU_LOWMEM_LIMIT",
     "ZONE_DMA",
     "ZONE_DMA32",
     "ZONE_MOVABLE",
