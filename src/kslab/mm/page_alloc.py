@@ -8,7 +8,7 @@ class Python mangles the ``__`` names, which is harmless because only the class 
 
 The module keeps the allocation side, the zones' setup and the reports; the rest lives beside it and is
 re-exported here: the free side and the per-CPU page lists (:mod:`kslab.mm.page_free`), fallback stealing
-(:mod:`kslab.mm.page_fallback`) (both base classes of
+(:mod:`kslab.mm.page_fallback`) and the counters and reports (:mod:`kslab.mm.page_counters`) (base classes of
 :class:`PageAllocator`), the mmzone.h structures and constants (:mod:`kslab.mm.mmzone`), qemu's e820
 memory map (:mod:`kslab.mm.e820`) and the consistency check (:mod:`kslab.mm.page_alloc_check`).
 
@@ -50,7 +50,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 from .config import PAGE_SHIFT, MachineConfig
 from .e820 import (
@@ -136,6 +136,7 @@ from .mmzone import (
 )
 from .page import MemMap, Page
 from .page_alloc_check import check_page_allocator
+from .page_counters import PageCounters
 from .page_fallback import PageFallback
 from .page_free import PageFreeHook, PageFreeing
 
@@ -155,13 +156,11 @@ KERNEL_SYMBOLS: Final = (
     "zone_batchsize",
     "__setup_per_zone_wmarks",
     "init_per_zone_wmark_min",
-    "mod_node_page_state",
 )
 
 # MAX_ORDER, the migrate types, zones and the watermark/ALLOC_* flags are in mmzone.py, the qemu memory
 # map in e820.py, the consistency check in page_alloc_check.py (all re-exported here).
 
-_ALLOC_PFMEMALLOC: Final = 1 << 6
 
 PageAllocHook = Callable[[Page | None, int, int, int], None]
 
@@ -191,7 +190,7 @@ def zone_batchsize(managed_pages: int) -> int:
     return (1 << (b.bit_length() - 1)) - 1
 
 
-class PageAllocator(PageFreeing, PageFallback):
+class PageAllocator(PageFreeing, PageFallback, PageCounters):
     """The buddy allocator of one machine: every node's zones, free areas and pcp lists.
 
     :param config: the machine (CPUs, NUMA topology, memory).
@@ -614,92 +613,7 @@ class PageAllocator(PageFreeing, PageFallback):
             buddy[half] = li
             nr_free[high] += 1
 
-    # ---- counters and reports ------------------------------------------------------------------
-
-    def mod_node_page_state(self, nid: int, item: str, delta: int) -> None:
-        """Add ``delta`` to node vmstat ``item`` ("NR_SLAB_UNRECLAIMABLE_B" ...: bytes for *_B items)."""
-        st = self.node_stat[nid]
-        st[item] = st.get(item, 0) + delta
-
-    def node_page_state(self, nid: int, item: str) -> int:
-        return self.node_stat[nid].get(item, 0)
-
-    def page_is_pfmemalloc(self, page: Page) -> bool:
-        """True if the block was handed out from the reserves (ALLOC_NO_WATERMARKS)."""
-        return bool(self._alloc.get(page.pfn, 0) & _ALLOC_PFMEMALLOC)
-
-    def totalram_pages(self) -> int:
-        return sum(z.managed_pages for z in self.zones)
-
-    def nr_free_pages(self) -> int:
-        """Global NR_FREE_PAGES (MemFree): buddy pages, not pcp pages."""
-        return sum(z.free_pages for z in self.zones)
-
-    def nr_pcp_pages(self) -> int:
-        return sum(z.pcp_count() for z in self.zones)
-
-    def page_zone(self, pfn: int) -> Zone | None:
-        """The zone whose managed memory holds ``pfn``, or None (hole, reserved, beyond RAM)."""
-        for zone in self.zones:
-            if zone.zone_spans_pfn(pfn):
-                for s, e in zone.free_ranges:
-                    if s <= pfn < e:
-                        return zone
-        return None
-
-    def buddyinfo(self) -> str:
-        """/proc/buddyinfo, byte for byte (frag_show_print)."""
-        out = []
-        for zone in self.zones:
-            # "Node %d, zone %8s " then "%6lu " per order, then a newline
-            out.append(f"Node {zone.nid}, zone {zone.name:>8} " + "".join(f"{n:6d} " for n in zone.nr_free) + "\n")
-        return "".join(out)
-
-    def zoneinfo_summary(self) -> dict[str, Any]:
-        """Per node and zone numbers for reports (the /proc/zoneinfo and pagetypeinfo quantities)."""
-        nodes: list[dict[str, Any]] = []
-        for nid in range(self.nr_nodes):
-            zones: list[dict[str, Any]] = []
-            for zone in self.node_zones[nid]:
-                if zone is None:
-                    continue
-                per_type = [[len(zone.free_list[o * MIGRATE_TYPES + mt]) for o in range(MAX_ORDER)]
-                            for mt in range(MIGRATE_TYPES)]
-                zones.append({
-                    "name": zone.name,
-                    "start_pfn": zone.zone_start_pfn,
-                    "spanned": zone.spanned_pages,
-                    "present": zone.present_pages,
-                    "managed": zone.managed_pages,
-                    "free": zone.free_pages,
-                    "min": zone.watermark[WMARK_MIN],
-                    "low": zone.watermark[WMARK_LOW],
-                    "high": zone.watermark[WMARK_HIGH],
-                    "protection": list(zone.lowmem_reserve),
-                    "nr_free": list(zone.nr_free),
-                    "free_by_migratetype": dict(zip(migratetype_names, per_type, strict=True)),
-                    "nr_reserved_highatomic": zone.nr_reserved_highatomic,
-                    "pcp": [{"cpu": c, "count": p.count, "high": p.high, "batch": p.batch}
-                            for c, p in enumerate(zone.pageset)],
-                    "pcp_pages": zone.pcp_count(),
-                    "numa": dict(zip(numa_stat_names, zone.numa_stat, strict=True)),
-                })
-            nodes.append({
-                "node": nid,
-                "zones": zones,
-                "stats": dict(self.node_stat[nid]),
-                "zonelist": list(self.node_order[nid]),
-            })
-        return {
-            "min_free_kbytes": self.min_free_kbytes,
-            "totalram_pages": self.totalram_pages(),
-            "nr_free_pages": self.nr_free_pages(),
-            "nr_pcp_pages": self.nr_pcp_pages(),
-            "nr_allocated_pages": self.nr_allocated_pages,
-            "pgalloc": dict(zip(zone_names, self.pgalloc, strict=True)),
-            "pgfree": self.pgfree,
-            "nodes": nodes,
-        }
+    # ---- warnings (the counters and reports: PageCounters, page_counters.py) -------------------
 
     def __warn_once(self, msg: str) -> None:
         if msg not in self._warned:
@@ -750,6 +664,9 @@ __all__ = [
     "NUMA_INTERLEAVE_HIT",
     "QEMU_BELOW_4G_GIGALIGNED",
     "QEMU_LOWMEM_LIMIT",
+    "WMARK_HIGH",
+    "WMARK_LOW",
+    "WMARK_MIN",
     "ZONE_DMA",
     "ZONE_DMA32",
     "ZONE_MOVABLE",
@@ -760,6 +677,8 @@ __all__ = [
     "__alloc_pages_node",
     "__free_pages",
     "fallbacks",
+    "migratetype_names",
+    "numa_stat_names",
     "pageblock_nr_pages",
     "pageblock_order",
     "qemu_node_ranges",
