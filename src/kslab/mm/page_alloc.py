@@ -6,7 +6,7 @@ stealing, and the min/low/high watermarks.  Methods keep the kernel's function n
 (``__rmqueue_smallest``, ``expand``, ``__free_one_page``, ``free_pcppages_bulk`` ...); inside the
 class Python mangles the ``__`` names, which is harmless because only the class calls them.
 
-The module keeps the allocation side, the zones' setup and the reports; the rest lives beside it and is
+The module keeps the allocation side and the zones' setup; the rest lives beside it and is
 re-exported here: the free side and the per-CPU page lists (:mod:`kslab.mm.page_free`), fallback stealing
 (:mod:`kslab.mm.page_fallback`) and the counters and reports (:mod:`kslab.mm.page_counters`) (base classes of
 :class:`PageAllocator`), the mmzone.h structures and constants (:mod:`kslab.mm.mmzone`), qemu's e820
