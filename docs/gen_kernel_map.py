@@ -50,6 +50,7 @@ DEFAULT_FILE = {
     "kslab.mm.page_free": "mm/page_alloc.c",
     "kslab.mm.page_fallback": "mm/page_alloc.c",
     "kslab.mm.page_counters": "mm/page_alloc.c",
+    "kslab.mm.page_zones": "mm/page_alloc.c",
 }
 
 #: symbols the kernel defines elsewhere than the module's default file

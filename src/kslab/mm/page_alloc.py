@@ -6,9 +6,10 @@ stealing, and the min/low/high watermarks.  Methods keep the kernel's function n
 (``__rmqueue_smallest``, ``expand``, ``__free_one_page``, ``free_pcppages_bulk`` ...); inside the
 class Python mangles the ``__`` names, which is harmless because only the class calls them.
 
-The module keeps the allocation side and the zones' setup; the rest lives beside it and is
+The module keeps the allocation side and the zones' boot; the rest lives beside it and is
 re-exported here: the free side and the per-CPU page lists (:mod:`kslab.mm.page_free`), fallback stealing
-(:mod:`kslab.mm.page_fallback`) and the counters and reports (:mod:`kslab.mm.page_counters`) (base classes of
+(:mod:`kslab.mm.page_fallback`), the watermarks and zonelists (:mod:`kslab.mm.page_zones`) and the counters
+and reports (:mod:`kslab.mm.page_counters`) (base classes of
 :class:`PageAllocator`), the mmzone.h structures and constants (:mod:`kslab.mm.mmzone`), qemu's e820
 memory map (:mod:`kslab.mm.e820`) and the consistency check (:mod:`kslab.mm.page_alloc_check`).
 
@@ -47,7 +48,6 @@ Simplifications (the kernel's behaviour is otherwise followed step by step):
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable
 from typing import Final
@@ -64,7 +64,6 @@ from .e820 import (
     qemu_node_ranges,
     subtract_ranges,
 )
-from .errors import KernelBug
 from .gfp import (
     __GFP_ATOMIC,
     __GFP_COMP,
@@ -139,6 +138,7 @@ from .page_alloc_check import check_page_allocator
 from .page_counters import PageCounters
 from .page_fallback import PageFallback
 from .page_free import PageFreeHook, PageFreeing
+from .page_zones import ZoneSetup
 
 KERNEL_SYMBOLS: Final = (
     "__alloc_pages_node",
@@ -154,8 +154,6 @@ KERNEL_SYMBOLS: Final = (
     "zone_watermark_ok",
     "__free_pages",
     "zone_batchsize",
-    "__setup_per_zone_wmarks",
-    "init_per_zone_wmark_min",
 )
 
 # MAX_ORDER, the migrate types, zones and the watermark/ALLOC_* flags are in mmzone.py, the qemu memory
@@ -190,7 +188,7 @@ def zone_batchsize(managed_pages: int) -> int:
     return (1 << (b.bit_length() - 1)) - 1
 
 
-class PageAllocator(PageFreeing, PageFallback, PageCounters):
+class PageAllocator(ZoneSetup, PageFreeing, PageFallback, PageCounters):
     """The buddy allocator of one machine: every node's zones, free areas and pcp lists.
 
     :param config: the machine (CPUs, NUMA topology, memory).
@@ -254,7 +252,7 @@ class PageAllocator(PageFreeing, PageFallback, PageCounters):
         for zone in self.zones:
             batch = zone_batchsize(zone.managed_pages)
             zone.pageset = [PerCpuPages(6 * batch, max(1, batch)) for _ in range(config.cpus)]
-        self.node_order = self.__build_all_zonelists()
+        self.node_order = self._build_all_zonelists()
         self._zonelist_cache: dict[tuple[int, int, bool], tuple[tuple[Zone, ...], int]] = {}
 
     # ---- boot ------------------------------------------------------------------------------------
@@ -280,109 +278,6 @@ class PageAllocator(PageFreeing, PageFallback, PageCounters):
                 self._free_one_page_at_boot(zone, pfn, order, self.get_pageblock_migratetype(pfn), FPI_TO_TAIL)
                 pfn += 1 << order
 
-    def init_per_zone_wmark_min(self) -> None:
-        """min_free_kbytes = sqrt(16 * lowmem kB) clamped to [128, 262144], then the watermarks."""
-        lowmem_kbytes = sum(z.managed_pages for z in self.zones) * ((1 << PAGE_SHIFT) >> 10)
-        self.min_free_kbytes = min(max(math.isqrt(lowmem_kbytes * 16), 128), 262144)
-        self.__setup_per_zone_wmarks()
-        self.__setup_per_zone_lowmem_reserve()
-
-    def __setup_per_zone_wmarks(self) -> None:
-        pages_min = self.min_free_kbytes >> (PAGE_SHIFT - 10)
-        lowmem_pages = sum(z.managed_pages for z in self.zones)
-        for zone in self.zones:
-            tmp = pages_min * zone.managed_pages // lowmem_pages
-            zmin = tmp
-            tmp = max(tmp >> 2, zone.managed_pages * watermark_scale_factor // 10000)
-            zone.watermark = [zmin, zmin + tmp, zmin + 2 * tmp]
-
-    def __setup_per_zone_lowmem_reserve(self) -> None:
-        for slots in self.node_zones:
-            for i in range(MAX_NR_ZONES - 1):
-                zone = slots[i]
-                if zone is None:
-                    continue
-                ratio = sysctl_lowmem_reserve_ratio[i]
-                clear = not ratio or not zone.managed_pages
-                managed = 0
-                for j in range(i + 1, MAX_NR_ZONES):
-                    upper = slots[j]
-                    managed += upper.managed_pages if upper is not None else 0
-                    zone.lowmem_reserve[j] = 0 if clear else managed // ratio
-
-    def node_distance(self, a: int, b: int) -> int:
-        return LOCAL_DISTANCE if a == b else REMOTE_DISTANCE
-
-    def __find_next_best_node(self, node: int, used: set[int], node_load: list[int]) -> int:
-        if node not in used:
-            used.add(node)
-            return node
-        best, min_val = -1, 1 << 62
-        for n in range(self.nr_nodes):
-            if n in used:
-                continue
-            val = self.node_distance(node, n)
-            val += n < node            # prefer the nodes after us
-            val += 1                   # PENALTY_FOR_NODE_WITH_CPUS: every modelled node has CPUs
-            val *= self.nr_nodes * MAX_NUMNODES
-            val += node_load[n]
-            if val < min_val:
-                min_val, best = val, n
-        if best >= 0:
-            used.add(best)
-        return best
-
-    def __build_all_zonelists(self) -> list[list[int]]:
-        node_load = [0] * self.nr_nodes
-        orders: list[list[int]] = []
-        for local in range(self.nr_nodes):
-            used: set[int] = set()
-            load = self.nr_nodes
-            prev = local
-            order: list[int] = []
-            while (node := self.__find_next_best_node(local, used, node_load)) >= 0:
-                if self.node_distance(local, node) != self.node_distance(local, prev):
-                    node_load[node] = load
-                order.append(node)
-                prev = node
-                load -= 1
-            orders.append(order)
-        return orders
-
-    def zonelist(self, nid: int, highest_zoneidx: int, thisnode: bool = False) -> tuple[Zone, ...]:
-        """The zones an allocation on ``nid`` may use, in the order they are tried."""
-        return self.__zonelist(nid, highest_zoneidx, thisnode)[0]
-
-    def zonelist_nodes(self, nid: int, gfp: int) -> tuple[int, ...]:
-        """zone_to_nid() of every zone of node_zonelist(nid, gfp) up to gfp_zone(gfp), in order.
-
-        A node appears once per usable zone, as for_each_zone_zonelist() visits it.
-        """
-        highest = 0 if gfp & _GFP_DMA else (1 if gfp & _GFP_DMA32 else 2)
-        return tuple(z.nid for z in self.__zonelist(nid, highest, bool(gfp & _GFP_THISNODE))[0])
-
-    def __zonelist(self, nid: int, highest_zoneidx: int, thisnode: bool) -> tuple[tuple[Zone, ...], int]:
-        key = (nid, highest_zoneidx, thisnode)
-        hit = self._zonelist_cache.get(key)
-        if hit is not None:
-            return hit
-        if not 0 <= nid < self.nr_nodes:
-            raise KernelBug(f"VM_BUG_ON(nid < 0 || nid >= MAX_NUMNODES): nid {nid}", function="__alloc_pages_node")
-        zl: list[Zone] = []
-        for n in ([nid] if thisnode else self.node_order[nid]):
-            for zi in range(MAX_NR_ZONES - 1, -1, -1):
-                z = self.node_zones[n][zi]
-                if z is not None and zi <= highest_zoneidx:
-                    zl.append(z)
-        # alloc_flags_nofragment(): only when the preferred zone is Normal and DMA32 is usable
-        nofrag = 0
-        if zl and zl[0].idx == ZONE_NORMAL and not (
-                self.nr_nodes > 1 and self.node_zones[zl[0].nid][ZONE_DMA32] is None):
-            nofrag = ALLOC_NOFRAGMENT
-        res = (tuple(zl), nofrag)
-        self._zonelist_cache[key] = res
-        return res
-
     # ---- pageblocks ------------------------------------------------------------------------------
 
     # (get_pageblock_migratetype: PageFreeing, page_free.py)
@@ -407,7 +302,7 @@ class PageAllocator(PageFreeing, PageFallback, PageCounters):
         if nid < 0:
             nid = self._cpu_node[cpu]
         highest = 0 if gfp & _GFP_DMA else (1 if gfp & _GFP_DMA32 else 2)
-        zl, nofrag = self.__zonelist(nid, highest, bool(gfp & _GFP_THISNODE))
+        zl, nofrag = self._zonelist(nid, highest, bool(gfp & _GFP_THISNODE))
         mt = (gfp & GFP_MOVABLE_MASK) >> GFP_MOVABLE_SHIFT
         if mt == MIGRATE_HIGHATOMIC:  # both mobility bits: invalid, the kernel warns
             mt = MIGRATE_MOVABLE
@@ -653,6 +548,8 @@ __all__ = [
     "FIRMWARE_TOP_RESERVED_PAGES",
     "FPI_NONE",
     "FPI_SKIP_REPORT_NOTIFY",
+    "LOCAL_DISTANCE",
+    "MAX_NUMNODES",
     "MAX_ORDER",
     "MIGRATE_HIGHATOMIC",
     "MIGRATE_MOVABLE",
@@ -664,6 +561,7 @@ __all__ = [
     "NUMA_INTERLEAVE_HIT",
     "QEMU_BELOW_4G_GIGALIGNED",
     "QEMU_LOWMEM_LIMIT",
+    "REMOTE_DISTANCE",
     "WMARK_HIGH",
     "WMARK_LOW",
     "WMARK_MIN",
@@ -682,6 +580,8 @@ __all__ = [
     "pageblock_nr_pages",
     "pageblock_order",
     "qemu_node_ranges",
+    "sysctl_lowmem_reserve_ratio",
+    "watermark_scale_factor",
     "zone_batchsize",
     "zone_names",
 ]
