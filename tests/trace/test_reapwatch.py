@@ -221,9 +221,9 @@ def test_a_free_slab_after_the_drains_is_worked_out_without_changing_anything() 
     ac = c.cpu_cache[0]
     before = (list(ac.entry), n.free_objects, n.free_slabs)
     # a fifth of the array's limit is more than it holds: half of it goes, the slab keeps the rest
-    assert not rep._free_slab_after_drains(c, n, 0, own=False, shared=False)
+    assert not rep.reaper.free_slab_after_drains(c, n, 0, own=False, shared=False)
     drained = min((ac.limit + 4) // 5, (len(ac.entry) + 1) // 2)
-    assert rep._free_slab_after_drains(c, n, 0, own=True, shared=False) == (drained >= c.num)
+    assert rep.reaper.free_slab_after_drains(c, n, 0, own=True, shared=False) == (drained >= c.num)
     assert (list(ac.entry), n.free_objects, n.free_slabs) == before
     # one object per slab: the drained object's slab is then free, and drain_freelist has one to give back
     big = k.kmem_cache_create("u", 4096)
@@ -231,7 +231,7 @@ def test_a_free_slab_after_the_drains_is_worked_out_without_changing_anything() 
     k.kmem_cache_free(big, k.kmem_cache_alloc(big))
     nb = big.node[0]
     assert nb is not None and nb.free_slabs == 0 and big.cpu_cache[0].entry
-    assert rep._free_slab_after_drains(big, nb, 0, own=True, shared=False)
+    assert rep.reaper.free_slab_after_drains(big, nb, 0, own=True, shared=False)
 
 
 def test_without_drain_array_locked_in_the_trace_the_timers_place_the_passes() -> None:

@@ -105,10 +105,11 @@ def cache_alloc_refill(cachep: KmemCache, flags: int) -> int:
         ex.step("cache_alloc_refill", "refill", cache=cachep.name, batch=batchcount, touched=ac.touched,
                 free_objects=n.free_objects, shared=len(n.shared.entry) if n.shared else -1)
     shared = n.shared
-    if k.race_grow is cachep:
+    hooks = k.replay_hooks
+    if hooks.race_grow is cachep:
         # another CPU's new slab reached the node after this CPU looked: it found nothing (a replay
-        # follows the interleaving of CPUs that a trace shows; see Kernel.race_grow)
-        k.race_grow = None
+        # follows the interleaving of CPUs that a trace shows; see ReplayHooks.race_grow)
+        hooks.race_grow = None
         if ex is not None:
             ex.step("cache_alloc_refill", "raced", cache=cachep.name, free_objects=n.free_objects)
     elif n.free_objects or (shared is not None and shared.entry):
