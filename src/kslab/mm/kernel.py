@@ -45,6 +45,10 @@ class MemPolicy:
     nodes: tuple[int, ...] = ()
     il_prev: int = -1
 
+    def set_interleave_phase(self, prev: int) -> None:
+        """The interleave rotor's last node (il_prev): the next interleaved allocation takes the next one."""
+        self.il_prev = prev
+
     def slab_node(self, k: Kernel, node: int) -> int:
         """mempolicy_slab_node() for this policy."""
         if self.mode == "preferred" and self.nodes:
@@ -213,6 +217,42 @@ class Kernel:
             self.cpu_up(cpu)
 
     # ---- context -------------------------------------------------------------------------------
+    def set_event_hook(self, hook: Callable[..., None] | None) -> None:
+        """Have ``hook(kind, cachep, ptr, size, flags, node, internal)`` called at each allocation and free
+        (the tracepoints; a replay pairs the model's own allocations through it)."""
+        self.event_hook = hook
+
+    @contextmanager
+    def unobserved(self) -> Iterator[None]:
+        """Neither explained nor passed to the event hook while inside (a replay's own bookkeeping)."""
+        saved_explain, self.explain = self.explain, None
+        saved_hook, self.event_hook = self.event_hook, None
+        try:
+            yield
+        finally:
+            self.explain = saved_explain
+            self.event_hook = saved_hook
+
+    def set_policy(self, cpu: int, pol: MemPolicy | None) -> None:
+        """The memory policy of the task running on ``cpu`` (None: the default, local one)."""
+        if pol is None:
+            self.policies.pop(cpu, None)
+        else:
+            self.policies[cpu] = pol
+
+    def clear_policies(self) -> None:
+        """Every task back to the default (local) policy."""
+        self.policies.clear()
+
+    def kmem_cache_create_unmerged(self, name: str, size: int, align: int = 0, flags: int = 0) -> KmemCache | None:
+        """kmem_cache_create() as with slab_nomerge: a cache of its own, never an alias."""
+        saved = self.slab_nomerge
+        self.slab_nomerge = True
+        try:
+            return self.kmem_cache_create(name, size, align, flags)
+        finally:
+            self.slab_nomerge = saved
+
     def set_cpu(self, cpu: int) -> int:
         """Run what follows on ``cpu``; returns the previous CPU."""
         old = self.cpu

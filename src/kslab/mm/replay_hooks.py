@@ -36,6 +36,13 @@ class ReplayHooks:
         self.race_grow: KmemCache | None = None
         self.kernel_cache_addr: dict[int, int] = {}
 
+    def raced(self, cachep: KmemCache) -> None:
+        """The next cache_alloc_refill of ``cachep`` grows (see race_grow)."""
+        self.race_grow = cachep
+
+    def clear_race(self) -> None:
+        self.race_grow = None
+
     def adopt_kernel_cache_addr(self, cachep_addr: int, kaddr: int) -> None:
         """A traced kernel had this cache's struct kmem_cache at ``kaddr``: its node timers start from
         that address (init_cache_node), also when the cache was set up before the address was known."""

@@ -21,6 +21,7 @@ from ..slab_def import (
 )
 from . import debug
 from .grow import cache_grow_begin, cache_grow_end, fixup_slab_list, slab_get_obj
+from .hits import array_alloc_hit
 from .node import get_first_slab
 
 KERNEL_SYMBOLS = ("gfp_exact_node", "transfer_objects", "alloc_block", "cache_alloc_refill", "____cache_alloc",
@@ -171,10 +172,7 @@ def ____cache_alloc(cachep: KmemCache, flags: int) -> int:
     k = cachep.k
     ac = cachep.cpu_cache[k.cpu]
     if ac.entry:
-        ac.touched = 1
-        cachep.stats.allochit += 1
-        cachep.paths.alloc_hit += 1
-        obj = ac.entry.pop()
+        obj = array_alloc_hit(cachep, ac)
         if k.explain is not None:
             k.explain.step("____cache_alloc", "alloc_hit", cache=cachep.name, obj=obj, avail=len(ac.entry))
         return obj
@@ -318,10 +316,7 @@ def slab_alloc(cachep: KmemCache, flags: int, caller: int = 0) -> int:
             ac = cachep.cpu_cache[k.cpu]
             entry = ac.entry
             if entry:
-                ac.touched = 1
-                cachep.stats.allochit += 1
-                cachep.paths.alloc_hit += 1
-                return _post_alloc(cachep, entry.pop(), flags, caller)
+                return _post_alloc(cachep, array_alloc_hit(cachep, ac), flags, caller)
     else:
         k.explain.step("slab_alloc", "entry", cache=cachep.name, flags=flags, cpu=k.cpu, node=k.numa_node)
     objp = __do_cache_alloc(cachep, flags)
@@ -337,10 +332,7 @@ def slab_alloc_node(cachep: KmemCache, flags: int, nodeid: int, caller: int = 0)
         ac = cachep.cpu_cache[k.cpu]
         entry = ac.entry
         if entry:
-            ac.touched = 1
-            cachep.stats.allochit += 1
-            cachep.paths.alloc_hit += 1
-            return _post_alloc(cachep, entry.pop(), flags, caller)
+            return _post_alloc(cachep, array_alloc_hit(cachep, ac), flags, caller)
     if k.explain is not None:
         k.explain.step("slab_alloc_node", "entry", cache=cachep.name, flags=flags, cpu=k.cpu, node=nodeid,
                        here=k.numa_node)

@@ -70,7 +70,7 @@ class RefillEvidence:
         start = self.refill_line.get(ev.cpu, 0)
         for lineno, other, c, nd in self.recent_grows:
             if other != ev.cpu and c is cachep and nd == node and lineno > start:
-                k.replay_hooks.race_grow = cachep
+                k.replay_hooks.raced(cachep)
                 self.summary.followed[Followed.RACED_GROW] += 1
                 break
         self.recent_grows.append((ev.lineno, ev.cpu, cachep, node))
@@ -212,7 +212,7 @@ class Apply(Stage):
                 mptr = kmem_cache_alloc(cachep, ev.gfp)
             else:
                 mptr = kmem_cache_alloc_node(cachep, ev.gfp, ev.node if ev.node < k.nr_node_ids else -1)
-        k.replay_hooks.race_grow = None
+        k.replay_hooks.clear_race()
         if not mptr:
             self.summary.skipped[ev.kind_name + Skipped.FAILED_IN_MODEL_SUFFIX] += 1
             return

@@ -199,10 +199,7 @@ class Boot:
             if c is not None:
                 return c
         for flags in (0, SLAB_HWCACHE_ALIGN):
-            saved = k.slab_nomerge
-            k.slab_nomerge = True
-            c = k.kmem_cache_create(name, osz, 0, flags)
-            k.slab_nomerge = saved
+            c = k.kmem_cache_create_unmerged(name, osz, 0, flags)
             if c is not None and c.size == size:
                 self.summary.notes.append(f"inferred cache {name}: object_size {osz} size {size}")
                 self.summary.internal[Internal.CACHE_INFERRED] += 1
@@ -246,12 +243,10 @@ class TaskPolicies:
                 # printed with each line is the task's last name, so it cannot tell when exec happened.)
                 self.pid1 = None
                 self.active = False
-                k.policies.clear()
+                k.clear_policies()
             pol = self.pid1
-        if pol is None:
-            k.policies.pop(cpu, None)
-        else:
-            k.policies[cpu] = pol
+        k.set_policy(cpu, pol)
+        if pol is not None:
             # The interleave rotor also turns for allocations the trace does not show (interrupt
             # context does not use it; some boot allocations have no event), so take its phase from
             # the node the kernel's object came from, which the traced pointer tells.
@@ -259,4 +254,4 @@ class TaskPolicies:
             if kn >= 0 and ev.kind in (KMALLOC, KMEM_CACHE_ALLOC):
                 nodes = sorted(pol.nodes)
                 if kn in nodes:
-                    pol.il_prev = nodes[nodes.index(kn) - 1]
+                    pol.set_interleave_phase(nodes[nodes.index(kn) - 1])

@@ -95,7 +95,7 @@ class FastPath:
         if cpu != k.cpu:
             k.set_cpu(cpu)
         if policies:
-            k.policies.pop(cpu, None)  # TaskPolicies.apply() of a task other than pids 0 and 1: the local policy
+            k.set_policy(cpu, None)  # TaskPolicies.apply() of a task other than pids 0 and 1: the local policy
         if k.policies and cpu in k.policies:
             return False  # a mempolicy on this CPU: slab_alloc() may go to alternate_node_alloc()
         node = k.numa_node

@@ -25,7 +25,7 @@ class InternalPairing:
         self.pending_model: dict[str, deque[int]] = {}
         self.pending_trace: dict[str, deque[int]] = {}
         self.hook = self.model_event  # one bound method, so that the fast paths can tell it by identity
-        k.event_hook = self.hook
+        k.set_event_hook(self.hook)
 
     def model_event(self, kind: str, cachep: KmemCache | None, ptr: int, size: int, flags: int, node: int,
                     internal: str) -> None:

@@ -3,11 +3,10 @@ identity the replay does not know), and the reconciling of per-CPU arrays with t
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...mm.errors import SlabCorruptionError
 from ...mm.kernel import Kernel
-from ...mm.slab.grow import cache_grow_begin, cache_grow_end, fixup_slab_list, slab_get_obj
+from ...mm.slab.adopt import adopt_obj, array_push, array_take_all, first_slab_for_adoption
+from ...mm.slab.grow import cache_grow_begin, cache_grow_end
 from ...mm.slab_def import KmemCache
 from ..events import KMALLOC, KMALLOC_NODE, TraceEvent
 from .boot import Boot
@@ -42,7 +41,6 @@ class Placeholders:
             return []
         objs: list[int] = []
         off = cachep.obj_offset if k.debug else 0
-        stats = cachep.stats
         # The kernel's objects stand in slabs of their own, or in slabs older than the trace; not in the
         # free slots of a slab grown while the trace was followed: the kernel's allocations from that
         # slab are all in the trace, and its free slots are free in the kernel too.
@@ -52,45 +50,23 @@ class Placeholders:
         if sync and self.boot.shows_boot:
             allowed = self.boot.pre_trace_pages | {p.pfn for ob in self.pools.get(cachep, ())
                                                    if (p := k.page_of(ob - off)) is not None}
-        saved_explain, k.explain = k.explain, None
-        saved_hook, k.event_hook = k.event_hook, None
-        try:
+        with k.unobserved():
             for _ in range(count):
-                page = self._slab(n, allowed)
+                page = first_slab_for_adoption(n, allowed)
                 if page is None:
                     page = cache_grow_begin(cachep, cachep.allocflags | 0xCC0, node)
                     if page is None:
                         break
                     cache_grow_end(cachep, page)
-                    page = self._slab(n, allowed)
+                    page = first_slab_for_adoption(n, allowed)
                     if page is None:
                         break
                 if allowed is not None:
                     allowed.add(page.pfn)
-                obj = slab_get_obj(cachep, page)
-                n.free_objects -= 1
-                stats.num_active += 1
-                fixup_slab_list(cachep, n, page)
-                objs.append(obj + off)
-        finally:
-            k.explain = saved_explain
-            k.event_hook = saved_hook
+                objs.append(adopt_obj(cachep, n, page) + off)
         if objs:
             self.summary.placeholders[cachep.name] += len(objs)
         return objs
-
-    @staticmethod
-    def _slab(n: Any, allowed: set[int] | None) -> Any:
-        """A slab for a placeholder: a partial one (among ``allowed`` unless None), else a free one
-        (get_first_slab's order, without its free_touched: the kernel did not take this object now)."""
-        for page in n.slabs_partial:
-            if allowed is None or page.pfn in allowed:
-                return page
-        page = n.slabs_free.lru_next
-        if page is n.slabs_free:
-            return None
-        n.free_slabs -= 1
-        return page
 
     def align_array(self, ev: TraceEvent, cpu: int, refilled: bool, synced: bool) -> None:
         """Reconcile this CPU's array with the kernel's where the model cannot know it.
@@ -119,9 +95,9 @@ class Placeholders:
         if refilled:
             if ac.entry:
                 off = cachep.obj_offset if k.debug else 0
-                pool.extend(o + off for o in ac.entry)
-                self.summary.internal[Internal.ARRAY_FOUND_ALLOCATED] += len(ac.entry)
-                ac.entry.clear()
+                objs = array_take_all(ac)
+                pool.extend(o + off for o in objs)
+                self.summary.internal[Internal.ARRAY_FOUND_ALLOCATED] += len(objs)
             if synced:
                 self.anchored.add(key)
         elif not ac.entry and pool:
@@ -132,7 +108,7 @@ class Placeholders:
                 page = mem_map.virt_to_head_page(pool[i])
                 if page is not None and page.nid == node:
                     off = cachep.obj_offset if k.debug else 0
-                    ac.entry.append(pool.pop(i) - off)
+                    array_push(ac, pool.pop(i) - off)
                     self.summary.internal[Internal.ARRAY_HAD_IN_KERNEL] += 1
                     break
 

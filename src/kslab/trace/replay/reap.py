@@ -8,6 +8,7 @@ from typing import Any
 
 from ...mm.kernel import Kernel
 from ...mm.page import PAGE_OFFSET, PAGE_SHIFT
+from ...mm.slab.adopt import set_next_reap
 from ...mm.slab.reap import drain_array_tofree
 from ...mm.slab_def import KmemCache
 from ..events import FUNC, TraceEvent
@@ -236,7 +237,7 @@ class ReapFollower:
             n = expired + sum(1 for _, t in early if t + lag <= jiffies)
             if n == passes:
                 for nd, t in boot.early_timers:
-                    nd.next_reap = t + lag
+                    set_next_reap(nd, t + lag)
                 boot.early_timers = []
                 self.summary.notes.append(f"line {ev.lineno}: the node timers of the caches created before the "
                                           f"trace began put {lag} ticks later (jiffies started after the "
@@ -273,10 +274,10 @@ class ReapFollower:
         moved = 0
         for n, passed in zip(nodes, plan, strict=True):
             if passed and n.next_reap > j:
-                n.next_reap = j
+                set_next_reap(n, j)
                 moved += 1
             elif not passed and n.next_reap <= j:
-                n.next_reap = j + 1
+                set_next_reap(n, j + 1)
                 moved += 1
         if moved:
             self.summary.followed[Followed.TIMERS_FROM_DRAINS] += moved
@@ -312,7 +313,7 @@ class ReapFollower:
     def _force_timers(self, forced: list[Any], jiffies: int) -> None:
         for nd in forced:
             if nd.next_reap > jiffies:
-                nd.next_reap = jiffies
+                set_next_reap(nd, jiffies)
                 self.summary.followed[Followed.TIMERS_FROM_FREELIST] += 1
 
     def _run_reap(self, cpu: int, drains: int | None) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from ...mm.kernel import Kernel
-from ...mm.list import list_del
-from ...mm.slab.grow import cache_grow_begin, cache_grow_end, fixup_slab_list, slab_destroy, slab_get_obj, slabs_destroy
-from ...mm.slab.node import drain_freelist, free_block
+from ...mm.slab.adopt import array_push, free_objects, free_oldest, move_obj, release_free_slab
+from ...mm.slab.grow import cache_grow_begin, cache_grow_end
+from ...mm.slab.node import drain_freelist
 from ...mm.slab_def import KmemCache
 from ...mm.slabinfo import get_slabinfo
 from ..slabinfo_parse import parse_slabinfo
@@ -140,9 +140,7 @@ class Sync:
                 break
             for o in objs:
                 target = next(pg for pg in n.slabs_partial if pg is not donor and pg.active < cachep.num)
-                new = slab_get_obj(cachep, target)
-                n.free_objects -= 1
-                fixup_slab_list(cachep, n, target)
+                new = move_obj(cachep, n, target, o, donor.nid)
                 if o in owner:
                     kp = owner.pop(o)
                     kmap[kp] = new + off
@@ -151,16 +149,8 @@ class Sync:
                     pool[pool.index(o + off)] = new + off
                     pooled.discard(o)
                     pooled.add(new)
-                lst: list[Any] = []
-                free_block(cachep, [o], 1, donor.nid, lst)
-                cachep.stats.num_active += 1  # a move, not a free
-                slabs_destroy(cachep, lst)
             if donor.active == 0 and donor.on_list is n.slabs_free:
-                list_del(donor)
-                n.free_slabs -= 1
-                n.total_slabs -= 1
-                n.free_objects -= cachep.num
-                slab_destroy(cachep, donor)
+                release_free_slab(cachep, n, donor)
                 released += 1
             elif donor.on_list is None:
                 released += 1  # free_block already trimmed it
@@ -179,10 +169,7 @@ class Sync:
                 assert sh is not None
                 take = min(-delta - done, len(sh.entry))
                 if take > 0:
-                    lst: list[Any] = []
-                    free_block(cachep, sh.entry, take, n.nid, lst)
-                    del sh.entry[:take]
-                    slabs_destroy(cachep, lst)
+                    free_oldest(cachep, sh, take, n.nid)
                     done += take
             return -done
         for n in nodes:
@@ -192,7 +179,7 @@ class Sync:
             while done < delta and i >= 0 and len(sh.entry) < sh.limit:
                 page = k.page_of(pool[i] - off)
                 if page is not None and page.nid == n.nid:
-                    sh.entry.insert(0, pool.pop(i) - off)
+                    array_push(sh, pool.pop(i) - off, oldest=True)
                     done += 1
                 i -= 1
         return done
@@ -205,10 +192,7 @@ class Sync:
             take = min(count - done, len(ac.entry))
             if take <= 0:
                 continue
-            lst: list[Any] = []
-            free_block(cachep, ac.entry, take, k.cpu_to_node[cpu], lst)
-            del ac.entry[:take]
-            slabs_destroy(cachep, lst)
+            free_oldest(cachep, ac, take, k.cpu_to_node[cpu])
             done += take
         return done
 
@@ -222,6 +206,4 @@ class Sync:
             page = k.page_of(obj)
             by_node.setdefault(page.nid if page is not None else k.numa_node, []).append(obj)
         for nid, objs in by_node.items():
-            lst: list[Any] = []
-            free_block(cachep, objs, len(objs), nid, lst)
-            slabs_destroy(cachep, lst)
+            free_objects(cachep, objs, nid)
