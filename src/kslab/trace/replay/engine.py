@@ -56,7 +56,7 @@ class Replayer:
         self.placeholders = Placeholders(k, boot, summary)
         self.sync_state = Sync(k, ptrs, self.placeholders, opts.start_slabinfo, opts.sync_on is None)
         self.markers = Markers(k, opts, self.sync_state, summary, self.observers)
-        self.clock_state = clock = TraceClock(k, opts.reap == ReapMode.TIMER)
+        clock = TraceClock(k, opts.reap == ReapMode.TIMER)
         evidence = ReapEvidence()
         self.reaper = ReapFollower(k, boot, ptrs, clock, evidence, opts.reap, summary)
         self.applier = apply = Apply(k, boot, ptrs, self.internal, self.placeholders, self.sync_state, self.markers,
@@ -79,16 +79,14 @@ class Replayer:
 
     def _feed_observed(self, ev: TraceEvent) -> None:
         obs = self.observers
-        if not self._started:
-            self._started = True
+        if not obs.started:
+            obs.started = True
             obs.start(ev)
         synced = self.sync_state.synced
         self._feed(ev)
         if not synced and self.sync_state.synced:
             obs.sync(ev)
         obs.event(ev)
-
-    _started = False
 
     # ---- the state, as callers and tests see it ----------------------------------------------------
     @property
@@ -133,11 +131,11 @@ class Replayer:
     @property
     def clock(self) -> str:
         """The trace's clock, a :class:`Clock` value (decided by run() unless set before)."""
-        return self.clock_state.mode
+        return self.applier.clock.mode
 
     @clock.setter
     def clock(self, mode: str) -> None:
-        self.clock_state.mode = Clock(mode)
+        self.applier.clock.mode = Clock(mode)
 
     @property
     def shows_boot(self) -> bool:

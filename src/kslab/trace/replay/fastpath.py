@@ -38,6 +38,23 @@ _cache_free = ___cache_free
 _PG_SLAB = 1 << PG_slab
 
 
+# ALLOC_CONDITIONS, when FastPath.alloc is taken:
+# Apply._alloc() of an ordinary allocation that hits the per-CPU array, in one piece. Short-cuts
+# ``Boot.cpu``/``set_cpu``, ``align_array``, ``kmalloc`` -> ``__do_kmalloc`` -> ``kmalloc_slab`` ->
+# ``slab_alloc`` -> ``____cache_alloc``'s hit -> ``_post_alloc`` (and the ``_node`` and ``kmem_cache_alloc``
+# variants), the ``event_hook`` call and ``record_alloc``. Taken only when: the trace clock does not move, the
+# call site is not one of the model's own allocations (``ALLOC_SITES``) and no /proc/slabinfo read is awaited
+# (no pairing, no ``run_pending``), the CPU exists and is online (no remapping, no bring-up), no mempolicy on
+# this CPU and no spreading (``slab_alloc`` goes straight to ``____cache_alloc``), nothing is explained, no
+# debug checks, the kernel's event hook is the replay's own (which ignores calls without an ``internal`` tag),
+# the kernel did not show a refill on this CPU, the cache is known, and its array on this CPU holds an object.
+# While the boot's interleave policies apply, the events of pids 0 and 1 take the general code; for any other
+# task ``TaskPolicies.apply`` only removes this CPU's policy, which is done here too; with no policy on this
+# CPU, ``slab_alloc`` -> ``__do_cache_alloc`` ends in the same ``____cache_alloc`` hit (a policy on another
+# CPU changes nothing there).  With a non-empty array and no kernel refill, ``align_array`` changes nothing
+# (it would only create an empty placeholder pool, which nothing can tell from no pool).
+
+
 class FastPath:
     """The fast paths of one replay (see the module docstring)."""
 
@@ -55,23 +72,8 @@ class FastPath:
         self.cpus = k.config.cpus
 
     def alloc(self, ev: TraceEvent) -> bool:
-        """Apply._alloc() of an ordinary allocation that hits the per-CPU array, in one piece.
-
-        Short-cuts ``Boot.cpu``/``set_cpu``, ``align_array``, ``kmalloc`` -> ``__do_kmalloc`` ->
-        ``kmalloc_slab`` -> ``slab_alloc`` -> ``____cache_alloc``'s hit -> ``_post_alloc`` (and the
-        ``_node`` and ``kmem_cache_alloc`` variants), the ``event_hook`` call and ``record_alloc``.
-        Taken only when: the trace clock does not move, the call site is not one of the model's own
-        allocations (``ALLOC_SITES``) and no /proc/slabinfo read is awaited (no pairing, no
-        ``run_pending``), the CPU exists and is online (no remapping, no bring-up), no mempolicy on
-        this CPU and no spreading (``slab_alloc`` goes straight to ``____cache_alloc``), nothing
-        is explained, no debug checks, the kernel's event hook is the replay's own (which ignores calls
-        without an ``internal`` tag), the kernel did not show a refill on this CPU, the cache is known,
-        and its array on this CPU holds an object.  While the boot's interleave policies apply, the
-        events of pids 0 and 1 take the general code; for any other task ``TaskPolicies.apply`` only
-        removes this CPU's policy, which is done here too; with no policy on this CPU, ``slab_alloc`` ->
-        ``__do_cache_alloc`` ends in the same ``____cache_alloc`` hit (a policy on another CPU changes
-        nothing there).  With a non-empty array and no kernel refill, ``align_array`` changes nothing
-        (it would only create an empty placeholder pool, which nothing can tell from no pool)."""
+        """Apply._alloc() of an ordinary allocation that hits the per-CPU array, in one piece (see
+        ALLOC_CONDITIONS)."""
         k = self.k
         kptr = ev.ptr
         cpu = ev.cpu

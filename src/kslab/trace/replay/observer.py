@@ -39,6 +39,7 @@ class Observers:
     def __init__(self, rep: Any) -> None:
         self.rep = rep
         self.items: list[Any] = []
+        self.started = False  # the first event was seen
 
     def __bool__(self) -> bool:
         return bool(self.items)
