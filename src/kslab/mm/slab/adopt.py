@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..list import list_del
 from ..page import Page
 from ..slab_def import ArrayCache, KmemCache, KmemCacheNode
-from .grow import fixup_slab_list, slab_destroy, slab_get_obj, slabs_destroy
+from .grow import cache_grow_begin, cache_grow_end, fixup_slab_list, slab_destroy, slab_get_obj, slabs_destroy
 from .node import free_block
 
 
@@ -39,6 +39,32 @@ def adopt_obj(cachep: KmemCache, n: KmemCacheNode, page: Page) -> int:
     cachep.stats.num_active += 1
     fixup_slab_list(cachep, n, page)
     return obj
+
+
+def adopt_objects(cachep: KmemCache, n: KmemCacheNode, node: int, count: int, allowed: set[int] | None,
+                  offset: int = 0) -> list[int]:
+    """Take up to ``count`` objects as allocated, one after the other (see adopt_obj), from slabs of
+    first_slab_for_adoption() (``allowed``, grown to include each slab used), growing a slab on ``node``
+    when there is none; fewer when the slabs run out.  Returns the objects (plus ``offset``)."""
+    objs: list[int] = []
+    for _ in range(count):
+        page = first_slab_for_adoption(n, allowed)
+        if page is None:
+            page = cache_grow_begin(cachep, cachep.allocflags | 0xCC0, node)
+            if page is None:
+                break
+            cache_grow_end(cachep, page)
+            page = first_slab_for_adoption(n, allowed)
+            if page is None:
+                break
+        if allowed is not None:
+            allowed.add(page.pfn)
+        obj = slab_get_obj(cachep, page)
+        n.free_objects -= 1
+        cachep.stats.num_active += 1
+        fixup_slab_list(cachep, n, page)
+        objs.append(obj + offset)
+    return objs
 
 
 def move_obj(cachep: KmemCache, n: KmemCacheNode, target: Page, obj: int, nid: int) -> int:

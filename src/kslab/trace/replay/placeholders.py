@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from ...mm.errors import SlabCorruptionError
 from ...mm.kernel import Kernel
-from ...mm.slab.adopt import adopt_obj, array_push, array_take_all, first_slab_for_adoption
-from ...mm.slab.grow import cache_grow_begin, cache_grow_end
+from ...mm.slab.adopt import adopt_objects, array_push, array_take_all
 from ...mm.slab_def import KmemCache
 from ..events import KMALLOC, KMALLOC_NODE, TraceEvent
 from .boot import Boot
@@ -39,7 +38,6 @@ class Placeholders:
         n = cachep.node[node]
         if n is None or count <= 0:
             return []
-        objs: list[int] = []
         off = cachep.obj_offset if k.debug else 0
         # The kernel's objects stand in slabs of their own, or in slabs older than the trace; not in the
         # free slots of a slab grown while the trace was followed: the kernel's allocations from that
@@ -51,19 +49,7 @@ class Placeholders:
             allowed = self.boot.pre_trace_pages | {p.pfn for ob in self.pools.get(cachep, ())
                                                    if (p := k.page_of(ob - off)) is not None}
         with k.unobserved():
-            for _ in range(count):
-                page = first_slab_for_adoption(n, allowed)
-                if page is None:
-                    page = cache_grow_begin(cachep, cachep.allocflags | 0xCC0, node)
-                    if page is None:
-                        break
-                    cache_grow_end(cachep, page)
-                    page = first_slab_for_adoption(n, allowed)
-                    if page is None:
-                        break
-                if allowed is not None:
-                    allowed.add(page.pfn)
-                objs.append(adopt_obj(cachep, n, page) + off)
+            objs = adopt_objects(cachep, n, node, count, allowed, off)
         if objs:
             self.summary.placeholders[cachep.name] += len(objs)
         return objs

@@ -395,7 +395,7 @@ def make_feed(flush_order: FlushOrder, irq: IrqWindow, refill: IrqRefillHold, re
     stages come down to for it: the IrqWindow notes the task's pid).  The one "nothing held" predicate,
     each stage's ``idle(cpu)`` written out in one expression."""
     head = flush_order.push
-    tail = apply.push
+    fast_alloc, fast_free = apply.fast.alloc, apply.fast.free
     flush_open, refill_seen = flush_order.open, flush_order.refill_seen
     irq_buf, task_pid = irq.buf, irq.task_pid
     refill_open = refill.refill_open
@@ -408,7 +408,10 @@ def make_feed(flush_order: FlushOrder, irq: IrqWindow, refill: IrqRefillHold, re
                 and cpu not in refill_seen and not irq_buf and refill.hold is None and cpu not in refill_open
                 and not watches and slabinfo.held is None):
             task_pid[cpu] = ev.pid
-            tail(ev)
+            # Apply.push(), inlined
+            if apply.fast_path and (fast_alloc(ev) if ev.kind <= KMEM_CACHE_ALLOC_NODE else fast_free(ev)):
+                return
+            apply.apply(ev)
             return
         head(ev)
 
