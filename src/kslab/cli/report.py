@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..report.html import MAX_CALLERS, build_data, render_html
 from ..report.stats import TraceStats
-from ..report.timeline import TimelineReplayer
+from ..report.timeline import Timeline
 from .common import machine_config
 from .replay import add_replay_options, make_replayer, run_replay, use_bundled_trace
 
@@ -54,11 +54,12 @@ def run(args: argparse.Namespace) -> int:
     if args.trace is None:
         use_bundled_trace(args)
     config = machine_config(args)
-    rep = make_replayer(args, TimelineReplayer)
-    rep.target = args.samples
+    rep = make_replayer(args)
+    timeline = Timeline.attach(rep)
+    timeline.target = args.samples
     ts = TraceStats(lambda cpu: config.cpu_to_node(cpu % config.cpus))
     summary, stats, _ = run_replay(rep, args, wrap=ts.wrap)
-    rep.end()
+    timeline.end()
     replay = {
         "lines": stats.lines, "events": summary.events,
         "applied_total": sum(summary.applied.values()), "skipped_total": sum(summary.skipped.values()),
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         "parser_skipped": dict(sorted(stats.skipped.items())), "sync": summary.sync, "reaps": summary.reaps,
         "placeholders": sum(summary.placeholders.values()), "cpu_remapped": summary.cpu_remapped,
     }
-    data = build_data(rep, replay, ts, args.trace, top=args.top, max_callers=args.max_callers)
+    data = build_data(timeline, replay, ts, args.trace, top=args.top, max_callers=args.max_callers)
     page = render_html(data)
     if args.output == "-":
         sys.stdout.write(page)

@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from ..report.stats import DEFAULT_SORT, TraceStats, WindowReplayer, parse_sort, render_stats, stats_dict
+from ..report.stats import DEFAULT_SORT, TraceStats, WindowWatch, parse_sort, render_stats, stats_dict
 from ..trace.ftrace import ParseStats, iter_events
 from .common import machine_config
 from .replay import add_replay_options, make_replayer, run_replay, use_bundled_trace
@@ -67,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
         for ev in iter_events(args.trace, skip_bad=args.skip_bad, stats=pstats):
             ts.observe(ev)
     else:
-        rep = make_replayer(args, WindowReplayer)
+        rep = make_replayer(args)
+        watch = WindowWatch.attach(rep)
         run_replay(rep, args, wrap=ts.wrap)
-        window = rep.window if slab else None
+        window = watch.window if slab else None
         if slab and window is None:  # an empty trace
             from ..report.stats import CacheWindow  # noqa: PLC0415
             window = CacheWindow(rep.k)

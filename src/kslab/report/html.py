@@ -20,7 +20,7 @@ from typing import Any
 
 from ..mm.slabinfo import get_slabinfo
 from .stats import TraceStats, site_dict
-from .timeline import PATH_KEYS, TimelineReplayer, occupancy
+from .timeline import PATH_KEYS, Timeline, occupancy
 
 CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 MAX_CALLERS = 5000
@@ -32,7 +32,7 @@ def _json_for_script(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def build_data(rep: TimelineReplayer, summary: dict[str, Any], ts: TraceStats, trace: str, top: int = 10,
+def build_data(rep: Timeline, summary: dict[str, Any], ts: TraceStats, trace: str, top: int = 10,
                max_callers: int = MAX_CALLERS) -> dict[str, Any]:
     """Everything the page draws, as plain data (deterministic: sorted, integers, rounded times)."""
     k = rep.k
