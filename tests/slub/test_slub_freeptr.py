@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import boot
+from slubhelp import boot
 
 from kslab.mm.slub.flags import (
     __CMPXCHG_DOUBLE,
@@ -102,7 +102,7 @@ def test_kmalloc_cache_with_store_user_keeps_the_request_size() -> None:
     assert k64 is not None and k64.name == "kmalloc-64"
     # 64 + two tracks + the original size, rounded up to the cache's alignment (64)
     assert (k64.size, k64.align) == (192, 64)
-    assert (64 + 2 * SIZEOF_TRACK + 8 + 63) & ~63 == k64.size
+    assert k64.size == (64 + 2 * SIZEOF_TRACK + 8 + 63) & ~63
     zu = boot(slab_debug="ZU,kmalloc-64").kmalloc_caches[0][6]
     assert zu is not None and zu.offset == zu.inuse == 72  # red zone + orig_size: the pointer goes after
     assert zu.red_left_pad == 64 and zu.size == 256  # 72 + 8 + 64 + 8 + 8, left pad 64, aligned to 64

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import boot
 from hypothesis import given
 from hypothesis import strategies as st
+from slubhelp import boot
 
 from kslab.mm.config import MachineConfig
 from kslab.mm.slub.geometry import (
