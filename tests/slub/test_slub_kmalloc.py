@@ -64,3 +64,11 @@ def test_kmalloc_type() -> None:
 def test_kmalloc_slab_by_type(sl: Slub) -> None:
     assert kmalloc_slab(sl, 40, __GFP_RECLAIMABLE).name == "kmalloc-rcl-64"  # type: ignore[union-attr]
     assert kmalloc_slab(sl, 40, __GFP_DMA).name == "dma-kmalloc-64"  # type: ignore[union-attr]
+
+
+def test_slab_state(sl: Slub) -> None:
+    from kslab.mm.slub.init import slab_sysfs_init  # noqa: PLC0415
+    from kslab.mm.slub.slub_def import SlabState  # noqa: PLC0415
+    assert sl.slab_state is SlabState.UP
+    slab_sysfs_init(sl)
+    assert sl.slab_state is SlabState.FULL

@@ -31,7 +31,7 @@ from .slub_def import (
     SlubConfig,
 )
 
-KERNEL_SYMBOLS_612 = ("bootstrap", "kmem_cache_init", "kmem_cache_init_late", "create_unique_id",
+KERNEL_SYMBOLS_612 = ("bootstrap", "kmem_cache_init", "slab_sysfs_init", "create_unique_id",
                       "sysfs_slab_name")
 
 
@@ -42,7 +42,7 @@ def bootstrap(sl: Slub, static_cache: KmemCache) -> KmemCache:
 
 
 def kmem_cache_init(cfg: SlubConfig, dbg: SlubDebug | None = None) -> Slub:
-    """Boot SLUB: the two boot caches, then every kmalloc cache; slab_state ends at PARTIAL.
+    """Boot SLUB: the two boot caches (slab_state PARTIAL between them), then every kmalloc cache (UP).
 
     Mirrors mm/slub.c:kmem_cache_init() (v6.12) (its per-node bootstrap comes with the allocation paths).
     """
@@ -65,8 +65,8 @@ def kmem_cache_init(cfg: SlubConfig, dbg: SlubDebug | None = None) -> Slub:
     return sl
 
 
-def kmem_cache_init_late(sl: Slub) -> None:
-    """After the boot: slab_state UP here, FULL once slab_sysfs_init ran (no geometry changes)."""
+def slab_sysfs_init(sl: Slub) -> None:
+    """The late initcall that adds every cache to /sys/kernel/slab: slab_state FULL (no geometry changes)."""
     sl.slab_state = SlabState.FULL
 
 

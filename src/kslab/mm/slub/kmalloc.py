@@ -20,6 +20,7 @@ from .slub_def import (
     KMALLOC_SHIFT_LOW,
     KmallocCacheType,
     KmemCache,
+    SlabState,
     Slub,
 )
 
@@ -135,7 +136,7 @@ def new_kmalloc_cache(sl: Slub, idx: int, kind: KmallocCacheType) -> None:
 
 
 def create_kmalloc_caches(sl: Slub) -> None:
-    """Every kmalloc cache, type by type: the 96 and 192 byte classes, then 8 ... 8k."""
+    """Every kmalloc cache, type by type: the 96 and 192 byte classes, then 8 ... 8k; then slab_state is UP."""
     for kind in KmallocCacheType:
         if KMALLOC_MIN_SIZE <= 32:
             new_kmalloc_cache(sl, 1, kind)
@@ -143,3 +144,4 @@ def create_kmalloc_caches(sl: Slub) -> None:
             new_kmalloc_cache(sl, 2, kind)
         for i in range(KMALLOC_SHIFT_LOW, KMALLOC_SHIFT_HIGH + 1):
             new_kmalloc_cache(sl, i, kind)
+    sl.slab_state = SlabState.UP
