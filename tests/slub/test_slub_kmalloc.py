@@ -7,8 +7,9 @@ from slubhelp import boot
 
 from kslab.mm.gfp import __GFP_DMA, __GFP_RECLAIMABLE, GFP_KERNEL
 from kslab.mm.slub.flags import SLAB_CACHE_DMA, SLAB_KMALLOC, SLAB_RECLAIM_ACCOUNT
+from kslab.mm.slub.init import slab_sysfs_init
 from kslab.mm.slub.kmalloc import __kmalloc_index, kmalloc_info, kmalloc_slab, kmalloc_type
-from kslab.mm.slub.slub_def import CreateRecord, KmallocCacheType, Slub
+from kslab.mm.slub.slub_def import CreateRecord, KmallocCacheType, SlabState, Slub
 
 SIZES = ["96", "192", "8", "16", "32", "64", "128", "256", "512", "1k", "2k", "4k", "8k"]
 
@@ -67,8 +68,6 @@ def test_kmalloc_slab_by_type(sl: Slub) -> None:
 
 
 def test_slab_state(sl: Slub) -> None:
-    from kslab.mm.slub.init import slab_sysfs_init  # noqa: PLC0415
-    from kslab.mm.slub.slub_def import SlabState  # noqa: PLC0415
     assert sl.slab_state is SlabState.UP
     slab_sysfs_init(sl)
     assert sl.slab_state is SlabState.FULL
