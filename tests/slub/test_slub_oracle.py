@@ -8,6 +8,7 @@ import json
 import pytest
 from slubhelp import DATA, read_data
 
+from kslab.mm.slub.geometry import oo_objects, oo_order
 from kslab.mm.slub.init import sysfs_slab_name
 from kslab.mm.slub.manifest import boot_slub, parse_cache_log, read_slub_manifest
 from kslab.mm.slub.slub_def import AliasRecord, GeometryRecord, Slub, SlubConfig
@@ -54,3 +55,23 @@ def test_sysfs_links() -> None:
     wrong = {n: (d, links.get(n)) for n, d in dir_of.items() if links.get(n) != d}
     assert not wrong
     assert len(dir_of) == 158
+
+
+def test_sysfs_geometry_after_every_merge() -> None:
+    """object_size, slab_size, order, objs_per_slab, min_partial, cpu_partial, align and aliases of every
+    /sys/kernel/slab directory of S3 at its first snapshot (object_size and aliases as the merges left them)."""
+    sl, _ = boot_run("S3")
+    kernel: dict[str, dict[str, str]] = {}
+    for line in read_data("S3-sysslab-geometry.0-start.xz"):
+        path, value = line.rsplit(":", 1)
+        _, _, _, _, directory, name = path.split("/")
+        kernel.setdefault(directory, {})[name] = value
+    model = {}
+    for s in sl.slab_caches:
+        model[sysfs_slab_name(sl, s)] = {
+            "object_size": str(s.object_size), "slab_size": str(s.size), "order": str(oo_order(s.oo)),
+            "objs_per_slab": str(oo_objects(s.oo)), "min_partial": str(s.min_partial),
+            "cpu_partial": str(s.cpu_partial), "align": str(s.align),
+            "aliases": str(0 if s.refcount < 0 else s.refcount - 1)}
+    assert len(kernel) == 93
+    assert model == kernel
