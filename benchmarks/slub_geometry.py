@@ -8,6 +8,7 @@ kmalloc caches are the model's own kmem_cache_init) on the run's machine shape, 
     min_partial, cpu_partial, cpu_partial_slabs (and, reported apart, align, flags, inuse, red_left_pad,
     min order/objects);
   - every ``alias`` line: the merge target (and the target's size, object_size, inuse, refcount after it);
+  - the boot line ``SLUB: HWalign=64, Order=0-3, MinObjects=0, CPUs=4, Nodes=2`` of dmesg;
   - /sys/kernel/slab at the first snapshot: each cache's directory or link (``:0000064``, ``:a-0000192``) and
     each directory's object_size, slab_size, order, objs_per_slab, min_partial, cpu_partial, align, aliases.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import lzma
 import os
 import re
 import sys
@@ -33,6 +35,7 @@ from kslab.mm.slub.geometry import oo_objects, oo_order
 from kslab.mm.slub.init import sysfs_slab_name
 from kslab.mm.slub.manifest import boot_slub as boot
 from kslab.mm.slub.manifest import parse_cache_log, read_slub_manifest
+from kslab.mm.slub.options import apply_cmdline
 from kslab.mm.slub.slub_def import AliasRecord, GeometryRecord, Slub, SlubConfig
 
 DEFAULT = Path(os.environ.get("KSLAB_ORACLE_SLUB", "/work/shared/data/oracle-slub-6.12"))
@@ -120,12 +123,24 @@ def compare_sysfs(sl: Slub, d: Path, t: Tally) -> None:
 def run_one(d: Path, shape: dict[str, object]) -> Tally:
     lines = (d / "caches.log").read_text().splitlines()
     cpus, nodes = int(str(shape["cpus"])), int(str(shape["nodes"]))
-    sl = boot(SlubConfig(nr_cpu_ids=cpus, num_present_cpus=cpus, nr_node_ids=nodes),
-              read_slub_manifest(lines, str(d / "caches.log")))
+    cfg = SlubConfig(nr_cpu_ids=cpus, num_present_cpus=cpus, nr_node_ids=nodes)
+    if (d / "cmdline.txt").exists():
+        cfg = apply_cmdline(cfg, (d / "cmdline.txt").read_text())
+    sl = boot(cfg, read_slub_manifest(lines, str(d / "caches.log")))
     t = Tally()
     compare_log(sl, list(parse_cache_log(lines, str(d / "caches.log"))), t)
+    compare_boot_line(sl, d, t)
     compare_sysfs(sl, d, t)
     return t
+
+
+def compare_boot_line(sl: Slub, d: Path, t: Tally) -> None:
+    if not (d / "dmesg.txt.xz").exists():
+        return
+    with lzma.open(d / "dmesg.txt.xz", "rt", errors="replace") as f:
+        kernel = [line.rstrip("\n").split("] ", 1)[-1] for line in f if "SLUB: HWalign=" in line]
+    model = [m for m in sl.dmesg if m.startswith("SLUB: HWalign=")]
+    t.cmp("boot line", "dmesg", model, kernel)
 
 
 def main() -> int:

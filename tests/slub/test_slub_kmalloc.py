@@ -7,7 +7,7 @@ from slubhelp import boot
 
 from kslab.mm.gfp import __GFP_DMA, __GFP_RECLAIMABLE, GFP_KERNEL
 from kslab.mm.slub.flags import SLAB_CACHE_DMA, SLAB_KMALLOC, SLAB_RECLAIM_ACCOUNT
-from kslab.mm.slub.init import slab_sysfs_init
+from kslab.mm.slub.init import slab_late_init
 from kslab.mm.slub.kmalloc import __kmalloc_index, kmalloc_info, kmalloc_slab, kmalloc_type
 from kslab.mm.slub.slub_def import CreateRecord, KmallocCacheType, SlabState, Slub
 
@@ -69,5 +69,5 @@ def test_kmalloc_slab_by_type(sl: Slub) -> None:
 
 def test_slab_state(sl: Slub) -> None:
     assert sl.slab_state is SlabState.UP
-    slab_sysfs_init(sl)
+    slab_late_init(sl)
     assert sl.slab_state is SlabState.FULL

@@ -19,6 +19,7 @@ from .flags import (
     SLAB_NO_OBJ_EXT,
     SLAB_RECLAIM_ACCOUNT,
 )
+from .geometry import slub_max_order
 from .kmalloc import create_kmalloc_caches, setup_kmalloc_cache_index_table
 from .slab_common import create_boot_cache, slab_unmergeable
 from .slub_def import (
@@ -31,7 +32,7 @@ from .slub_def import (
     SlubConfig,
 )
 
-KERNEL_SYMBOLS_612 = ("bootstrap", "kmem_cache_init", "slab_sysfs_init", "create_unique_id",
+KERNEL_SYMBOLS_612 = ("bootstrap", "kmem_cache_init", "slab_late_init", "create_unique_id",
                       "sysfs_slab_name")
 
 
@@ -60,13 +61,14 @@ def kmem_cache_init(cfg: SlubConfig, dbg: SlubDebug | None = None) -> Slub:
     bootstrap(sl, node_cache)
     setup_kmalloc_cache_index_table(sl)
     create_kmalloc_caches(sl)
-    sl.dmesg.append(f"SLUB: HWalign={cfg.cache_line_size}, Order={cfg.slub_min_order}-{cfg.slub_max_order}, "
+    sl.dmesg.append(f"SLUB: HWalign={cfg.cache_line_size}, Order={cfg.slub_min_order}-{slub_max_order(cfg)}, "
                     f"MinObjects={cfg.slub_min_objects}, CPUs={cfg.nr_cpu_ids}, Nodes={cfg.nr_node_ids}")
     return sl
 
 
-def slab_sysfs_init(sl: Slub) -> None:
-    """The late initcall that adds every cache to /sys/kernel/slab: slab_state FULL (no geometry changes)."""
+def slab_late_init(sl: Slub) -> None:
+    """The late initcall that sets up /sys/kernel/slab (slab_kset_init) and makes slab_state FULL; no geometry
+    changes."""
     sl.slab_state = SlabState.FULL
 
 
