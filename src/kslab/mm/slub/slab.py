@@ -57,7 +57,8 @@ class Slab:
     """struct slab: a slab's pages seen as SLUB sees them.
 
     ``freelist`` is the first free object (0: NULL); ``next`` chains per-CPU partial slabs;
-    ``order`` is the order it was allocated with (oo or, after a fallback, min).
+    ``order`` is the order it was allocated with (oo or, after a fallback, min); ``node_partial`` is the
+    PG_workingset bit SLUB uses to say the slab is on its node's partial list.
     """
 
     slab_cache: KmemCache
@@ -69,6 +70,7 @@ class Slab:
     frozen: bool = False
     next: Slab | None = None
     slabs: int = 0
+    node_partial: bool = False
 
     @property
     def address(self) -> int:

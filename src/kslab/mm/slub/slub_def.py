@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ..config import PAGE_SHIFT, MachineConfig
 from ..errors import ConfigError
 from .debug import SlubDebug
+
+if TYPE_CHECKING:
+    from .node import KmemCacheNode
+    from .slab import KmemCacheCpu
 
 # ---- constants of the captured x86_64 build -------------------------------------------------------
 PAGE_ALLOC_COSTLY_ORDER: Final = 3
@@ -111,9 +115,11 @@ class KmemCacheArgs:
 
 @dataclass(slots=True, eq=False)
 class KmemCache:
-    """struct kmem_cache (include/linux/slub_def.h): the geometry half; per-CPU and per-node state come later.
+    """struct kmem_cache (include/linux/slub_def.h).
 
     ``oo`` and ``min`` are struct kmem_cache_order_objects as their packed word (order << OO_SHIFT | objects).
+    ``cpu_slab`` and ``node`` stay empty until the allocation paths set the cache up (init_kmem_cache_cpus,
+    init_kmem_cache_nodes).
     """
 
     name: str
@@ -137,6 +143,8 @@ class KmemCache:
     remote_node_defrag_ratio: int = 0
     #: names merged into this cache by __kmem_cache_alias, in order
     aliases: list[str] = field(default_factory=list)
+    cpu_slab: list[KmemCacheCpu] = field(default_factory=list)
+    node: list[KmemCacheNode] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
