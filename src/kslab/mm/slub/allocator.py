@@ -24,8 +24,8 @@ from .slowpath import ___slab_alloc as slab_alloc_slowpath  # (name mangling)
 from .slowpath import __slab_free as slab_free_slowpath
 from .slub_def import KMALLOC_MAX_CACHE_SIZE, ZERO_SIZE_PTR, KmemCache, Slub
 
-KERNEL_SYMBOLS_612 = ("slab_alloc_node", "do_slab_free", "kmem_cache_alloc_node", "kmem_cache_free", "__kmalloc",
-                      "kfree", "virt_to_slab", "kmem_cache_shrink", "___kmalloc_large_node", "free_large_kmalloc")
+#: __GFP_COMP under a name the class body does not mangle
+GFP_COMP = __GFP_COMP
 
 
 class SlubAllocator:
@@ -102,7 +102,7 @@ class SlubAllocator:
     def _kmalloc_large(self, size: int, gfpflags: int, node: int, cpu: int) -> int:
         order = get_order(size)
         pa = self.mm.pa
-        flags = gfpflags | __GFP_COMP
+        flags = gfpflags | GFP_COMP
         page = pa.alloc_pages(flags, order, cpu) if node == NUMA_NO_NODE else pa.alloc_pages_node(node, flags,
                                                                                                    order, cpu)
         if page is None:
