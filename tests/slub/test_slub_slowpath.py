@@ -12,8 +12,11 @@ from slowhelp import allocator, cache, chain, check_invariants, cpu_partials, ob
 
 from kslab.mm.errors import ConfigError, KernelBug
 from kslab.mm.slub.allocator import SlubAllocator
+from kslab.mm.slub.flags import SLAB_TYPESAFE_BY_RCU
 from kslab.mm.slub.geometry import oo_objects
+from kslab.mm.slub.partial import rcu_barrier
 from kslab.mm.slub.slab import NUMA_NO_NODE, Slab, StatItem
+from kslab.mm.slub.slab_common import kmem_cache_create
 from kslab.mm.slub.slub_def import ZERO_SIZE_PTR, KmemCache
 
 S = StatItem
@@ -342,3 +345,37 @@ def test_debug_caches_and_bad_cpus_are_refused() -> None:
     b = allocator(slab_debug="")
     with pytest.raises(ConfigError, match="debugging"):
         b.kmalloc(64, 0)
+
+
+def test_without_cpu_partial_full_slabs_go_to_the_node_list() -> None:
+    a = allocator(CONFIG_SLUB_CPU_PARTIAL=False)
+    s = cache(a, "kmalloc-4k")
+    assert s.cpu_partial_slabs == 0 and not a.mm.cpu_partial
+    groups = full_slabs(a, s, 3)
+    n = s.node[0]
+    a.kmem_cache_free(s, groups[0][1][0], 0)  # a full slab: straight to its node's list
+    a.kmem_cache_free(s, groups[1][1][0], 0)
+    assert (st(s, S.FREE_ADD_PARTIAL), st(s, S.CPU_PARTIAL_FREE)) == (2, 0)
+    assert n.partial == [groups[0][0], groups[1][0]] and s.cpu_slab[0].partial is None
+    a.flush_cpu_slab(s, 0)
+    a.kmem_cache_alloc(s, 0)  # one slab off the node list, none onto a per-CPU list
+    assert st(s, S.ALLOC_FROM_PARTIAL) == 1 and st(s, S.CPU_PARTIAL_NODE) == 0
+    assert n.partial == [groups[1][0]] and s.cpu_slab[0].slab is groups[0][0]
+    check_invariants(a, s, {o for _, objs in groups for o in objs} - {groups[1][1][0]})
+
+
+def test_typesafe_by_rcu_slabs_wait_for_the_grace_period() -> None:
+    a = allocator()
+    s = kmem_cache_create(a.sl, "rcu_test", 4096, 0, SLAB_TYPESAFE_BY_RCU)
+    assert s is not None
+    a.kmem_cache_open(s)
+    groups = full_slabs(a, s, 2)
+    pages = a.mm.pa.nr_allocated_pages
+    for o in groups[0][1]:
+        a.kmem_cache_free(s, o, 0)
+    for o in groups[1][1]:
+        a.kmem_cache_free(s, o, 0)
+    assert a.kmem_cache_shrink(s) == 0 and s.node[0].nr_slabs == 0
+    assert a.mm.pa.nr_allocated_pages == pages and len(a.mm.rcu_free) == 2
+    rcu_barrier(a.mm)
+    assert a.mm.pa.nr_allocated_pages == pages - 2 * (1 << groups[0][0].order) and not a.mm.slabs
