@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import pytest
 from slowhelp import allocator, cache, chain, check_invariants, cpu_partials, objects_of, st
+from slubhelp import read_data
 
 from kslab.mm.errors import ConfigError, KernelBug
+from kslab.mm.page import Page
 from kslab.mm.slub.allocator import SlubAllocator
 from kslab.mm.slub.flags import SLAB_TYPESAFE_BY_RCU
 from kslab.mm.slub.geometry import oo_objects
+from kslab.mm.slub.node import add_partial, cache_show
 from kslab.mm.slub.partial import rcu_barrier
 from kslab.mm.slub.slab import NUMA_NO_NODE, Slab, StatItem
 from kslab.mm.slub.slab_common import kmem_cache_create
@@ -379,3 +382,29 @@ def test_typesafe_by_rcu_slabs_wait_for_the_grace_period() -> None:
     assert a.mm.pa.nr_allocated_pages == pages and len(a.mm.rcu_free) == 2
     rcu_barrier(a.mm)
     assert a.mm.pa.nr_allocated_pages == pages - 2 * (1 << groups[0][0].order) and not a.mm.slabs
+
+
+def test_slabinfo_lines_as_the_kernel_prints_them() -> None:
+    """cache_show against S1's /proc/slabinfo at 3-fork: the node counters set to the kernel's figures (free
+    objects put on node partial slabs) print the kernel's line, widths and geometry columns included."""
+    lines = read_data("S1-slabinfo.3-fork.kmalloc")
+    a = allocator()
+    assert a.slabinfo()[:2] == lines[:2]
+    checked = 0
+    for line in lines[2:]:
+        f = line.split()
+        s = cache(a, f[0])
+        active, num, slabs = int(f[1]), int(f[2]), int(f[13])
+        n = s.node[0]
+        n.nr_slabs, n.total_objects = slabs, num
+        free = num - active
+        per = oo_objects(s.oo)
+        pfn = 1 << 20
+        while free:
+            slab = Slab(s, Page(pfn), 0, per, inuse=per - min(free, per))
+            free -= per - slab.inuse
+            add_partial(n, slab, S.DEACTIVATE_TO_TAIL)
+            pfn += 1
+        assert cache_show(s) == line
+        checked += 1
+    assert checked == len(lines) - 2 >= 30
