@@ -52,7 +52,8 @@ class SlubAllocator:
             init_kmem_cache_nodes(s, self.sl.cfg.nr_node_ids)
             init_kmem_cache_cpus(s, self.sl.cfg.nr_cpu_ids)
 
-    def _check(self, s: KmemCache, cpu: int, node: int) -> None:
+    def check(self, s: KmemCache, cpu: int, node: int) -> None:
+        """Raise ConfigError for a cache this allocator cannot serve, or a CPU or node the machine lacks."""
         if not s.node:
             raise ConfigError(f"cache {s.name} was not opened by this allocator")
         if kmem_cache_debug(s):
@@ -64,7 +65,7 @@ class SlubAllocator:
 
     def kmem_cache_alloc(self, s: KmemCache, cpu: int, node: int = NUMA_NO_NODE, gfpflags: int = 0) -> int:
         """slab_alloc_node: the lockless fast path, else ___slab_alloc; 0 when out of memory."""
-        self._check(s, cpu, node)
+        self.check(s, cpu, node)
         obj = slab_alloc_node_fast(self.mm.mem, s, s.cpu_slab[cpu], node)
         if obj is None:
             return slab_alloc_slowpath(self.mm, s, gfpflags, node, cpu)
@@ -83,9 +84,14 @@ class SlubAllocator:
         if slab is None or slab.slab_cache is not s:
             where = "not a slab object" if slab is None else f"an object of {slab.slab_cache.name}"
             raise KernelBug(f"kmem_cache_free({s.name}, {x:#x}): {where}")
-        self._check(s, cpu, NUMA_NO_NODE)
-        if not do_slab_free_fast(self.mm.mem, s, s.cpu_slab[cpu], slab, x, x, 1):
-            slab_free_slowpath(self.mm, s, slab, x, x, 1, cpu)
+        self.check(s, cpu, NUMA_NO_NODE)
+        self.do_slab_free(s, slab, x, x, 1, cpu)
+
+    def do_slab_free(self, s: KmemCache, slab: Slab, head: int, tail: int, cnt: int, cpu: int) -> None:
+        """do_slab_free: ``cnt`` objects chained from ``head`` to ``tail``, all of ``slab``, onto the CPU
+        freelist when ``slab`` is the cpu slab, else __slab_free."""
+        if not do_slab_free_fast(self.mm.mem, s, s.cpu_slab[cpu], slab, head, tail, cnt):
+            slab_free_slowpath(self.mm, s, slab, head, tail, cnt, cpu)
 
     def kmalloc(self, size: int, cpu: int, gfpflags: int = 0, node: int = NUMA_NO_NODE) -> int:
         """__kmalloc_node: ZERO_SIZE_PTR for 0 bytes, the kmalloc cache's object up to KMALLOC_MAX_CACHE_SIZE,
@@ -119,6 +125,10 @@ class SlubAllocator:
         if slab is not None:
             self.kmem_cache_free(slab.slab_cache, x, cpu)
             return
+        self.free_large_kmalloc(x, cpu)
+
+    def free_large_kmalloc(self, x: int, cpu: int) -> None:
+        """Give back the pages of a kmalloc above KMALLOC_MAX_CACHE_SIZE."""
         order = self.large.pop(x, None)
         page = self.mm.pa.mem_map.virt_to_head_page(x)
         if order is None or page is None:
