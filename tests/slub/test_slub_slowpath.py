@@ -14,10 +14,11 @@ from slubhelp import read_data
 from kslab.mm.errors import ConfigError, KernelBug
 from kslab.mm.page import Page
 from kslab.mm.slub.allocator import SlubAllocator
+from kslab.mm.slub.fastpath import TID_STEP
 from kslab.mm.slub.flags import SLAB_TYPESAFE_BY_RCU
 from kslab.mm.slub.geometry import oo_objects
 from kslab.mm.slub.node import add_partial, cache_show
-from kslab.mm.slub.partial import rcu_barrier
+from kslab.mm.slub.partial import __flush_cpu_slab, rcu_barrier
 from kslab.mm.slub.slab import NUMA_NO_NODE, Slab, StatItem
 from kslab.mm.slub.slab_common import kmem_cache_create
 from kslab.mm.slub.slub_def import ZERO_SIZE_PTR, KmemCache
@@ -408,3 +409,16 @@ def test_slabinfo_lines_as_the_kernel_prints_them() -> None:
         assert cache_show(s) == line
         checked += 1
     assert checked == len(lines) - 2 >= 30
+
+
+def test_flush_all_visits_only_cpus_with_slabs_and_a_dead_cpu_flush_always_steps_the_tid() -> None:
+    a = allocator(2)
+    s = cache(a, "kmalloc-4k")
+    x = a.kmem_cache_alloc(s, 0)
+    tid1 = s.cpu_slab[1].tid
+    a.flush_all(s)  # CPU 1 has nothing: has_cpu_slab is false and its work is skipped
+    assert s.cpu_slab[1].tid == tid1 and st(s, S.CPUSLAB_FLUSH) == 1 and s.cpu_slab[0].slab is None
+    __flush_cpu_slab(a.mm, s, 1)  # slub_cpu_dead's flush steps the tid even with no cpu slab
+    assert s.cpu_slab[1].tid == tid1 + TID_STEP and st(s, S.CPUSLAB_FLUSH, 1) == 0
+    slab = a.virt_to_slab(x)
+    assert slab is not None and s.node[0].partial == [slab] and st(s, S.DEACTIVATE_TO_HEAD) == 1
