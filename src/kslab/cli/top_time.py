@@ -150,6 +150,7 @@ class TimeMachine:
         self.markers: dict[int, Marker] = {}  # pos -> marker, from every pass (passes are identical)
         self.total: int | None = None
         self.passes = 0
+        self.first_stop: int | None = None  # where every pass can first stop (the same in each)
         self._goal = Command(Go.STEP, 1)
         self._since = 0  # markers (snapshots) handed over since the goal was set
         self._since_snap = 0
@@ -189,6 +190,10 @@ class TimeMachine:
             go = Go.TO
         if go is Go.TO:
             target = max(0, cmd.n)
+            if target < pos and pos == self.first_stop:
+                self._note = (f"this is the earliest point: the replay reads its first {pos:,} events before it "
+                              "applies any")
+                return False
             if target < pos:
                 raise _Rewind(Command(Go.TO, target))
             if target == pos:
@@ -225,6 +230,8 @@ class TimeMachine:
         for ev in self.events():
             lineno = last.lineno if last is not None else 0
             if self._reached(rep, pos, lineno):
+                if self.first_stop is None:
+                    self.first_stop = pos
                 while not self._decide(controller(self._point(rep, pos, last, marker, kernel, False)), pos,
                                        lineno):
                     pass
