@@ -88,13 +88,13 @@ def static_view(screen: Screen, args: argparse.Namespace) -> None:
         cmd = screen(Point(k, ReplaySummary(), 0, 0, 0.0, None, None, True, 0, note))
         if cmd.go is Go.QUIT:
             return
-        note = "no trace: the machine as booted, nothing to replay"
+        note = "no trace: nothing to replay (give one: kslab top TRACE)"
 
 
 def run_full_screen(args: argparse.Namespace, sort: str) -> int:
     """The full-screen view; returns the exit code (0 when q quits)."""
     machine = time_machine(args) if args.trace is not None else None
-    trace = "after boot" if args.trace is None else ("stdin" if args.trace == "-" else Path(args.trace).name)
+    trace = "" if args.trace is None else ("stdin" if args.trace == "-" else Path(args.trace).name)
     settings = Settings(sort=sort, delay=args.delay or 3, step=args.every, lines=args.lines,
                         playing=not args.paused and machine is not None, trace=trace)
     os.environ.setdefault("ESCDELAY", "25")

@@ -55,7 +55,7 @@ class Settings:
     step: int = 2000  # events per step
     lines: int = 0  # at most this many caches in the table (0: as many as fit)
     playing: bool = True
-    trace: str = ""
+    trace: str = ""  # the trace's name; "" for the machine after boot, with no trace
 
 
 class Screen:
@@ -87,6 +87,9 @@ class Screen:
 
     def header(self, p: Point) -> list[str]:
         """The lines above the table: where the replay stands, its last marker, the kernel's slabinfo."""
+        if not self.s.trace:
+            return [f"kslab top - the machine after boot ({p.kernel.nr_cpu_ids} CPUs, {p.kernel.nr_node_ids} "
+                    f"nodes) - no trace, nothing to replay", f"jiffies {p.kernel.jiffies}"]
         of = f" of {p.total:,}" if p.total is not None else ""
         lines = [f"kslab top - {self.s.trace} - line {p.lineno:,} - ts {p.ts:.6f} - event {p.pos:,}{of} - "
                  f"{self._state(p)}"]
@@ -98,6 +101,9 @@ class Screen:
             eq, tot = p.kernel_slabinfo.score(sorted_rows(p.kernel, self.s.sort))
             lines.append(f"kernel: {p.kernel_slabinfo.label} (marker line {p.kernel_slabinfo.lineno:,}): "
                          f"{eq}/{tot} cells equal; * marks a cache that differs")
+        elif p.waiting:
+            lines.append(f"kernel: {p.waiting} is the kernel at its reader's read of /proc/slabinfo, which has "
+                         "not come yet")
         else:
             lines.append("kernel: no /proc/slabinfo of the kernel at this point of the trace")
         return lines
@@ -251,4 +257,8 @@ class Screen:
                 continue
             cmd = self.key(ch, p)
             if cmd is not None:
+                if cmd.go is not Go.QUIT:
+                    h, _ = self.scr.getmaxyx()
+                    self._put(h - 1, "replaying ... (going back replays the trace from its start)", curses.A_REVERSE)
+                    self.scr.refresh()
                 return cmd

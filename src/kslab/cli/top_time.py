@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..report.top_detail import KernelSlabinfo
-from ..trace.events import MARK, TraceEvent
+from ..trace.events import ALLOC_KINDS, MARK, TraceEvent
+from ..trace.replay import site_function
 from ..trace.slabinfo_parse import parse_slabinfo
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class Point:
     finished: bool  # the trace is over and the replay finished (held events applied)
     total: int | None  # events in the trace, once a pass has reached its end
     note: str = ""  # what the last command came to, when not what was asked ("no earlier snapshot")
+    waiting: str = ""  # a kernel slabinfo whose marker has come, but not yet its reader's read
 
     @property
     def applied(self) -> int:
@@ -90,6 +92,22 @@ class Point:
     def held(self) -> int:
         """Events handed over but not applied yet: read ahead, or held back for the kernel's order."""
         return max(0, self.pos - self.applied) if not self.finished else 0
+
+
+#: the functions whose allocation is a reader's read(2) of /proc/slabinfo starting (the seq_file buffer)
+READ_SITES = frozenset({"seq_read_iter", "seq_read"})
+
+
+@dataclass
+class _PassState:
+    """Where one pass stands: events handed over, the last one, the last marker, the kernel's slabinfo
+    current here, and a snapshot marker waiting for its read (the kernel's slabinfo, or just the marker)."""
+
+    pos: int = 0
+    last: TraceEvent | None = None
+    marker: Marker | None = None
+    kernel: KernelSlabinfo | None = None
+    pending: KernelSlabinfo | Marker | None = None
 
 
 class _Rewind(Exception):
@@ -155,20 +173,21 @@ class TimeMachine:
         self._since = 0  # markers (snapshots) handed over since the goal was set
         self._since_snap = 0
         self._note = ""
-        self._end: tuple[int, TraceEvent | None, Marker | None, KernelSlabinfo | None] = (0, None, None, None)
+        self.snapshots: set[int] = set()  # positions where a snapshot (or the sync) was taken
 
     # ---- the controller's view --------------------------------------------------------------------
-    def _point(self, rep: Replayer, pos: int, last: TraceEvent | None, marker: Marker | None,
-               kernel: KernelSlabinfo | None, finished: bool) -> Point:
+    def _point(self, rep: Replayer, st: _PassState, finished: bool) -> Point:
         note, self._note = self._note, ""
-        return Point(replay_kernel(rep), rep.summary, pos, last.lineno if last else 0, last.ts if last else 0.0,
-                     marker, kernel, finished, self.total, note)
+        last = st.last
+        waiting = st.pending.label if isinstance(st.pending, KernelSlabinfo) else ""
+        return Point(replay_kernel(rep), rep.summary, st.pos, last.lineno if last else 0, last.ts if last else 0.0,
+                     st.marker, st.kernel, finished, self.total, note, waiting)
 
     def _earlier(self, pos: int, snapshot: bool) -> int | None:
         """The position just after the last marker (snapshot) before ``pos`` that a stop can reach."""
         best = None
-        for p, m in self.markers.items():
-            if p < pos and (m.snapshot or not snapshot) and (best is None or p > best):
+        for p in (self.snapshots if snapshot else self.markers):
+            if p < pos and (best is None or p > best):
                 best = p
         return best
 
@@ -222,33 +241,45 @@ class TimeMachine:
         return False  # END
 
     # ---- one pass ---------------------------------------------------------------------------------
-    def _pass(self, rep: Replayer, controller: Callable[[Point], Command]) -> Iterator[TraceEvent]:
-        pos = 0
-        last: TraceEvent | None = None
-        marker: Marker | None = None
-        kernel: KernelSlabinfo | None = None
+    def _see(self, st: _PassState, ev: TraceEvent) -> None:
+        """Follow markers and snapshots on an event's way into the replay (st.pos counts it already).
+
+        A snapshot (and the sync) is the kernel's /proc/slabinfo as its reader's read(2) generated it:
+        the replay takes its own at the reader's buffer allocation (seq_read_iter) after the marker, or at
+        the next marker if no read comes first; the kernel's becomes current at the same point."""
+        if ev.kind == MARK:
+            if st.pending is not None:
+                self._snapshot_taken(st)
+            snap, found = self.files.at_marker(ev)
+            if st.kernel is not None and not still_current(st.kernel, ev):
+                st.kernel = None
+            st.marker = self.markers.setdefault(st.pos, Marker(st.pos, ev.lineno, ev.text, snap))
+            self._since += 1
+            if snap:
+                st.pending = found or st.marker
+        elif st.pending is not None and ev.kind in ALLOC_KINDS and site_function(ev.call_site) in READ_SITES:
+            self._snapshot_taken(st)
+
+    def _snapshot_taken(self, st: _PassState) -> None:
+        if isinstance(st.pending, KernelSlabinfo):
+            st.kernel = st.pending
+        st.pending = None
+        self.snapshots.add(st.pos)
+        self._since_snap += 1
+
+    def _pass(self, rep: Replayer, controller: Callable[[Point], Command], st: _PassState) -> Iterator[TraceEvent]:
         for ev in self.events():
-            lineno = last.lineno if last is not None else 0
-            if self._reached(rep, pos, lineno):
+            lineno = st.last.lineno if st.last is not None else 0
+            if self._reached(rep, st.pos, lineno):
                 if self.first_stop is None:
-                    self.first_stop = pos
-                while not self._decide(controller(self._point(rep, pos, last, marker, kernel, False)), pos,
-                                       lineno):
+                    self.first_stop = st.pos
+                while not self._decide(controller(self._point(rep, st, False)), st.pos, lineno):
                     pass
-            if ev.kind == MARK:
-                snap, found = self.files.at_marker(ev)
-                if found is not None:
-                    kernel = found
-                elif kernel is not None and not still_current(kernel, ev):
-                    kernel = None
-                marker = self.markers.setdefault(pos + 1, Marker(pos + 1, ev.lineno, ev.text, snap))
-                self._since += 1
-                self._since_snap += snap
-            last = ev
-            pos += 1
+            st.last = ev
+            st.pos += 1
+            self._see(st, ev)
             yield ev
-        self.total = pos
-        self._end = (pos, last, marker, kernel)
+        self.total = st.pos
 
     def run(self, controller: Callable[[Point], Command], start: Command | None = None) -> None:
         """Replay, stopping as ``controller`` asks, until it asks to quit."""
@@ -257,18 +288,20 @@ class TimeMachine:
         while True:
             rep = self.make()
             self.passes += 1
+            st = _PassState()
             try:
-                rep.run(self._pass(rep, controller))
+                rep.run(self._pass(rep, controller, st))
             except _Rewind as r:
                 self._goal = r.goal
                 continue
             except _Quit:
                 return
-            pos, last, marker, kernel = self._end
-            lineno = last.lineno if last is not None else 0
+            if st.pending is not None:
+                self._snapshot_taken(st)  # the replay's finish() takes a snapshot still waiting for its read
+            lineno = st.last.lineno if st.last is not None else 0
             try:
                 while True:
-                    if self._decide(controller(self._point(rep, pos, last, marker, kernel, True)), pos, lineno):
+                    if self._decide(controller(self._point(rep, st, True)), st.pos, lineno):
                         self._note = "the trace ends here"
             except _Rewind as r:
                 self._goal = r.goal

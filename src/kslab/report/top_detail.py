@@ -105,12 +105,12 @@ def cache_detail(k: Kernel, c: KmemCache, kernel: KernelSlabinfo | None = None) 
         out.append(ARRAY_HEAD)
         out.append(_array_line("shared", n.shared))
         if n.alien is not None:
-            for other, ac in enumerate(n.alien):
+            for other, alien in enumerate(n.alien):
                 if other != nid:
-                    out.append(_array_line(f"alien[{other}]", ac))
+                    out.append(_array_line(f"alien[{other}]", alien))
     out.append("")
     runs = ", ".join(f"CPU {cpu} {_jiffies_from_now(k, when)}" for cpu, when in sorted(reaps.items()))
-    out.append(f"  next cache_reap: {runs or 'no timer armed'} (jiffies now {k.jiffies})")
+    out.append(f"  next cache_reap (jiffies now {k.jiffies}): {runs or 'no timer armed'}")
     return out
 
 
