@@ -97,10 +97,14 @@ class Screen:
         held = f", {p.held:,} read ahead or held back" if p.held else ""
         lines.append((f"last marker: line {m.lineno:,}: {m.text}" if m else "last marker: none yet")
                      + f"  |  model: {p.applied:,} events applied{held}, jiffies {p.kernel.jiffies}")
-        if p.kernel_slabinfo is not None:
-            eq, tot = p.kernel_slabinfo.score(sorted_rows(p.kernel, self.s.sort))
-            lines.append(f"kernel: {p.kernel_slabinfo.label} (marker line {p.kernel_slabinfo.lineno:,}): "
-                         f"{eq}/{tot} cells equal; * marks a cache that differs")
+        ks = p.kernel_slabinfo
+        if ks is not None:
+            eq, tot = ks.score(sorted_rows(p.kernel, self.s.sort))
+            read = f", read at line {ks.read_line:,}" if ks.read_line else ""
+            past = (f"; the model is {p.lineno - ks.read_line:,} lines past the read"
+                    if ks.read_line and p.lineno > ks.read_line else "")
+            lines.append(f"kernel: {ks.label} (marker line {ks.lineno:,}{read}): {eq}/{tot} cells equal{past} "
+                         "(* differs)")
         elif p.waiting:
             lines.append(f"kernel: {p.waiting} is the kernel at its reader's read of /proc/slabinfo, which has "
                          "not come yet")

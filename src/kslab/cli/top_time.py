@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,6 +57,11 @@ class Go(Enum):
 class Command:
     go: Go
     n: int = 0
+    settle: bool = False  # TO: then on until the replay holds nothing back (at most SETTLE_LIMIT events)
+
+
+#: how far a snapshot stop goes on past its read, waiting for the replay to apply what it holds back
+SETTLE_LIMIT = 4096
 
 
 @dataclass
@@ -174,6 +179,7 @@ class TimeMachine:
         self._since_snap = 0
         self._note = ""
         self.snapshots: set[int] = set()  # positions where a snapshot (or the sync) was taken
+        self._snap_pos = 0
 
     # ---- the controller's view --------------------------------------------------------------------
     def _point(self, rep: Replayer, st: _PassState, finished: bool) -> Point:
@@ -205,7 +211,7 @@ class TimeMachine:
             if p is None:
                 self._note = "no earlier " + ("snapshot" if go is Go.BACK_SNAPSHOT else "marker") + " is known"
                 return False
-            cmd = Command(Go.TO, p)
+            cmd = Command(Go.TO, p, settle=go is Go.BACK_SNAPSHOT)
             go = Go.TO
         if go is Go.TO:
             target = max(0, cmd.n)
@@ -214,7 +220,7 @@ class TimeMachine:
                               "applies any")
                 return False
             if target < pos:
-                raise _Rewind(Command(Go.TO, target))
+                raise _Rewind(Command(Go.TO, target, cmd.settle))
             if target == pos:
                 return False
         if go is Go.LINE:
@@ -227,17 +233,21 @@ class TimeMachine:
         return True
 
     def _reached(self, rep: Replayer, pos: int, lineno: int) -> bool:
-        if not rep.summary.accounted():
+        applied = rep.summary.accounted()
+        if not applied:
             return False  # the replay is still reading ahead: the model has not started
         go = self._goal.go
         if go is Go.TO:
-            return pos >= self._goal.n
+            if pos < self._goal.n:
+                return False
+            return not self._goal.settle or applied >= pos or pos - self._goal.n >= SETTLE_LIMIT
         if go is Go.LINE:
             return lineno >= self._goal.n
         if go is Go.MARKER:
             return self._since > 0
         if go is Go.SNAPSHOT:
-            return self._since_snap > 0
+            # at the read, once the replay has applied what it holds back (so that it has taken its own)
+            return self._since_snap > 0 and (applied >= pos or pos - self._snap_pos >= SETTLE_LIMIT)
         return False  # END
 
     # ---- one pass ---------------------------------------------------------------------------------
@@ -262,10 +272,11 @@ class TimeMachine:
 
     def _snapshot_taken(self, st: _PassState) -> None:
         if isinstance(st.pending, KernelSlabinfo):
-            st.kernel = st.pending
+            st.kernel = replace(st.pending, read_line=st.last.lineno if st.last is not None else 0)
         st.pending = None
         self.snapshots.add(st.pos)
         self._since_snap += 1
+        self._snap_pos = st.pos
 
     def _pass(self, rep: Replayer, controller: Callable[[Point], Command], st: _PassState) -> Iterator[TraceEvent]:
         for ev in self.events():

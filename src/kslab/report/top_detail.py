@@ -33,6 +33,7 @@ class KernelSlabinfo:
     label: str  # e.g. "slabinfo.1-files" or "start slabinfo (sync)"
     lineno: int  # the trace line of the marker it belongs to
     rows: dict[str, dict[str, int]]
+    read_line: int = 0  # the trace line of its reader's read (0: not known yet)
 
     def differs(self, d: SlabinfoData) -> bool:
         """Whether the model's line of a cache differs from the kernel's in a judged cell (a cache the
