@@ -96,7 +96,8 @@ def run_full_screen(args: argparse.Namespace, sort: str) -> int:
     machine = time_machine(args) if args.trace is not None else None
     trace = "" if args.trace is None else ("stdin" if args.trace == "-" else Path(args.trace).name)
     settings = Settings(sort=sort, delay=args.delay or 3, step=args.every, lines=args.lines,
-                        playing=not args.paused and machine is not None, trace=trace)
+                        playing=not args.paused and machine is not None, trace=trace,
+                        timers_run=machine is None or args.reap == "timer")
     os.environ.setdefault("ESCDELAY", "25")
 
     def main(stdscr: Any) -> None:

@@ -56,6 +56,7 @@ class Settings:
     lines: int = 0  # at most this many caches in the table (0: as many as fit)
     playing: bool = True
     trace: str = ""  # the trace's name; "" for the machine after boot, with no trace
+    timers_run: bool = True  # False when the replay runs cache_reap where the trace shows it
 
 
 class Screen:
@@ -91,7 +92,8 @@ class Screen:
             return [f"kslab top - the machine after boot ({p.kernel.nr_cpu_ids} CPUs, {p.kernel.nr_node_ids} "
                     f"nodes) - no trace, nothing to replay", f"jiffies {p.kernel.jiffies}"]
         of = f" of {p.total:,}" if p.total is not None else ""
-        lines = [f"kslab top - {self.s.trace} - line {p.lineno:,} - ts {p.ts:.6f} - event {p.pos:,}{of} - "
+        ts = f"{int(p.ts)}" if p.ts.is_integer() and p.ts else f"{p.ts:.6f}"  # a counter clock: a count
+        lines = [f"kslab top - {self.s.trace} - line {p.lineno:,} - ts {ts} - event {p.pos:,}{of} - "
                  f"{self._state(p)}"]
         m = p.marker
         held = f", {p.held:,} read ahead or held back" if p.held else ""
@@ -101,10 +103,10 @@ class Screen:
         if ks is not None:
             eq, tot = ks.score(sorted_rows(p.kernel, self.s.sort))
             read = f", read at line {ks.read_line:,}" if ks.read_line else ""
-            past = (f"; the model is {p.lineno - ks.read_line:,} lines past the read"
+            past = (f", model {p.lineno - ks.read_line:,} lines on"
                     if ks.read_line and p.lineno > ks.read_line else "")
-            lines.append(f"kernel: {ks.label} (marker line {ks.lineno:,}{read}): {eq}/{tot} cells equal{past} "
-                         "(* differs)")
+            star = " (* : differs)" if eq < tot else ""
+            lines.append(f"kernel: {ks.label} (marker line {ks.lineno:,}{read}{past}): {eq}/{tot} cells equal{star}")
         elif p.waiting:
             lines.append(f"kernel: {p.waiting} is the kernel at its reader's read of /proc/slabinfo, which has "
                          "not come yet")
@@ -162,7 +164,7 @@ class Screen:
         if c is None:
             self._put(y + 1, f"  the cache {self.selected!r} does not exist at this point")
             return
-        for line in cache_detail(p.kernel, c, p.kernel_slabinfo):
+        for line in cache_detail(p.kernel, c, p.kernel_slabinfo, self.s.timers_run):
             self._put(y, line)
             y += 1
 

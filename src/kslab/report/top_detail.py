@@ -77,9 +77,11 @@ def _jiffies_from_now(k: Kernel, when: int) -> str:
     return f"in {delta} jiffies" if delta >= 0 else f"due {-delta} jiffies ago"
 
 
-def cache_detail(k: Kernel, c: KmemCache, kernel: KernelSlabinfo | None = None) -> list[str]:
+def cache_detail(k: Kernel, c: KmemCache, kernel: KernelSlabinfo | None = None, timers_run: bool = True) -> list[str]:
     """The cache view: geometry and tunables, slabinfo (beside the kernel's when known), the per-CPU
-    arrays, and per node the lists, the shared and alien arrays, free_objects, free_limit, next_reap."""
+    arrays, and per node the lists, the shared and alien arrays, free_objects, free_limit, next_reap.
+    ``timers_run`` is False when a replay runs cache_reap where the trace shows it rather than on the
+    model's timers (``--reap trace``): the timers are then shown as such, not as the next runs."""
     d = get_slabinfo(c)
     out = [f"{c.name}: object_size {c.object_size}, size {c.size}, {c.num} per slab, order {c.gfporder} "
            f"({1 << c.gfporder} pages), limit {c.limit}, batchcount {c.batchcount}, shared {c.shared}",
@@ -111,7 +113,11 @@ def cache_detail(k: Kernel, c: KmemCache, kernel: KernelSlabinfo | None = None) 
                     out.append(_array_line(f"alien[{other}]", alien))
     out.append("")
     runs = ", ".join(f"CPU {cpu} {_jiffies_from_now(k, when)}" for cpu, when in sorted(reaps.items()))
-    out.append(f"  next cache_reap (jiffies now {k.jiffies}): {runs or 'no timer armed'}")
+    if timers_run:
+        out.append(f"  next cache_reap (jiffies now {k.jiffies}): {runs or 'no timer armed'}")
+    else:
+        out.append(f"  cache_reap runs where the trace shows them (--reap trace); the model's own timers "
+                   f"(jiffies now {k.jiffies}): {runs or 'none armed'}")
     return out
 
 
