@@ -46,21 +46,8 @@ def kernel_file_finder(args: argparse.Namespace) -> Callable[[str], Path | None]
 
 
 def event_source(args: argparse.Namespace) -> Callable[[], Iterable[TraceEvent]]:
-    """The trace's events, readable again for every pass (stdin's are kept in memory)."""
-    if args.trace == "-":
-        kept: list[TraceEvent] = []
-        done = False
-
-        def from_stdin() -> Iterable[TraceEvent]:
-            nonlocal done
-            if done:
-                yield from kept
-                return
-            for ev in iter_events("-", skip_bad=args.skip_bad, stats=ParseStats()):
-                kept.append(ev)
-                yield ev
-            done = True
-        return from_stdin
+    """The trace's events, read again for every pass (the full screen needs stdin for keys, so a trace on
+    stdin never comes here: it is printed once)."""
     if args.cache_parsed:
         from ..trace.cache import cached_events  # noqa: PLC0415
         return lambda: cached_events(args.trace, skip_bad=args.skip_bad, stats=ParseStats())
@@ -94,7 +81,7 @@ def static_view(screen: Screen, args: argparse.Namespace) -> None:
 def run_full_screen(args: argparse.Namespace, sort: str) -> int:
     """The full-screen view; returns the exit code (0 when q quits)."""
     machine = time_machine(args) if args.trace is not None else None
-    trace = "" if args.trace is None else ("stdin" if args.trace == "-" else Path(args.trace).name)
+    trace = "" if args.trace is None else Path(args.trace).name
     settings = Settings(sort=sort, delay=args.delay or 3, step=args.every, lines=args.lines,
                         playing=not args.paused and machine is not None, trace=trace,
                         timers_run=machine is None or args.reap == "timer")
