@@ -185,3 +185,13 @@ def test_running_takes_steps(tmux):
     t.wait(lambda s: "PAUSED" in s, "paused")
     t.keys("q")
     t.wait(lambda s: "EXIT=0" in s, "exit 0")
+
+
+def test_a_missing_trace_is_one_line_before_any_screen(tmp_path):
+    missing = tmp_path / "nope.txt"
+    child = pexpect.spawn(sys.executable, ["-m", "kslab", "top", str(missing)], env=env(), cwd=str(ROOT),
+                          dimensions=(50, 120), encoding="utf-8", timeout=WAIT)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert child.before == f"kslab: error: {missing}: No such file or directory\r\n"

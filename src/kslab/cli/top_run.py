@@ -56,6 +56,8 @@ def event_source(args: argparse.Namespace) -> Callable[[], Iterable[TraceEvent]]
 
 def time_machine(args: argparse.Namespace) -> TimeMachine:
     make_replayer(args)  # the options' checks, before the screen takes the terminal
+    with open(args.trace, "rb"):  # and a missing or unreadable trace: a one-line error, no screen
+        pass
     rx = args.snapshot_marker or args.snapshot_on or DEFAULT_SNAPSHOT_MARKER
     try:
         snapshot_re = re.compile(rx)
