@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kslab.cli import build_parser
 from kslab.cli.top_run import time_machine
@@ -139,3 +141,23 @@ def test_cache_detail_beside_the_kernel():
     assert "per-CPU arrays (cpu_cache):" in text and "    CPU 0 " in text
     assert "node 0 (CPUs 0): slabs partial" in text and "free_limit" in text and "next_reap" in text
     assert "shared      (none)" in text or "    shared " in text
+
+
+COMMANDS = st.one_of(
+    st.builds(lambda n: Command(Go.STEP, n), st.integers(-3000, 3000).filter(bool)),
+    st.builds(lambda n: Command(Go.LINE, n), st.integers(1, 30190)),
+    st.sampled_from([Command(Go.MARKER), Command(Go.BACK_MARKER), Command(Go.SNAPSHOT),
+                     Command(Go.BACK_SNAPSHOT), Command(Go.END)]),
+)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(COMMANDS, min_size=2, max_size=6))
+def test_any_walk_through_time_sees_one_state_per_point(commands):
+    """Whatever way a point is reached (forward, or back by replaying again), the model there is the same."""
+    s = Script(*commands)
+    machine().run(s)
+    seen: dict[tuple[int, bool], str] = {}
+    for stop in s.seen:
+        key = (stop["pos"], stop["finished"])
+        assert seen.setdefault(key, stop["slabinfo"]) == stop["slabinfo"], key
