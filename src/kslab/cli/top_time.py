@@ -233,22 +233,32 @@ class TimeMachine:
         return True
 
     def _reached(self, rep: Replayer, pos: int, lineno: int) -> bool:
+        """Whether the goal is reached at ``pos`` (called before every event: the cheap tests first)."""
+        goal = self._goal
+        go = goal.go
+        if go is Go.TO:
+            settle_from = goal.n if goal.settle else -1
+            if pos < goal.n:
+                return False
+        elif go is Go.LINE:
+            settle_from = -1
+            if lineno < goal.n:
+                return False
+        elif go is Go.MARKER:
+            settle_from = -1
+            if not self._since:
+                return False
+        elif go is Go.SNAPSHOT:
+            # at the read, once the replay has applied what it holds back (so that it has taken its own)
+            settle_from = self._snap_pos
+            if not self._since_snap:
+                return False
+        else:
+            return False  # END
         applied = rep.summary.accounted()
         if not applied:
             return False  # the replay is still reading ahead: the model has not started
-        go = self._goal.go
-        if go is Go.TO:
-            if pos < self._goal.n:
-                return False
-            return not self._goal.settle or applied >= pos or pos - self._goal.n >= SETTLE_LIMIT
-        if go is Go.LINE:
-            return lineno >= self._goal.n
-        if go is Go.MARKER:
-            return self._since > 0
-        if go is Go.SNAPSHOT:
-            # at the read, once the replay has applied what it holds back (so that it has taken its own)
-            return self._since_snap > 0 and (applied >= pos or pos - self._snap_pos >= SETTLE_LIMIT)
-        return False  # END
+        return settle_from < 0 or applied >= pos or pos - settle_from >= SETTLE_LIMIT
 
     # ---- one pass ---------------------------------------------------------------------------------
     def _see(self, st: _PassState, ev: TraceEvent) -> None:
