@@ -108,9 +108,6 @@ def cache_random_seq_create(cachep: KmemCache, count: int, gfp: int) -> int:
     seq = freelist_randomize(prandom_seed_state(seed), count)
     cachep.random_seq = seq
     cachep.random_seq_addr = addr
-    if k.explain is not None:
-        k.explain.step("cache_random_seq_create", "random_seq", cache=cachep.name, count=count, seed=seed,
-                       addr=addr, random_seq=list(seq))
     return 0
 
 
@@ -163,13 +160,11 @@ def shuffle_freelist(cachep: KmemCache, page: Page) -> bool:
     index goes last.  Without a list (caches made before kmem_cache_init_late) the order is a
     Fisher-Yates shuffle from a PRNG seeded per slab, and the objfreelist object stays the last one.
     """
-    k = cachep.k
     count = num = cachep.num
     if count < 2:
         return False
     state = freelist_state_initialize(cachep, count)
     precomputed = state.seq is not None
-    start = state.pos
     objfreelist = -1
     if cachep.flags & CFLGS_OBJFREELIST_SLAB:
         objfreelist = next_random_slot(state) if precomputed else count - 1
@@ -185,8 +180,4 @@ def shuffle_freelist(cachep: KmemCache, page: Page) -> bool:
     fl = bytearray(order)
     assert len(fl) == num
     page.fl = fl
-    if k.explain is not None:
-        k.explain.step("shuffle_freelist", "precomputed" if precomputed else "prandom", cache=cachep.name,
-                       pfn=page.pfn, num=num, rand=state.rand, start=start if precomputed else None,
-                       objfreelist=objfreelist if objfreelist >= 0 else None, order=list(fl))
     return True
