@@ -281,3 +281,14 @@ def test_invariants_hold_with_the_option_on(opts):
         k.kfree(p, cpu=cpu)
     k.advance(10 * k.config.HZ)
     k.check()
+
+
+def test_check_catches_a_broken_random_seq():
+    from kslab.mm.errors import SlabCorruptionError  # noqa: PLC0415
+    k = _on()
+    c = k.kmem_cache_create("broken", 500, 0, 0)
+    assert c is not None and c.random_seq is not None
+    k.check()
+    c.random_seq[0] = c.random_seq[1]
+    with pytest.raises(SlabCorruptionError, match="not a permutation"):
+        k.check()
