@@ -108,6 +108,9 @@ def cache_random_seq_create(cachep: KmemCache, count: int, gfp: int) -> int:
     seq = freelist_randomize(prandom_seed_state(seed), count)
     cachep.random_seq = seq
     cachep.random_seq_addr = addr
+    if k.explain is not None:
+        k.explain.step("cache_random_seq_create", "random_seq", cache=cachep.name, count=count, seed=seed,
+                       addr=addr, head=seq[:8])
     return 0
 
 
@@ -160,11 +163,15 @@ def shuffle_freelist(cachep: KmemCache, page: Page) -> bool:
     index goes last.  Without a list (caches made before kmem_cache_init_late) the order is a
     Fisher-Yates shuffle from a PRNG seeded per slab, and the objfreelist object stays the last one.
     """
+    k = cachep.k
     count = num = cachep.num
     if count < 2:
+        if k.explain is not None:
+            k.explain.step("shuffle_freelist", "too_few", cache=cachep.name, pfn=page.pfn, num=num)
         return False
     state = freelist_state_initialize(cachep, count)
     precomputed = state.seq is not None
+    start = state.pos
     objfreelist = -1
     if cachep.flags & CFLGS_OBJFREELIST_SLAB:
         objfreelist = next_random_slot(state) if precomputed else count - 1
@@ -180,4 +187,13 @@ def shuffle_freelist(cachep: KmemCache, page: Page) -> bool:
     fl = bytearray(order)
     assert len(fl) == num
     page.fl = fl
+    if k.explain is None:
+        return True
+    objfl = objfreelist if objfreelist >= 0 else None
+    if precomputed:
+        k.explain.step("shuffle_freelist", "precomputed", cache=cachep.name, pfn=page.pfn, num=num, rand=state.rand,
+                       start=start, objfreelist=objfl, head=list(fl[:8]))
+    else:
+        k.explain.step("shuffle_freelist", "prandom", cache=cachep.name, pfn=page.pfn, num=num, rand=state.rand,
+                       objfreelist=objfl, head=list(fl[:8]))
     return True

@@ -214,8 +214,10 @@ def cache_grow_begin(cachep: KmemCache, flags: int, nodeid: int) -> Page | None:
     cache_init_objs(cachep, page)
     cachep.paths.grow += 1
     if ex is not None:
+        # with FREELIST_RANDOM the narration says the freelist was shuffled (shuffle_freelist's own step)
+        shuffled = {"shuffled": cachep.num >= 2} if k.config.CONFIG_SLAB_FREELIST_RANDOM else {}
         ex.step("cache_grow_begin", "grow", cache=cachep.name, pfn=page.pfn, order=cachep.gfporder, node=page.nid,
-                colour=offset, num=cachep.num, addr=page.address, placement=cachep.placement)
+                colour=offset, num=cachep.num, addr=page.address, placement=cachep.placement, **shuffled)
     return page
 
 
