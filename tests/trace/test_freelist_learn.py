@@ -117,3 +117,16 @@ def test_bad_input():
         FreelistLearner(1)
     with pytest.raises(ValueError):
         FreelistLearner(4).fresh(0, 4, 0)
+
+
+def test_a_link_that_would_close_a_short_cycle_is_a_conflict():
+    lr = FreelistLearner(6)
+    for slot, idx in enumerate([0, 1, 2]):
+        assert lr.fresh(1, slot, idx) is not Seen.CONFLICT
+    # 2 -> 0 would make the cycle 0, 1, 2 of three objects: random_seq is one cycle through all six
+    assert lr.fresh(2, 0, 2) is Seen.FIRST
+    assert lr.fresh(2, 1, 0) is Seen.CONFLICT
+    assert lr.succ == {0: 1, 1: 2}
+    # a slot seen again with another object contradicts the slab itself
+    assert lr.fresh(1, 0, 0) is Seen.CONFIRMED
+    assert lr.fresh(1, 0, 5) is Seen.CONFLICT and lr.succ == {}
