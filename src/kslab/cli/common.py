@@ -26,6 +26,9 @@ def add_machine_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--init-on-alloc", action="store_true", help="init_on_alloc=1")
     g.add_argument("--init-on-free", action="store_true", help="init_on_free=1")
     g.add_argument("--freelist-hardened", action="store_true", help="CONFIG_SLAB_FREELIST_HARDENED=y")
+    g.add_argument("--freelist-random", action="store_true", help="CONFIG_SLAB_FREELIST_RANDOM=y")
+    g.add_argument("--random-seed", type=int, default=0, metavar="N",
+                   help="seed of the model's get_random_int/long (runs repeat exactly for a seed; default 0)")
     g.add_argument("--slab-max-order", type=int, metavar="N", help="slab_max_order=N (0..10)")
     g.add_argument("--noaliencache", action="store_true", help="boot with noaliencache")
     g.add_argument("--slab-nomerge", action="store_true", help="boot with slab_nomerge")
@@ -39,6 +42,7 @@ def machine_config(args: argparse.Namespace) -> MachineConfig:
         CONFIG_DEBUG_SLAB=args.debug_slab, init_on_alloc=args.init_on_alloc, init_on_free=args.init_on_free,
         CONFIG_SLAB_FREELIST_HARDENED=args.freelist_hardened, slab_max_order=args.slab_max_order,
         noaliencache=args.noaliencache, slab_nomerge=args.slab_nomerge, CONFIG_NUMA=not args.no_numa,
+        CONFIG_SLAB_FREELIST_RANDOM=args.freelist_random, random_seed=args.random_seed,
     )
 
 

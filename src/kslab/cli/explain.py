@@ -65,6 +65,8 @@ def explain_scenario(args: argparse.Namespace) -> Explanation:
     else:
         margs.nodes = args.nodes if args.nodes is not None else sc.nodes
         margs.cpus = args.cpus if args.cpus is not None else max(sc.cpus, margs.nodes)
+    if sc.freelist_random:
+        margs.freelist_random = True
     if args.size is not None and args.size <= 0:
         raise ValueError(f"--size {args.size}: must be a positive number of bytes")
     k = build_machine(margs)

@@ -9,6 +9,7 @@ runs on; internal functions read the current CPU from ``k.cpu`` as the kernel re
 from __future__ import annotations
 
 import heapq
+import random
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -146,6 +147,8 @@ class Kernel:
         self.replay_hooks = ReplayHooks(self)
         self.boot_cpu_in_node = False
         self.init_late_done = False
+        # get_random_int/get_random_long: one seeded stream per machine (a real kernel's cannot be predicted)
+        self.crng = random.Random(config.random_seed)
         if boot:
             self.boot_early()
             self.boot_complete()

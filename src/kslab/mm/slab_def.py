@@ -242,6 +242,8 @@ class KmemCache:
         "gfporder", "allocflags", "colour", "colour_off", "freelist_cache", "freelist_size", "ctor",
         # 5) cache creation/removal
         "refcount", "object_size", "align", "useroffset", "usersize",
+        # CONFIG_SLAB_FREELIST_RANDOM: the pre-computed order and the address of its kcalloc'd array
+        "random_seq", "random_seq_addr",
         # DEBUG
         "obj_offset", "stats", "paths", "aliases", "node", "destroyed", "boot",
     )
@@ -271,6 +273,8 @@ class KmemCache:
         self.align = align
         self.useroffset = useroffset
         self.usersize = usersize
+        self.random_seq: list[int] | None = None
+        self.random_seq_addr = 0
         self.obj_offset = 0
         self.stats = SlabStats()
         self.paths = PathCounters()

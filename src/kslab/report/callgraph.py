@@ -49,6 +49,7 @@ CALLS: dict[str, tuple[str, ...]] = {
     "____cache_alloc_node": ("fixup_slab_list", "cache_grow_begin", "cache_grow_end", "fallback_alloc"),
     "fallback_alloc": ("____cache_alloc_node", "cache_grow_begin", "cache_grow_end"),
     "cache_grow_begin": ("kmem_getpages", "alloc_slabmgmt", "cache_init_objs", "kmem_freepages"),
+    "cache_init_objs": ("shuffle_freelist",),
     "alloc_slabmgmt": ("kmem_cache_alloc_node",),
     "cache_grow_end": ("fixup_slab_list",),
     # reaping and tuning
@@ -58,6 +59,8 @@ CALLS: dict[str, tuple[str, ...]] = {
     "drain_array_locked": ("free_block",),
     "drain_freelist": ("slab_destroy",),
     "do_tune_cpucache": ("free_block", "slabs_destroy"),
+    "enable_cpucache": ("cache_random_seq_create", "do_tune_cpucache"),
+    "cache_random_seq_create": ("__do_kmalloc",),
 }
 
 # Edges that re-enter the allocator (an off-slab freelist is itself a slab object).  They are used

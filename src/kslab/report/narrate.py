@@ -203,6 +203,10 @@ CALLS_SPECIAL: dict[tuple[str, str], dict[str, str]] = {
                                                     "调用 ____cache_alloc_node"},
     ("cache_grow_begin", "kmem_getpages"): {"en": "check the gfp flags, then kmem_getpages for the slab's pages",
                                             "zh": "检查 gfp 标志，然后 kmem_getpages 申请 slab 的页"},
+    ("cache_init_objs", "shuffle_freelist"): {"en": "CONFIG_SLAB_FREELIST_RANDOM: shuffle_freelist lays the freelist "
+                                                    "out before the constructors run",
+                                              "zh": "CONFIG_SLAB_FREELIST_RANDOM：先由 shuffle_freelist 排好 freelist，"
+                                                    "再运行构造函数"},
 }
 ELIDED_TEXT = {
     "en": "free_block: ... {n} more objects returned the same way: {partial} to the tail of slabs_partial, {free} to "

@@ -115,6 +115,30 @@ def _en_grow_end(v: Values) -> str:
     return s + "; free_objects += {free} -> {free_objects}".format_map(v)
 
 
+def _en_grow(v: Values) -> str:
+    s = ("new slab pfn {pfn:#x} (order {order}, {pages_en}) on node {node} at {addr:#x}: colour offset {colour}, "
+         "{num} objects, freelist {placement}; ").format_map(v)
+    return s + ("shuffle_freelist chose the freelist order" if v.get("shuffled") else "cache_init_objs sets "
+                "freelist[i] = i")
+
+
+def _en_shuffle_precomputed(v: Values) -> str:
+    s = ("CONFIG_SLAB_FREELIST_RANDOM: get_random_int() = {rand}; the cache's random_seq is read from position "
+         "{rand} % {num} = {start}, wrapping at the end").format_map(v)
+    if v.get("objfreelist") is not None:
+        s += ("; OBJFREELIST_SLAB: entry {start} (object {objfreelist}) holds the freelist and is handed out "
+              "last").format_map(v)
+    return s + "; freelist[0..7] = {head}".format_map(v)
+
+
+def _en_shuffle_prandom(v: Values) -> str:
+    s = ("CONFIG_SLAB_FREELIST_RANDOM: no random_seq yet (kmem_cache_init_late's enable_cpucache makes it): "
+         "Fisher-Yates shuffle with prandom_u32_state seeded by get_random_int() = {rand}").format_map(v)
+    if v.get("objfreelist") is not None:
+        s += "; OBJFREELIST_SLAB: the last object ({objfreelist}) holds the freelist".format_map(v)
+    return s + "; freelist[0..7] = {head}".format_map(v)
+
+
 EN: dict[tuple[str, str], Template] = {
     ("kfree", "entry"): _en_kfree_entry,
     ("kfree", "null"): "objp {obj:#x} <= ZERO_SIZE_PTR (16): NULL or ZERO_SIZE_PTR, return at once (the kfree event "
@@ -232,10 +256,16 @@ EN: dict[tuple[str, str], Template] = {
     ("alloc_block", "take"): _en_alloc_block,
     ("fixup_slab_list", "full"): _en_fixup_full,
     ("fixup_slab_list", "partial"): "slab pfn {pfn:#x} active {active} of {num}: head of slabs_partial",
-    ("cache_grow_begin", "grow"): "new slab pfn {pfn:#x} (order {order}, {pages_en}) on node {node} at "
-                                  "{addr:#x}: colour offset {colour}, {num} objects, freelist {placement}; "
-                                  "cache_init_objs sets freelist[i] = i",
+    ("cache_grow_begin", "grow"): _en_grow,
     ("cache_grow_begin", "grow_fail"): "kmem_getpages(order {order}, node {node}) failed: no new slab",
+    ("shuffle_freelist", "precomputed"): _en_shuffle_precomputed,
+    ("shuffle_freelist", "prandom"): _en_shuffle_prandom,
+    ("shuffle_freelist", "too_few"): "CONFIG_SLAB_FREELIST_RANDOM: {num} object per slab, nothing to shuffle; "
+                                     "cache_init_objs sets freelist[0] = 0",
+    ("cache_random_seq_create", "random_seq"): "CONFIG_SLAB_FREELIST_RANDOM: kcalloc({count}, sizeof(unsigned int)) "
+                                               "-> {addr:#x}; prandom_seed_state(get_random_long() = {seed:#x}); "
+                                               "freelist_randomize: Fisher-Yates over {count} entries with "
+                                               "prandom_u32_state; random_seq[0..7] = {head}",
     ("kmem_getpages", "pages"): "__alloc_pages_node(node {node}, order {order}) -> pfn {pfn:#x}; {counter} of node "
                                 "{node} += {bytes}; __SetPageSlab",
     ("cache_grow_end", "grow_end"): _en_grow_end,

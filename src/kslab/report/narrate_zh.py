@@ -114,6 +114,28 @@ def _zh_grow_end(v: Values) -> str:
     return s + "；free_objects += {free} -> {free_objects}".format_map(v)
 
 
+def _zh_grow(v: Values) -> str:
+    s = ("新 slab pfn {pfn:#x} (order {order}，{pages} 页) 位于节点 {node}，地址 {addr:#x}：着色偏移 {colour}，"
+         "{num} 个对象，freelist 放置方式 {placement}；").format_map(v)
+    return s + ("freelist 顺序由 shuffle_freelist 决定" if v.get("shuffled") else "cache_init_objs 令 freelist[i] = i")
+
+
+def _zh_shuffle_precomputed(v: Values) -> str:
+    s = ("CONFIG_SLAB_FREELIST_RANDOM：get_random_int() = {rand}；从位置 {rand} % {num} = {start} 开始读取该 cache 的 "
+         "random_seq，读到末尾后回到开头").format_map(v)
+    if v.get("objfreelist") is not None:
+        s += "；OBJFREELIST_SLAB：第 {start} 项 (对象 {objfreelist}) 存放 freelist，最后才分配出去".format_map(v)
+    return s + "；freelist[0..7] = {head}".format_map(v)
+
+
+def _zh_shuffle_prandom(v: Values) -> str:
+    s = ("CONFIG_SLAB_FREELIST_RANDOM：还没有 random_seq (由 kmem_cache_init_late 的 enable_cpucache 创建)："
+         "用以 get_random_int() = {rand} 为种子的 prandom_u32_state 做 Fisher-Yates 洗牌").format_map(v)
+    if v.get("objfreelist") is not None:
+        s += "；OBJFREELIST_SLAB：最后一个对象 ({objfreelist}) 存放 freelist".format_map(v)
+    return s + "；freelist[0..7] = {head}".format_map(v)
+
+
 ZH: dict[tuple[str, str], Template] = {
     ("kfree", "entry"): _zh_kfree_entry,
     ("kfree", "null"): "objp {obj:#x} <= ZERO_SIZE_PTR (16)：是 NULL 或 ZERO_SIZE_PTR，立即返回 (kfree 事件已经记录)",
@@ -222,10 +244,16 @@ ZH: dict[tuple[str, str], Template] = {
     ("alloc_block", "take"): _zh_alloc_block,
     ("fixup_slab_list", "full"): _zh_fixup_full,
     ("fixup_slab_list", "partial"): "slab pfn {pfn:#x} active {active}/{num}：放到 slabs_partial 链表头",
-    ("cache_grow_begin", "grow"): "新 slab pfn {pfn:#x} (order {order}，{pages} 页) 位于节点 {node}，地址 {addr:#x}："
-                                  "着色偏移 {colour}，{num} 个对象，freelist 放置方式 {placement}；cache_init_objs 令 "
-                                  "freelist[i] = i",
+    ("cache_grow_begin", "grow"): _zh_grow,
     ("cache_grow_begin", "grow_fail"): "kmem_getpages(order {order}, 节点 {node}) 失败：没有新 slab",
+    ("shuffle_freelist", "precomputed"): _zh_shuffle_precomputed,
+    ("shuffle_freelist", "prandom"): _zh_shuffle_prandom,
+    ("shuffle_freelist", "too_few"): "CONFIG_SLAB_FREELIST_RANDOM：每个 slab 只有 {num} 个对象，无需打乱；"
+                                     "cache_init_objs 令 freelist[0] = 0",
+    ("cache_random_seq_create", "random_seq"): "CONFIG_SLAB_FREELIST_RANDOM：kcalloc({count}, sizeof(unsigned int)) "
+                                               "-> {addr:#x}；prandom_seed_state(get_random_long() = {seed:#x})；"
+                                               "freelist_randomize：用 prandom_u32_state 对 {count} 项做 "
+                                               "Fisher-Yates 洗牌；random_seq[0..7] = {head}",
     ("kmem_getpages", "pages"): "__alloc_pages_node(节点 {node}, order {order}) -> pfn {pfn:#x}；节点 {node} 的 "
                                 "{counter} += {bytes}；__SetPageSlab",
     ("cache_grow_end", "grow_end"): _zh_grow_end,
