@@ -14,18 +14,35 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
+from ..report.compare import compare_file, kernel_snapshot
 from ..report.html import MAX_CALLERS, build_data, render_html
 from ..report.stats import TraceStats
 from ..report.timeline import TimelineReplayer
+from ..trace.events import TraceEvent
 from .common import machine_config
-from .replay import add_replay_options, make_replayer, run_replay, use_bundled_trace
+from .replay import DATA, add_replay_options, make_replayer, run_replay, use_bundled_trace
+
+
+class SnapshotTimeline(TimelineReplayer):
+    """The timeline replayer that also keeps the model's /proc/slabinfo at each --snapshot-on snapshot, to
+    compare it with the kernel's."""
+
+    def snapshot(self, label: str, ev: TraceEvent | None = None) -> None:
+        super().snapshot(label, ev)
+        if not hasattr(self, "snapshot_texts"):
+            self.snapshot_texts: list[tuple[str, str]] = []
+        self.snapshot_texts.append((self.summary.snapshots[-1], self.k.slabinfo()))
 
 EXAMPLES = r"""examples:
   kslab report trace.txt.xz -o report.html
   kslab report trace.txt.xz --cpus 4 --nodes 2 --caches caches.log -o what-if.html --top 15
   kslab report trace.txt --start-slabinfo slabinfo.start --sync-on 'snapshot start' -o r.html --samples 600
-  kslab report -o bundled.html                       the bundled real 5.10 trace
+  kslab report -o bundled.html                       the bundled real 5.10 trace, against the kernel
+  kslab report R1/trace.txt.xz --caches R1/caches.log --start-slabinfo R1/slabinfo.0-start \
+        --sync-on 'snapshot 0-start begin' --snapshot-on 'snapshot (\S+) begin' --out snaps/ -o r1.html
+                                                     each snapshot against R1/slabinfo.<label>
 """
 
 
@@ -42,7 +59,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="resolution of the charts: between N and 2N samples (default 300)")
     g.add_argument("--max-callers", type=int, default=MAX_CALLERS, metavar="N",
                    help=f"rows of the call-site table (the most frequent; default {MAX_CALLERS})")
+    g.add_argument("--kernel-slabinfo", metavar="FILE",
+                   help="the real kernel's /proc/slabinfo at the end of the trace: the report opens with the "
+                        "model against it (default with no TRACE: the bundled one)")
+    g.add_argument("--kernel-dir", metavar="DIR",
+                   help="where the kernel's slabinfo.<label> files of --snapshot-on's snapshots are (default: "
+                        "the trace's folder); each snapshot that has one is compared")
     p.set_defaults(func=run)
+
+
+def comparisons(rep: SnapshotTimeline, args: argparse.Namespace, kernel: Path | None) -> list[dict[str, Any]]:
+    """The model against the kernel: at each snapshot that has a kernel file, and at the end."""
+    out = []
+    folder = Path(args.kernel_dir) if args.kernel_dir else Path(args.trace).parent
+    if args.trace != "-" or args.kernel_dir:
+        for label, text in getattr(rep, "snapshot_texts", []):
+            path = kernel_snapshot(folder, label)
+            if path is not None:
+                out.append(compare_file(text, path, label).as_dict())
+    if kernel is not None:
+        out.append(compare_file(rep.k.slabinfo(), kernel).as_dict())
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,10 +88,14 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{opt} {v}: must be at least {low}")
     if args.output != "-" and Path(args.output).exists() and not args.force:
         raise ValueError(f"{args.output} exists: use --force to overwrite it, or another -o")
+    kernel = Path(args.kernel_slabinfo) if args.kernel_slabinfo else None
     if args.trace is None:
         use_bundled_trace(args)
+        kernel = kernel or DATA / "oracle-R1-slabinfo.1-files"
+    if kernel is not None:
+        compare_file("", kernel)  # a missing or malformed kernel file fails now, not after the replay
     config = machine_config(args)
-    rep = make_replayer(args, TimelineReplayer)
+    rep = make_replayer(args, SnapshotTimeline)
     rep.target = args.samples
     ts = TraceStats(lambda cpu: config.cpu_to_node(cpu % config.cpus))
     summary, stats, _ = run_replay(rep, args, wrap=ts.wrap)
@@ -66,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         "parser_skipped": dict(sorted(stats.skipped.items())), "sync": summary.sync, "reaps": summary.reaps,
         "placeholders": sum(summary.placeholders.values()), "cpu_remapped": summary.cpu_remapped,
     }
-    data = build_data(rep, replay, ts, args.trace, top=args.top, max_callers=args.max_callers)
+    data = build_data(rep, replay, ts, args.trace, top=args.top, max_callers=args.max_callers,
+                      kernel=comparisons(rep, args, kernel))
     page = render_html(data)
     if args.output == "-":
         sys.stdout.write(page)
