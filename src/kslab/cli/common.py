@@ -51,9 +51,11 @@ def build_machine(args: argparse.Namespace) -> Kernel:
 def machine_after(args: argparse.Namespace) -> Kernel:
     """The machine after boot, or after the replay of ``args.trace`` when one is given (the commands that
     show model state take the replay options of ``kslab replay``)."""
-    from .replay import make_replayer, run_replay  # noqa: PLC0415
+    from .replay import make_replayer, run_replay, use_bundled_trace, wants_bundled  # noqa: PLC0415
     if getattr(args, "from_replay", None):
         args.trace = args.from_replay
+        if wants_bundled(args.trace):
+            use_bundled_trace(args)
     if getattr(args, "trace", None) is None:
         given = [o for o, v in (("--start-slabinfo", getattr(args, "start_slabinfo", None)),
                                 ("--sync-on", getattr(args, "sync_on", None)),

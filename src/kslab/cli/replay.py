@@ -17,6 +17,7 @@ from ..trace.events import MARK, TraceEvent
 from ..trace.ftrace import ParseStats, iter_events
 from ..trace.replay import Replayer, ReplayOptions, ReplaySummary
 from .common import add_machine_options, machine_config
+from .tracecheck import TraceCheck, check_not_empty, not_text
 
 EXAMPLES = r"""examples:
   kslab replay trace.txt.xz --cpus 2 --caches caches.manifest
@@ -45,8 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def add_replay_options(p: argparse.ArgumentParser, trace_help: str | None = None) -> None:
     """The TRACE argument, the machine options and the replay options: shared by every command that replays
     a trace (replay, top, stats, report); ``make_replayer`` and ``run_replay`` read them back."""
-    p.add_argument("trace", nargs="?", help=trace_help or "trace file (.gz/.xz/.zst ok) or - for stdin; default: "
-                   "the bundled real 5.10 trace")
+    p.add_argument("trace", nargs="?", help=trace_help or "trace file (.gz/.xz/.zst ok) or - for stdin; default (or "
+                   "'bundled'): the bundled real 5.10 trace")
     add_machine_options(p)
     g = p.add_argument_group("replay")
     g.add_argument("--reap", choices=("trace", "timer", "off"), default="trace",
@@ -71,8 +72,17 @@ def add_replay_options(p: argparse.ArgumentParser, trace_help: str | None = None
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 
+#: The word that names the bundled trace wherever a trace is taken (a file of that name: ./bundled).
+BUNDLED = "bundled"
+
+
 def bundled_trace() -> Path:
     return DATA / "oracle-R1-excerpt.txt.xz"
+
+
+def wants_bundled(trace: str | None) -> bool:
+    """No trace given, or the word 'bundled': the bundled real trace."""
+    return trace is None or trace == BUNDLED
 
 
 def compare_with_kernel(model_text: str, kernel_path: Path, out: IO[str] | None = None) -> tuple[int, int]:
@@ -251,6 +261,8 @@ def make_replayer(args: argparse.Namespace, cls: type[R]) -> R: ...
 
 def make_replayer(args: argparse.Namespace, cls: type[Replayer] = Replayer) -> Replayer:
     """The Replayer (or a subclass) the options of ``add_replay_options`` describe, booted and ready to run."""
+    if args.trace == BUNDLED:  # a command that has no default trace of its own (top)
+        use_bundled_trace(args)
     opts = replay_options(args)
     config = machine_config(args)
     manifest = read_manifest(args.caches, config) if args.caches else None
@@ -280,13 +292,22 @@ def run_replay(rep: Replayer, args: argparse.Namespace, stats: ParseStats | None
     watch = MarkerWatch(args)
     if watch.watch:
         events = watch.wrap(events)
+    check = TraceCheck()
+    events = check.wrap(events)
     if wrap is not None:
         events = wrap(iter(events))
-    summary = rep.run(events)
+    try:
+        summary = rep.run(events)
+    except KslabError as e:
+        text = not_text(str(e))
+        if text is None:
+            raise
+        raise ValueError(text) from None
     dt = time.perf_counter() - t0
     if show:
         sys.stderr.write("\n")
-    for text in watch.warnings():
+    check_not_empty(args.trace, stats)
+    for text in watch.warnings() + check.warnings(stats):
         sys.stderr.write(f"kslab: warning: {text}\n")
     return summary, stats, dt
 
@@ -300,7 +321,7 @@ def one_line_summary(d: dict[str, object]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    demo = args.trace is None
+    demo = wants_bundled(args.trace)
     kernel = Path(args.kernel_slabinfo) if args.kernel_slabinfo else None
     if demo:
         use_bundled_trace(args)

@@ -22,7 +22,7 @@ from ..report.stats import TraceStats
 from ..report.timeline import TimelineReplayer
 from ..trace.events import TraceEvent
 from .common import machine_config
-from .replay import DATA, add_replay_options, make_replayer, run_replay, use_bundled_trace
+from .replay import DATA, add_replay_options, make_replayer, run_replay, use_bundled_trace, wants_bundled
 
 
 class SnapshotTimeline(TimelineReplayer):
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output != "-" and Path(args.output).exists() and not args.force:
         raise ValueError(f"{args.output} exists: use --force to overwrite it, or another -o")
     kernel = Path(args.kernel_slabinfo) if args.kernel_slabinfo else None
-    if args.trace is None:
+    if wants_bundled(args.trace):
         use_bundled_trace(args)
         kernel = kernel or DATA / "oracle-R1-slabinfo.1-files"
     if kernel is not None:

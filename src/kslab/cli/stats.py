@@ -13,10 +13,12 @@ import argparse
 import json
 import sys
 
+from ..mm.errors import KslabError
 from ..report.stats import DEFAULT_SORT, TraceStats, WindowReplayer, parse_sort, render_stats, stats_dict
 from ..trace.ftrace import ParseStats, iter_events
 from .common import machine_config
-from .replay import add_replay_options, make_replayer, run_replay, use_bundled_trace
+from .replay import add_replay_options, make_replayer, run_replay, use_bundled_trace, wants_bundled
+from .tracecheck import TraceCheck, check_not_empty, not_text
 
 EXAMPLES = r"""examples:
   kslab stats trace.txt.xz --cpus 2                     call sites, summary, per-cache paths of the replay
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--lines {args.lines}: must be 0 (all) or a positive number")
     if args.no_replay and args.slab:
         raise ValueError("--slab needs the replay: drop --no-replay")
-    if args.trace is None:
+    if wants_bundled(args.trace):
         use_bundled_trace(args)
     # sections: by default the call sites, the summary and (with the replay) the caches
     explicit = args.caller or args.alloc or args.slab
@@ -64,8 +66,18 @@ def run(args: argparse.Namespace) -> int:
     window = None
     if args.no_replay:
         pstats = ParseStats()
-        for ev in iter_events(args.trace, skip_bad=args.skip_bad, stats=pstats):
-            ts.observe(ev)
+        check = TraceCheck()
+        try:
+            for ev in check.wrap(iter_events(args.trace, skip_bad=args.skip_bad, stats=pstats)):
+                ts.observe(ev)
+        except KslabError as e:
+            text = not_text(str(e))
+            if text is None:
+                raise
+            raise ValueError(text) from None
+        check_not_empty(args.trace, pstats)
+        for text in check.warnings(pstats):
+            sys.stderr.write(f"kslab: warning: {text}\n")
     else:
         rep = make_replayer(args, WindowReplayer)
         run_replay(rep, args, wrap=ts.wrap)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .replay import add_replay_options, use_bundled_trace
+from .replay import add_replay_options, use_bundled_trace, wants_bundled
 
 EXAMPLES = r"""examples:
   kslab sweep trace.txt.xz --caches caches.log --vary cpus=1,2,4 --vary debug=0,1
@@ -226,7 +226,7 @@ def render_table(results: Iterable[dict[str, Any]]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     varied = parse_vary(args.vary)
-    if args.trace is None:
+    if wants_bundled(args.trace):
         use_bundled_trace(args)
     elif args.trace == "-":
         raise ValueError("kslab sweep reads its trace once per setting: give a file, not standard input")
