@@ -5,12 +5,14 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
 from kslab.cli import main
+from kslab.cli.replay import DATA as BUNDLED_DATA
 
 DATA = Path(__file__).resolve().parent / "data"
 SLUB = DATA / "slub-6.12-excerpt.txt"  # 30 lines of a real Linux 6.12 SLUB trace (oracle S1) with its header
@@ -125,3 +127,115 @@ def test_old_kernel_formats(capsys, tmp_path):
                      + KMALLOC.format(n=3, ptr="ffff8880136b6600", size=512))
     rc, _, err = run(capsys, "replay", str(trace), "-q", "--no-slabinfo")
     assert rc == 0 and "it has mm_page_free_direct events (before 3.3)" in err
+
+
+def test_replay_leads_with_the_headline_and_keeps_counters_behind_v(capsys, tmp_path):
+    rc, out, err = run(capsys, "replay")
+    assert rc == 0
+    lines = out.splitlines()
+    assert lines[2].startswith("kslab vs the real kernel (oracle-R1-slabinfo.1-files): 484/484 cells equal")
+    assert err.strip().count("\n") == 0 and err.startswith("replay: 30,190 lines, 30,179 events in ")
+    assert "(-v for the counters)" in err and "applied:" not in err
+    rc, out2, err = run(capsys, "replay", "-v")
+    assert rc == 0 and out2 == out
+    assert "  applied:\n" in err and "  skipped:\n" in err and "kmem_cache_alloc" in err
+    # --json keeps every counter, whatever -v says
+    j1, j2 = tmp_path / "a.json", tmp_path / "b.json"
+    assert run(capsys, "replay", "-q", "--json", str(j1))[0] == 0
+    assert run(capsys, "replay", "-v", "--json", str(j2))[0] == 0
+    a, b = json.loads(j1.read_text()), json.loads(j2.read_text())
+    for d in (a, b):
+        d.pop("seconds"), d.pop("events_per_second")
+    assert a == b and set(a) >= {"applied", "skipped", "internal", "followed", "slabinfo"} and a["applied"]
+
+
+def test_replay_kernel_slabinfo_comes_last(capsys, tmp_path):
+    rc, out, _ = run(capsys, "replay", "-q", "--kernel-slabinfo", str(BUNDLED_DATA / "oracle-R1-slabinfo.1-files"),
+                     str(BUNDLED_DATA / "oracle-R1-excerpt.txt.xz"), "--caches", str(BUNDLED_DATA / "oracle-R1-caches.log.xz"),
+                     "--start-slabinfo", str(BUNDLED_DATA / "oracle-R1-slabinfo.0-start"), "--sync-on", "snapshot 0-start begin")
+    assert rc == 0 and out.startswith("slabinfo - version: 2.1\n")
+    assert out.rstrip().splitlines()[-1] == "kslab vs the real kernel (oracle-R1-slabinfo.1-files): 484/484 cells equal (100.00%)"
+
+
+def test_sweep_and_stats_count_the_same(capsys):
+    rc, out, err = run(capsys, "sweep", "--vary", "cpus=1", "-j", "1", "-q")
+    assert rc == 0, err
+    assert "the path counters from trace line 202" in out
+    row = out.splitlines()[1].split()
+    head = out.splitlines()[0].split()
+    rc, sout, _ = run(capsys, "stats", "-q", "--json")
+    caches = json.loads(sout)["caches"]
+    assert int(row[head.index("grow")].replace(",", "")) == sum(c["grow"] for c in caches) == 356
+    assert int(row[head.index("alloc_hit")].replace(",", "")) == sum(c["alloc_hit"] for c in caches)
+
+
+def test_stats_labels_its_two_allocation_counts(capsys):
+    rc, out, _ = run(capsys, "stats", "-q")
+    assert rc == 0 and "Allocations: 11323 " in out
+    assert ("(Allocations: 11,323 counts every allocation event of the trace; the per-cache table's total, 11,244, "
+            "the model's allocations from trace line 202 on, where the model synced") in out
+
+
+def test_help_texts(capsys):
+    for cmd in ("sweep", "replay", "report", "stats", "buddyinfo", "geometry", "explain"):
+        rc, out, _ = run(capsys, cmd, "--help")
+        assert rc == 0
+        assert "``" not in out and ":func:" not in out and ":class:" not in out, cmd
+        assert "examples:" in out, cmd
+    assert "--from-replay bundled" in run(capsys, "buddyinfo", "--help")[1]
+
+
+def test_geometry_prints_words_not_python_values(capsys):
+    rc, out, _ = run(capsys, "geometry", "--size", "3000", "--flags", "SLAB_HWCACHE_ALIGN", "--cpus", "2", "--nodes", "2")
+    assert rc == 0
+    assert "None" not in out and "[" not in out
+    fields = dict(line.split(None, 1) for line in out.splitlines())
+    assert fields["flags"] == "0x40002000 (SLAB_HWCACHE_ALIGN | CFLGS_OBJFREELIST_SLAB)"
+    assert fields["freelist_cache"].startswith("none")
+    assert fields["free_limit"] == "26 (node 0), 26 (node 1)"
+    rc, out, _ = run(capsys, "geometry", "--size", "3000", "--flags", "SLAB_HWCACHE_ALIGN", "--json")
+    d = json.loads(out)
+    assert d["flags"] == "0x40002000" and d["flag_names"] == ["SLAB_HWCACHE_ALIGN", "CFLGS_OBJFREELIST_SLAB"]
+
+
+def test_explain_on_a_header_line_says_so(capsys):
+    rc, out, err = run(capsys, "explain", "--trace", "bundled", "--line", "5")
+    assert rc == 1 and out == ""
+    assert ":5: a header line ('#" in err and "the next event is on line 12 (--line 12)" in err
+    rc, out, err = run(capsys, "explain", "--trace", "bundled", "--line", "12")
+    assert rc == 0 and out.startswith("event 1 (line 12) ")
+    rc, _, err = run(capsys, "explain", "--trace", "bundled", "--line", "999999")
+    assert rc == 1 and "the trace has no line 999999" in err
+
+
+def test_explain_on_a_skipped_line_says_so(capsys, tmp_path):
+    trace = tmp_path / "t.txt"
+    trace.write_text("# tracer: nop\n cat-50 [000] .... 1.000001: sched_switch: prev_comm=cat\n"
+                     + KMALLOC.format(n=2, ptr="ffff8880136b6600", size=512))
+    rc, _, err = run(capsys, "explain", "--trace", str(trace), "--line", "2")
+    assert rc == 1 and ":2: not an event kslab reads (" in err and "--line 3" in err
+
+
+@pytest.mark.parametrize(("given", "used"), [("11", 10), ("25", 10), ("-1", 0)])
+def test_slab_max_order_clamped_as_the_kernel_does(capsys, given, used):
+    rc, out, err = run(capsys, "geometry", "--size", "300000", "--slab-max-order", given)
+    assert rc == 0
+    assert err == (f"kslab: warning: --slab-max-order {given}: the kernel clamps slab_max_order to 0..MAX_ORDER-1 "
+                   f"(10): using {used}\n")
+    rc, same, err = run(capsys, "geometry", "--size", "300000", "--slab-max-order", str(used))
+    assert rc == 0 and err == "" and same == out
+
+
+def test_slab_max_order_in_range_is_silent(capsys):
+    rc, _, err = run(capsys, "geometry", "--size", "3000", "--slab-max-order", "10")
+    assert rc == 0 and err == ""
+
+
+@pytest.mark.parametrize(("topology", "message"), [
+    ("0-1,1-2", "CPU 1 is named in node 0 and in node 1"),
+    ("0+0,1", "CPU 0 is named twice in node 0"),
+    ("0-3,2", "CPU 2 is named in node 0 and in node 1"),
+])
+def test_topology_naming_a_cpu_twice(capsys, topology, message):
+    rc, _, err = run(capsys, "slabinfo", "--topology", topology)
+    assert rc == 1 and err == f"kslab: error: --topology {topology!r}: {message}: each CPU is on one node\n"

@@ -91,5 +91,22 @@ def run(args: argparse.Namespace) -> int:
         json.dump(d, sys.stdout, indent=1, sort_keys=True)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(render_stats(d))
+        sys.stdout.write(render_stats(d) + counts_note(d, synced=bool(args.sync_on)))
     return 0
+
+
+def counts_note(d: dict[str, object], synced: bool) -> str:
+    """What the two allocation counts count, when they differ: the summary's every allocation event of the
+    trace, the per-cache table the model's allocations from its start line (the sync, with --sync-on)."""
+    caches, model, summary = d.get("caches"), d.get("model"), d.get("summary")
+    if not isinstance(caches, list) or not isinstance(model, dict) or not isinstance(summary, dict):
+        return ""
+    in_table = sum(int(row.get("allocs", 0)) for row in caches)
+    total = int(summary.get("allocations", 0))
+    if in_table == total:
+        return ""
+    since = (f"from trace line {model['start_line']} on, where the model synced with the kernel's /proc/slabinfo"
+             if synced else f"from trace line {model['start_line']} on")
+    return (f"(Allocations: {total:,} counts every allocation event of the trace; the per-cache table's total, "
+            f"{in_table:,}, the model's allocations {since}; a kmalloc too large for any cache counts in the "
+            "first, not in the second)\n")

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from .common import plain_text
 from .replay import add_replay_options, use_bundled_trace, wants_bundled
 
 EXAMPLES = r"""examples:
@@ -41,7 +42,8 @@ TABLE_PATHS = ("alloc_hit", "alloc_miss", "refill_shared", "grow", "free_hit", "
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("sweep", help="replay one trace under many settings in parallel and compare",
-                       description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=plain_text(__doc__), epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     add_replay_options(p)
     g = p.add_argument_group("sweep")
     g.add_argument("--vary", action="append", default=[], metavar="NAME=V1,V2,...",
@@ -119,14 +121,34 @@ def run_setting(base: dict[str, Any], setting: dict[str, Any]) -> dict[str, Any]
     """Replay the trace with the base options changed by ``setting``; returns the outcome as plain data.
     Never raises: an error becomes ``{"error": ...}``."""
     from ..mm.slabinfo import get_slabinfo  # noqa: PLC0415
+    from ..report.stats import WindowReplayer  # noqa: PLC0415
     from .common import one_line  # noqa: PLC0415
     from .replay import make_replayer, run_replay  # noqa: PLC0415
+
+    class SweepReplayer(WindowReplayer):
+        """Keeps each cache's path counters where ``kslab stats`` bases its per-cache table: at the first
+        event, again at the sync with a real /proc/slabinfo (boot, cache creation and the sync's placeholder
+        objects are not the trace's work)."""
+
+        base_paths: dict[int, dict[str, int]] = {}
+
+        def feed(self, ev: Any) -> None:
+            if self.window is None:
+                self.take_base()
+            super().feed(ev)
+
+        def on_synced(self, ev: Any) -> None:
+            self.take_base()
+
+        def take_base(self) -> None:
+            self.base_paths = {id(c): c.paths.as_dict() for c in self.k.slab_caches}
+
     args = argparse.Namespace(**{**base, **setting})
     args.quiet = True
     t0 = time.perf_counter()
     out: dict[str, Any] = {"setting": setting, "label": label(setting)}
     try:
-        rep = make_replayer(args)
+        rep = make_replayer(args, SweepReplayer)
         summary, stats, _ = run_replay(rep, args, progress=False)
     except Exception as e:  # reported per setting, never raised
         out["error"] = f"{e.__class__.__name__}: {one_line(e)}"
@@ -136,8 +158,9 @@ def run_setting(base: dict[str, Any], setting: dict[str, Any]) -> dict[str, Any]
     rows = [(c, get_slabinfo(c)) for c in k.slab_caches]
     paths: dict[str, int] = {}
     for c, _ in rows:
+        base = rep.base_paths.get(id(c), {})
         for name, v in c.paths.as_dict().items():
-            paths[name] = paths.get(name, 0) + v
+            paths[name] = paths.get(name, 0) + v - base.get(name, 0)
     out.update(
         events=summary.events, lines=stats.lines,
         caches=len(rows),
@@ -146,7 +169,7 @@ def run_setting(base: dict[str, Any], setting: dict[str, Any]) -> dict[str, Any]
         pages=sum(r.num_slabs * r.pagesperslab for _, r in rows),
         active_objs=sum(r.active_objs for _, r in rows),
         num_objs=sum(r.num_objs for _, r in rows),
-        paths=paths,
+        paths=paths, paths_from_line=rep.window.start_line if rep.window is not None else 0,
         seconds=round(time.perf_counter() - t0, 3),
     )
     return out
@@ -219,6 +242,10 @@ def render_table(results: Iterable[dict[str, Any]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
              .rstrip() for row in rows]
+    starts = sorted({r["paths_from_line"] for r in results if "error" not in r})
+    if starts:
+        lines.append(f"(the path counters from trace line {', '.join(map(str, starts))}: the sync with the kernel's "
+                     "/proc/slabinfo, or the first event; as kslab stats's per-cache table counts them)")
     if errors:
         lines += ["errors:", *errors]
     return "\n".join(lines) + "\n"
