@@ -448,6 +448,7 @@ def test_devtools_prediction_cache_view_scales_sticky(tmp_path, devtools):
     assert dt.js("document.getElementById('cache-view').hidden") is False
     assert dt.js("document.getElementById('cache-view-title').textContent") == "dentry over time"
     assert dt.js("document.querySelectorAll('#chart-cache-objs svg path').length") >= 2
+    assert "slabs added (net, per interval)" in dt.js("document.querySelector('#chart-cache-grow .legend').textContent")
     arrays = dt.js("Array.from(document.querySelectorAll('#cache-state table')[0].tBodies[0].rows)"
                    ".map(tr => tr.cells[0].textContent)")
     assert arrays == ["CPU 0"]  # one CPU: no shared array (the kernel makes one only with more CPUs)
@@ -476,4 +477,12 @@ def test_devtools_prediction_cache_view_scales_sticky(tmp_path, devtools):
     sticky = dt.js("[getComputedStyle(document.querySelector('#slabinfo th')).position,"
                    " getComputedStyle(document.querySelector('#slabinfo td')).position]")
     assert sticky == ["sticky", "sticky"]
+    dt.js("document.getElementById('sec-lists').scrollIntoView()")
+    shot = dt.call("Page.captureScreenshot", format="png")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "report-cache-view.png").write_bytes(base64.b64decode(shot["data"]))
+    dt.js("window.scrollTo(0, 0)")
+    shot = dt.call("Page.captureScreenshot", format="png")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "report-prediction.png").write_bytes(base64.b64decode(shot["data"]))
     assert [e for e in dt.events if e["method"] in ("Runtime.exceptionThrown", "Log.entryAdded")] == []

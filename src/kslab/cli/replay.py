@@ -1,4 +1,11 @@
-"""kslab replay: run a kernel trace (ftrace text, trace-cmd report, perf script) through the model."""
+"""kslab replay: run a kernel trace (ftrace text, trace-cmd report, perf script) through the model.
+
+Standard output: the model's /proc/slabinfo at the end, and with --kernel-slabinfo (or no TRACE: the
+bundled trace and its kernel's slabinfo) how many of the kernel's cells the model predicted.
+Standard error: one line about the replay; -v adds every counter (applied, skipped, internal, followed,
+...), which --json always has.  The output is the same on a terminal and in a pipe (only the progress
+line depends on the terminal), so what a script reads is what a user saw.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,11 @@
-"""kslab report: replay a trace and write ONE self-contained HTML file of interactive charts:
-memory and objects per cache over time, slabs per list, per-CPU and shared array fill, the paths
+"""kslab report: replay a trace and write ONE self-contained HTML file of interactive charts.
+
+When the kernel's own /proc/slabinfo is known (--kernel-slabinfo for the end of the trace, the
+kernel's slabinfo.LABEL beside the trace or in --kernel-dir for each --snapshot-on snapshot, or the
+bundled data), the page opens with the prediction against it: cells equal per snapshot, the
+differing cells, the num_objs error per cache.  Then: memory and objects per cache over time, slabs
+per list (all caches or one, log scale; a click on a cache in the slabinfo table shows it over time
+and its arrays and lists at the end), per-CPU and shared array fill, the paths
 of mm/slab.c taken over time, slab occupancy at the end, the final /proc/slabinfo, per-cache path
 counts and the trace's call sites (sortable, filterable tables).
 

@@ -7,6 +7,10 @@ page's script only ever puts strings from the trace (cache names, call sites, ma
 document as text (``textContent``, SVG ``<title>``), never as markup.  The output is a function of
 the input alone: same trace and options, byte-identical file.
 
+The page opens with the model against the kernel's /proc/slabinfo when the caller passes the
+comparisons (``report.compare``, the code ``kslab replay`` prints them with).  The page itself is
+data in ``report.page`` (HTML, CSS), ``report.page_charts`` and ``report.page_app`` (JavaScript).
+
 URL hash parameters (``report.html#sort=-num_objs&filter=kmalloc``): ``sort``/``filter`` for the
 slabinfo table, ``psort``/``pfilter`` for the per-cache paths table, ``csort``/``cfilter`` for the
 call-site table; a sort key is a column key, ``-`` in front for descending order.

@@ -46,6 +46,9 @@ Hover for values, click a legend entry to hide it.</p>
 <div class="chart" id="chart-lists"></div>
 <div id="cache-view" hidden><h3 id="cache-view-title"></h3>
 <div class="chart" id="chart-cache-objs"></div>
+<p class="note">Its slabs grown and destroyed: the net change of its slab count in each interval
+(a grow and a destroy within one interval cancel; the exact totals are below).</p>
+<div class="chart" id="chart-cache-grow"></div>
 <div id="cache-state"></div></div></section>
 <section id="sec-arrays"><h2>Per-CPU and shared arrays</h2>
 <p class="note">Objects held in the per-CPU arrays (per CPU) and in the shared arrays (per node), all caches.</p>
@@ -127,7 +130,7 @@ tr:hover td:first-child { background: #f3f6fc; }
 .verdict b.off { color: #b35c00; }
 h3 { font-size: 15px; margin: 14px 0 4px; }
 .state { display: flex; gap: 24px; flex-wrap: wrap; }
-.state table { width: auto; }
+.state table, #kernel-result table { width: auto; min-width: 40%; }
 th[aria-sort=ascending]::after { content: " \\25B2"; }
 th[aria-sort=descending]::after { content: " \\25BC"; }
 tr:hover td { background: #f3f6fc; }

@@ -59,6 +59,13 @@ function drawCacheView(name) {
   timeChart(document.getElementById("chart-cache-objs"), {x: D.x, title: name + ": objects and memory",
     series: [{name: "active objects", color: PALETTE[0], values: cacheSeries(name, 1)},
              {name: "pages", color: PALETTE[1], values: cacheSeries(name, 0)}]});
+  var slabs = cacheSeries(name, 2).map(function (v, i) {
+    return v + cacheSeries(name, 3)[i] + cacheSeries(name, 4)[i]; });
+  var up = slabs.map(function (v, i) { return i ? Math.max(0, v - slabs[i - 1]) : 0; });
+  var down = slabs.map(function (v, i) { return i ? Math.max(0, slabs[i - 1] - v) : 0; });
+  timeChart(document.getElementById("chart-cache-grow"), {x: D.x, title: name + ": slabs grown and destroyed",
+    series: [{name: "slabs added (net, per interval)", color: PALETTE[2], values: up},
+             {name: "slabs destroyed (net, per interval)", color: PALETTE[3], values: down}]});
   var box = document.getElementById("cache-state");
   clear(box);
   var st = D.cache_state[name];
