@@ -68,8 +68,8 @@ def check_topology(text: str | None) -> None:
     for nid, cpus in enumerate(nodes):
         for cpu in cpus:
             if cpu in seen:
-                where = f"twice in node {nid}" if seen[cpu] == nid else f"in node {seen[cpu]} and in node {nid}"
-                raise ValueError(f"--topology {text!r}: CPU {cpu} is named {where}: each CPU is on one node")
+                where = f"both in node {nid}" if seen[cpu] == nid else f"in node {seen[cpu]} and in node {nid}"
+                raise ValueError(f"--topology {text!r}: CPU {cpu} is in it twice ({where}): each CPU is on one node")
             seen[cpu] = nid
 
 
