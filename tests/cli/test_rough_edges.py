@@ -79,6 +79,8 @@ def test_bundled_wherever_a_trace_is_taken(capsys):
                           "--sync-on", "snapshot 0-start begin", "-q")[1]
     rc, out, err = run(capsys, "stats", "bundled", "-q")
     assert rc == 0 and "Allocations" in out, err
+    rc, out, err = run(capsys, "top", "bundled", "--once", "-q")  # synced as the bundled replay is
+    assert rc == 0 and "86741 / 87693" in out, err
 
 
 def test_slub_trace_said_once(capsys):
