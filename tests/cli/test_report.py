@@ -229,3 +229,13 @@ def test_cache_series_and_state(bundled):
     row = next(r for r in d["slabinfo"]["rows"] if r[0] == "dentry")
     cols = d["slabinfo"]["columns"]
     assert sum(s[-1] for s in d["cache_series"]["dentry"][2:]) == row[cols.index("num_slabs")]
+
+
+def test_snapshots_never_overwrite_the_kernel_files(capsys, tmp_path):
+    kdir = tmp_path / "kernel"
+    kdir.mkdir()
+    (kdir / "slabinfo.1-files").write_text("kernel's")
+    rc, _, err = run(capsys, "-o", str(tmp_path / "r.html"), "-q", "--snapshot-on", r"snapshot (\S+) end",
+                     "--out", str(kdir), "--kernel-dir", str(kdir))
+    assert rc == 1 and "would overwrite them" in err
+    assert (kdir / "slabinfo.1-files").read_text() == "kernel's"

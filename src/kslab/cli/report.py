@@ -100,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
         kernel = kernel or DATA / "oracle-R1-slabinfo.1-files"
     if kernel is not None:
         compare_file("", kernel)  # a missing or malformed kernel file fails now, not after the replay
+    if args.snapshot_on and args.out and args.trace != "-":
+        folder = Path(args.kernel_dir) if args.kernel_dir else Path(args.trace).parent
+        if Path(args.out).resolve() == folder.resolve():
+            raise ValueError(f"--out {args.out} is where the kernel's slabinfo.LABEL files are read from: the "
+                             "model's snapshots would overwrite them; give another --out")
     config = machine_config(args)
     rep = make_replayer(args, SnapshotTimeline)
     rep.target = args.samples
