@@ -239,3 +239,25 @@ def test_snapshots_never_overwrite_the_kernel_files(capsys, tmp_path):
                      "--out", str(kdir), "--kernel-dir", str(kdir))
     assert rc == 1 and "would overwrite them" in err
     assert (kdir / "slabinfo.1-files").read_text() == "kernel's"
+
+
+def snapshot_report(tmp_path: Path) -> Path:
+    """The bundled trace synced with kernel/slabinfo.0-start, snapshots at every 'snapshot X begin/end'."""
+    kdir = tmp_path / "kernel"
+    kdir.mkdir()
+    (kdir / "slabinfo.0-start").write_text((DATA / "oracle-R1-slabinfo.0-start").read_text())
+    (kdir / "slabinfo.1-files").write_text((DATA / "oracle-R1-slabinfo.1-files").read_text())
+    out = tmp_path / "snaps.html"
+    assert main(["report", str(DATA / "oracle-R1-excerpt.txt.xz"), "--caches", str(DATA / "oracle-R1-caches.log.xz"),
+                 "--start-slabinfo", str(kdir / "slabinfo.0-start"), "--sync-on", "snapshot 0-start begin",
+                 "--snapshot-on", r"snapshot (\S+) (?:begin|end)", "--out", str(tmp_path), "--kernel-dir", str(kdir),
+                 "--kernel-slabinfo", str(kdir / "slabinfo.1-files"), "-o", str(out), "-q"]) == 0
+    return out
+
+
+def test_the_sync_snapshot_is_not_a_prediction(tmp_path):
+    d = page_data(snapshot_report(tmp_path).read_text(encoding="utf-8"))
+    # 0-start is where the model took the kernel's state: not compared; 1-files at its begin and end markers
+    # (both labelled 1-files) and at the end of the trace
+    assert [(c["label"], c["equal"], c["total"]) for c in d["kernel"]] == [
+        ("1-files", 484, 484), ("1-files", 484, 484), ("end", 484, 484)]

@@ -486,3 +486,14 @@ def test_devtools_prediction_cache_view_scales_sticky(tmp_path, devtools):
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "report-prediction.png").write_bytes(base64.b64decode(shot["data"]))
     assert [e for e in dt.events if e["method"] in ("Runtime.exceptionThrown", "Log.entryAdded")] == []
+
+
+def test_dump_dom_prediction_over_snapshots(tmp_path):
+    """Several snapshots: one line over all of them, then one per snapshot."""
+    from tests.cli.test_report import snapshot_report  # noqa: PLC0415  (the same report the data test reads)
+    out = snapshot_report(tmp_path)
+    dom, console = run_chromium(tmp_path, "--dump-dom", out.as_uri())
+    assert console == [], "console messages:\n" + "\n".join(console)
+    text = re.sub(r"<[^>]+>", "", dom)
+    assert "Over 3 snapshots: 1,452/1,452 cells equal (100.00%); every snapshot exact" in text
+    assert text.count("At snapshot 1-files (") == 2 and "At the end of the trace (" in text

@@ -78,10 +78,12 @@ def comparisons(rep: SnapshotTimeline, args: argparse.Namespace, kernel: Path | 
     """The model against the kernel: at each snapshot that has a kernel file, and at the end."""
     out = []
     folder = Path(args.kernel_dir) if args.kernel_dir else Path(args.trace).parent
+    synced_with = Path(args.start_slabinfo).resolve() if args.start_slabinfo else None
     if args.trace != "-" or args.kernel_dir:
         for label, text in getattr(rep, "snapshot_texts", []):
             path = kernel_snapshot(folder, label)
-            if path is not None:
+            # the snapshot of the sync equals the kernel's file by construction: not a prediction
+            if path is not None and path.resolve() != synced_with:
                 out.append(compare_file(text, path, label).as_dict())
     if kernel is not None:
         out.append(compare_file(rep.k.slabinfo(), kernel).as_dict())

@@ -279,6 +279,15 @@ function kernelResult() {
   if (!K || !K.length) return;
   document.getElementById("sec-kernel").hidden = false;
   var box = document.getElementById("kernel-result");
+  if (K.length > 1) {
+    var eq = 0, tot = 0, off = 0;
+    K.forEach(function (c) { eq += c.equal; tot += c.total; off += c.diffs.length ? 1 : 0; });
+    var all = el("p", "verdict", box, "Over " + K.length + " snapshots: ");
+    el("b", eq === tot ? "ok" : "off", all, group(eq) + "/" + group(tot) + " cells equal (" +
+       (tot ? (100 * eq / tot).toFixed(2) : "0.00") + "%)");
+    all.appendChild(document.createTextNode(off ? "; " + off + " with differing cells, below" :
+                                            "; every snapshot exact"));
+  }
   K.forEach(function (c, i) {
     var p = el("p", "verdict", box);
     p.appendChild(document.createTextNode((c.label === "end" ? "At the end of the trace" :
