@@ -10,6 +10,7 @@ clear sentence.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from enum import Enum
@@ -30,6 +31,8 @@ SLUB_CACHE = re.compile(r"^(dma-)?kmalloc-(cg-|rcl-|rnd-\d+-)?(8|16)$|^kmalloc-r
 BARE_CALL_SITE = re.compile(r"^(0x)?[0-9a-f]{8,16}$")
 #: Page allocator events of kernels older than 3.3 (later: mm_page_free, mm_page_free_batched).
 OLD_EVENTS = ("other event: mm_page_free_direct", "other event: mm_pagevec_free")
+#: Events looked at (the rest of a long trace goes by unchecked, at no cost).
+CHECKED_EVENTS = 100_000
 #: Allocations looked at for 32-bit pointers.
 POINTER_SAMPLE = 200
 
@@ -57,8 +60,11 @@ class TraceCheck:
         self.high_pointers = 0
 
     def wrap(self, events: Iterable[TraceEvent]) -> Iterator[TraceEvent]:
+        """The events, looked at up to the first :data:`CHECKED_EVENTS` (the signs show early: the kernel
+        is the same all along) and then passed on untouched."""
         found = self.found
-        for ev in events:
+        it = iter(events)
+        for ev in itertools.islice(it, CHECKED_EVENTS):
             kind = ev.kind
             if kind == FUNC:
                 fn = ev.text
@@ -69,6 +75,7 @@ class TraceCheck:
             elif kind in ALLOC_KINDS:
                 self._alloc(ev)
             yield ev
+        yield from it
 
     def _alloc(self, ev: TraceEvent) -> None:
         found = self.found
