@@ -76,6 +76,32 @@ def cache_state(c: KmemCache, ncpu: int) -> dict[str, Any]:
     return {"arrays": arrays, "nodes": nodes, "paths": paths}
 
 
+def slabinfo_table(k: Any) -> tuple[list[str], list[list[Any]]]:
+    """The final /proc/slabinfo (get_slabinfo of every cache) as the page's table: columns and rows."""
+    si_cols = ["name", "active_objs", "num_objs", "use", "objsize", "objperslab", "pagesperslab", "cache_kib",
+               "limit", "batchcount", "sharedfactor", "active_slabs", "num_slabs", "sharedavail"]
+    si_rows = []
+    for c in k.slab_caches:
+        d = get_slabinfo(c)
+        si_rows.append([d.name, d.active_objs, d.num_objs, 100 * d.active_objs // d.num_objs if d.num_objs else 0,
+                        d.objsize, d.objperslab, d.pagesperslab, d.num_slabs * d.pagesperslab * 4, d.limit,
+                        d.batchcount, d.sharedfactor, d.active_slabs, d.num_slabs, d.sharedavail])
+    return si_cols, si_rows
+
+
+def cache_paths_table(window: Any) -> tuple[list[str], list[list[Any]]]:
+    """The per-cache path counters of the replay's window and each cache's lists now: columns and rows."""
+    path_cols = ["name", "allocs", "alloc_hit", "refill_shared", "refill_slab", "frees", "free_hit", "free_miss",
+                 "to_shared", "free_block", "alien", "grow", "slabs_destroyed", "reaped_slabs", "pages_from_buddy",
+                 "pages_to_buddy", "partial", "full", "free"]
+    path_rows = []
+    if window is not None:
+        for wr in sorted(window.rows(), key=lambda row: str(row["name"])):
+            lists_now = [sum(nd[key] for nd in wr["nodes"]) for key in ("partial", "full", "free")]
+            path_rows.append([wr[c] for c in path_cols[:-3]] + lists_now)
+    return path_cols, path_rows
+
+
 def build_data(rep: TimelineReplayer, summary: dict[str, Any], ts: TraceStats, trace: str, top: int = 10,
                max_callers: int = MAX_CALLERS, kernel: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Everything the page draws, as plain data (deterministic: sorted, integers, rounded times);
@@ -123,24 +149,9 @@ def build_data(rep: TimelineReplayer, summary: dict[str, Any], ts: TraceStats, t
     x0 = samples[0].x if samples else 0
     markers = [{"x": x, "line": line, "text": text} for x, line, text in rep.markers if x >= x0]
 
-    # final tables
-    si_cols = ["name", "active_objs", "num_objs", "use", "objsize", "objperslab", "pagesperslab", "cache_kib",
-               "limit", "batchcount", "sharedfactor", "active_slabs", "num_slabs", "sharedavail"]
-    si_rows = []
-    for c in k.slab_caches:
-        d = get_slabinfo(c)
-        si_rows.append([d.name, d.active_objs, d.num_objs, 100 * d.active_objs // d.num_objs if d.num_objs else 0,
-                        d.objsize, d.objperslab, d.pagesperslab, d.num_slabs * d.pagesperslab * 4, d.limit,
-                        d.batchcount, d.sharedfactor, d.active_slabs, d.num_slabs, d.sharedavail])
+    si_cols, si_rows = slabinfo_table(k)
     window = rep.window
-    path_cols = ["name", "allocs", "alloc_hit", "refill_shared", "refill_slab", "frees", "free_hit", "free_miss",
-                 "to_shared", "free_block", "alien", "grow", "slabs_destroyed", "reaped_slabs", "pages_from_buddy",
-                 "pages_to_buddy", "partial", "full", "free"]
-    path_rows = []
-    if window is not None:
-        for wr in sorted(window.rows(), key=lambda row: str(row["name"])):
-            lists_now = [sum(nd[key] for nd in wr["nodes"]) for key in ("partial", "full", "free")]
-            path_rows.append([wr[c] for c in path_cols[:-3]] + lists_now)
+    path_cols, path_rows = cache_paths_table(window)
     caller_cols = ["call_site", "hit", "bytes_alloc", "bytes_req", "frag_percent", "pingpong", "frees"]
     callers = ts.caller_rows(["hit", "bytes"], max_callers)
     caller_rows = [[d[c] for c in caller_cols] for d in (site_dict(s) for s in callers)]
