@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..errors import KslabError
+from ..slab_def import parse_flag_text
 from .flags import SLAB_FLAG_NAMES
 from .init import kmem_cache_init
 from .slab_common import kmem_cache_create
@@ -41,18 +42,7 @@ class SlubManifestError(KslabError):
 
 def parse_flags(text: str) -> int:
     """``0x2010``, ``16`` or ``SLAB_A|SLAB_B`` (6.12's values); ValueError naming an unknown flag."""
-    if text.lower().startswith("0x"):
-        return int(text, 16)
-    if text.isdigit():
-        return int(text)
-    value = 0
-    for part in text.split("|"):
-        part = part.strip()
-        if part in SLAB_FLAG_NAMES:
-            value |= SLAB_FLAG_NAMES[part]
-        elif part not in ("", "0"):
-            raise ValueError(f"unknown flag {part!r} (use hex like 0x10 or names like SLAB_HWCACHE_ALIGN)")
-    return value
+    return parse_flag_text(text, SLAB_FLAG_NAMES, "0x10")
 
 
 def _oracle_record(what: str, f: dict[str, str]) -> LogRecord | None:
