@@ -18,7 +18,6 @@ from typing import Any
 from ..report.top import SORT_HELP, check_sort_key, render_top, top_dict
 from .common import build_machine
 from .replay import add_replay_options, make_replayer, run_replay
-from .top_time import replay_kernel
 
 EXAMPLES = r"""examples:
   kslab top                                        after boot: 1 CPU, 2 GiB, every kmalloc cache
@@ -89,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         rep = make_replayer(args)
         summary, stats, _ = run_replay(rep, args)
-        k = replay_kernel(rep)
+        k = rep.k
         replay = {"trace": args.trace, "lines": stats.lines, "events": summary.events,
                   "applied": sum(summary.applied.values()), "skipped": sum(summary.skipped.values()),
                   "sync": summary.sync}

@@ -33,12 +33,6 @@ if TYPE_CHECKING:
     from ..trace.replay import Replayer, ReplaySummary
 
 
-def replay_kernel(rep: Replayer) -> Kernel:
-    """The model machine a replay drives (``Replayer.kernel``; ``Replayer.k`` before the pipeline)."""
-    k = getattr(rep, "kernel", None)
-    return k if k is not None else rep.k
-
-
 class Go(Enum):
     """What the controller asks for at a stop."""
 
@@ -186,7 +180,7 @@ class TimeMachine:
         note, self._note = self._note, ""
         last = st.last
         waiting = st.pending.label if isinstance(st.pending, KernelSlabinfo) else ""
-        return Point(replay_kernel(rep), rep.summary, st.pos, last.lineno if last else 0, last.ts if last else 0.0,
+        return Point(rep.k, rep.summary, st.pos, last.lineno if last else 0, last.ts if last else 0.0,
                      st.marker, st.kernel, finished, self.total, note, waiting)
 
     def _earlier(self, pos: int, snapshot: bool) -> int | None:
