@@ -242,3 +242,12 @@ def test_topology_naming_a_cpu_twice(capsys, topology, message):
     for cpus in ([], ["--cpus", "3"]):  # --cpus 3: the CPU is named, not a count that disagrees
         rc, _, err = run(capsys, "slabinfo", "--topology", topology, *cpus)
         assert rc == 1 and err == f"kslab: error: --topology {topology!r}: {message}: each CPU is on one node\n"
+
+
+def test_geometry_refused_flags_are_named(capsys):
+    """kmem_cache_create_usercopy() refuses flags outside SLAB_FLAGS_PERMITTED with -EINVAL: the one-line
+    error gives the kernel's message and names the refused bits."""
+    rc, out, err = run(capsys, "geometry", "--size", "100", "--flags", "0x40002000")
+    assert rc != 0 and out == ""
+    assert err.strip() == ("kslab: error: kmem_cache_create(kslab_geometry) failed with error -22 "
+                           "(flags CFLGS_OBJFREELIST_SLAB are outside SLAB_FLAGS_PERMITTED: EINVAL)")

@@ -7,7 +7,7 @@ import json
 import sys
 
 from ..manifest import parse_flags
-from ..mm.slab_def import SLAB_FLAG_NAMES
+from ..mm.slab_def import SLAB_FLAG_NAMES, SLAB_FLAGS_PERMITTED
 from .common import add_machine_options, build_machine
 
 EXAMPLES = """examples:
@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     k.slab_nomerge = True  # show this cache's own geometry, not the cache it would merge into
     c = k.kmem_cache_create(args.name, args.size, args.align, parse_flags(args.flags), True if args.ctor else None)
     if c is None:
-        raise ValueError(f"kmem_cache_create({args.name}, {args.size}) failed: {k.dmesg[-1] if k.dmesg else ''}")
+        refused = parse_flags(args.flags) & ~SLAB_FLAGS_PERMITTED
+        why = f" (flags {' | '.join(flag_names(refused))} are outside SLAB_FLAGS_PERMITTED: EINVAL)" if refused else ""
+        raise ValueError(f"{k.dmesg[-1] if k.dmesg else f'kmem_cache_create({args.name}) failed'}{why}")
     left = (4096 << c.gfporder) - c.num * c.size - (c.num if c.placement == "on-slab" else 0)
     info = {
         "name": c.name, "object_size": c.object_size, "size": c.size, "align": c.align, "flags": hex(c.flags),
