@@ -38,6 +38,7 @@ DEFAULT_FILE = {
     "kslab.mm.slab.alloc": "mm/slab.c",
     "kslab.mm.slab.debug": "mm/slab.c",
     "kslab.mm.slab.free": "mm/slab.c",
+    "kslab.mm.slab.freelist_random": "mm/slab.c",
     "kslab.mm.slab.geometry": "mm/slab.c",
     "kslab.mm.slab.grow": "mm/slab.c",
     "kslab.mm.slab.kmalloc": "mm/slab_common.c",
@@ -47,6 +48,10 @@ DEFAULT_FILE = {
     "kslab.mm.slab_common": "mm/slab_common.c",
     "kslab.mm.slabinfo": "mm/slab_common.c",
     "kslab.mm.page_alloc": "mm/page_alloc.c",
+    "kslab.mm.page_free": "mm/page_alloc.c",
+    "kslab.mm.page_fallback": "mm/page_alloc.c",
+    "kslab.mm.page_counters": "mm/page_alloc.c",
+    "kslab.mm.page_zones": "mm/page_alloc.c",
 }
 
 #: symbols the kernel defines elsewhere than the module's default file
@@ -69,7 +74,14 @@ KERNEL_FILE = {
     "slab_want_init_on_alloc": "mm/slab.h",
     "slab_want_init_on_free": "mm/slab.h",
     "virt_to_cache": "mm/slab.h",
+    "prandom_seed_state": "include/linux/prandom.h",
+    "get_random_int": "include/linux/random.h",
+    "get_random_long": "include/linux/random.h",
     # other .c files
+    "prandom_u32_state": "lib/random32.c",
+    "freelist_randomize": "mm/slab_common.c",
+    "cache_random_seq_create": "mm/slab_common.c",
+    "cache_random_seq_destroy": "mm/slab_common.c",
     "reciprocal_value": "lib/math/reciprocal_div.c",
     "mempolicy_slab_node": "mm/mempolicy.c",
     "frag_show_print": "mm/vmstat.c",

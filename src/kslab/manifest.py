@@ -13,7 +13,7 @@ from pathlib import Path
 from .mm.config import MachineConfig
 from .mm.errors import KslabError
 from .mm.kernel import Kernel
-from .mm.slab_def import SLAB_FLAG_NAMES
+from .mm.slab_def import SLAB_FLAG_NAMES, parse_flag_text
 
 
 class ManifestError(KslabError):
@@ -75,20 +75,8 @@ Entry = Create | Directive
 
 
 def parse_flags(text: str) -> int:
-    if text.lower().startswith("0x"):
-        return int(text, 16)
-    if text.isdigit():
-        return int(text)
-    value = 0
-    for part in text.split("|"):
-        part = part.strip()
-        if part in SLAB_FLAG_NAMES:
-            value |= SLAB_FLAG_NAMES[part]
-        elif part in ("0", ""):
-            continue
-        else:
-            raise ValueError(f"unknown flag {part!r} (use hex like 0x2000 or names like SLAB_HWCACHE_ALIGN)")
-    return value
+    """5.10's cache flags from hex, decimal or ``SLAB_A|SLAB_B``."""
+    return parse_flag_text(text, SLAB_FLAG_NAMES, "0x2000")
 
 
 def parse_manifest(lines: Iterable[str], path: str = "<manifest>") -> list[Entry]:

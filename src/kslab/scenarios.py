@@ -71,7 +71,7 @@ def machine_facts(k: Kernel) -> dict[str, Any]:
     options = [name for name, on in (
         ("CONFIG_DEBUG_SLAB", c.CONFIG_DEBUG_SLAB), ("CONFIG_SLAB_FREELIST_HARDENED", c.CONFIG_SLAB_FREELIST_HARDENED),
         ("init_on_alloc", c.init_on_alloc), ("init_on_free", c.init_on_free), ("noaliencache", c.noaliencache),
-        ("slab_nomerge", c.slab_nomerge)) if on]
+        ("slab_nomerge", c.slab_nomerge), ("CONFIG_SLAB_FREELIST_RANDOM", c.CONFIG_SLAB_FREELIST_RANDOM)) if on]
     return {"cpus": c.cpus, "nodes": c.nr_nodes, "mem": c.mem, "numa": c.CONFIG_NUMA, "options": options}
 
 
@@ -132,6 +132,7 @@ class Scenario:
     nodes: int = 1            # default nodes when the user gave no --nodes
     min_cpus: int = 1
     min_nodes: int = 1
+    freelist_random: bool = False  # needs CONFIG_SLAB_FREELIST_RANDOM (kslab explain turns it on)
 
 
 def _cache(k: Kernel, size: int) -> KmemCache:
@@ -275,6 +276,13 @@ def _alloc_grow(k: Kernel, size: int) -> Explanation:
     return _finish(ex, "alloc-grow", [{"do": "kmalloc", "size": size, "count": n, "cpu": 0}] if n else [])
 
 
+def _grow_shuffle(k: Kernel, size: int) -> Explanation:
+    c = _cache(k, size)
+    n, ex = _first(k, c, 0, _allocs(k, size, 0, 4 * (c.limit + c.num) + 64),
+                   lambda s: ("shuffle_freelist", "precomputed") in s, "shuffle_freelist with random_seq")
+    return _finish(ex, "grow-shuffle", [{"do": "kmalloc", "size": size, "count": n, "cpu": 0}] if n else [])
+
+
 def _not_slab(k: Kernel, size: int) -> Explanation:
     page = k.page_alloc.alloc_pages_node(k.cpu_to_node[0], GFP_KERNEL | __GFP_COMP, 1, 0)
     if page is None:
@@ -317,6 +325,11 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
                                   "buddy allocator",
                             "zh": "kmalloc 时节点上没有空闲对象：cache_grow_begin 从伙伴系统申请新 slab"},
              _alloc_grow),
+    Scenario("grow-shuffle", {"en": "CONFIG_SLAB_FREELIST_RANDOM: a new slab's freelist is the cache's random_seq "
+                                    "read from a random start (shuffle_freelist)",
+                              "zh": "CONFIG_SLAB_FREELIST_RANDOM：新 slab 的 freelist 是从随机起点读取的该 cache "
+                                    "的 random_seq (shuffle_freelist)"},
+             _grow_shuffle, freelist_random=True),
     Scenario("not-slab", {"en": "kfree of a pointer into a page that is not a slab (a compound page from "
                                 "alloc_pages): warned once and ignored",
                           "zh": "kfree 一个不在 slab 页中的指针 (alloc_pages 得到的组合页)：只警告一次并忽略"},
@@ -334,6 +347,8 @@ def run_scenario(name: str, k: Kernel, size: int | None = None) -> Explanation:
         raise ScenarioError(f"scenario {name} needs --cpus {sc.min_cpus} or more (this machine has {k.nr_cpu_ids})")
     if k.nr_node_ids < sc.min_nodes:
         raise ScenarioError(f"scenario {name} needs --nodes {sc.min_nodes} or more (this machine has {k.nr_node_ids})")
+    if sc.freelist_random and not k.config.CONFIG_SLAB_FREELIST_RANDOM:
+        raise ScenarioError(f"scenario {name} needs --freelist-random")
     ex = sc.build(k, sc.size if size is None else size)
     ex.machine = machine_facts(k)
     return ex

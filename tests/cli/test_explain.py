@@ -38,7 +38,7 @@ def test_list(capsys):
     names = [line.split()[0] for line in out.splitlines()]
     assert names == list(SCENARIOS)
     assert names == ["freehit", "flush-shared", "flush-free-block", "alien", "alien-overflow", "alloc-hit",
-                     "alloc-refill", "alloc-grow", "not-slab"]
+                     "alloc-refill", "alloc-grow", "grow-shuffle", "not-slab"]
     rc, out, _ = run(capsys, "--list", "--lang", "zh")
     assert "伙伴系统" in out
 

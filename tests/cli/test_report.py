@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from kslab.cli import main
+from kslab.cli.replay import DATA
 
 DATA_RE = re.compile(r'<script type="application/json" id="kslab-data">(.*?)</script>', re.S)
 CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
@@ -155,3 +156,108 @@ def test_bad_options(capsys, tmp_path):
     assert rc == 1 and err == "kslab: error: --top 0: must be at least 1\n"
     rc, _, err = run(capsys)  # -o is required: argparse's usage error
     assert rc == 2 and "-o/--output" in err
+
+
+def altered_kernel(tmp_path: Path) -> Path:
+    """The bundled kernel's /proc/slabinfo at the end, with dentry's num_objs and num_slabs changed."""
+    lines = (DATA / "oracle-R1-slabinfo.1-files").read_text().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.startswith("dentry "):
+            f = line.split()
+            f[2] = str(int(f[2]) + 21)
+            f[-2] = str(int(f[-2]) + 1)  # slabdata active_slabs num_slabs sharedavail
+            lines[i] = " ".join(f) + "\n"
+    out = tmp_path / "slabinfo.end"
+    out.write_text("".join(lines))
+    return out
+
+
+def test_prediction_against_the_kernel_bundled(bundled):
+    d = page_data(bundled.read_text(encoding="utf-8"))
+    [c] = d["kernel"]
+    assert (c["label"], c["equal"], c["total"], c["caches"]) == ("end", 484, 484, 121)
+    assert c["diffs"] == [] and c["num_objs_errors"] == [] and c["kernel_file"].endswith("oracle-R1-slabinfo.1-files")
+
+
+def test_prediction_differing_cells_and_the_replay_agrees(capsys, tmp_path):
+    kernel = altered_kernel(tmp_path)
+    out = tmp_path / "r.html"
+    rc, _, err = run(capsys, "-o", str(out), "-q", "--kernel-slabinfo", str(kernel))
+    assert rc == 0, err
+    [c] = page_data(out.read_text(encoding="utf-8"))["kernel"]
+    assert (c["equal"], c["total"]) == (482, 484)
+    model_objs = next(m for n, m, _ in c["num_objs_errors"] if n == "dentry")
+    assert c["num_objs_errors"] == [["dentry", model_objs, model_objs + 21]]
+    assert sorted(d[1] for d in c["diffs"]) == ["num_objs", "num_slabs"] and {d[0] for d in c["diffs"]} == {"dentry"}
+    # kslab replay compares with the same code: the same count and the same cells
+    assert main(["replay", "-q", "--kernel-slabinfo", str(kernel)]) == 0
+    printed = capsys.readouterr().out
+    assert "482/484 cells equal (99.59%)" in printed
+    assert re.search(rf"dentry +num_objs +kslab +{model_objs} +kernel +{model_objs + 21}", printed)
+
+
+def test_prediction_at_each_snapshot(capsys, tmp_path):
+    """--snapshot-on: each snapshot with a kernel slabinfo.<label> in --kernel-dir is compared."""
+    kdir = tmp_path / "kernel"
+    kdir.mkdir()
+    (kdir / "slabinfo.1-files").write_text((DATA / "oracle-R1-slabinfo.1-files").read_text())
+    out = tmp_path / "r.html"
+    rc, _, err = run(capsys, "-o", str(out), "-q", "--snapshot-on", r"snapshot (\S+) end", "--out", str(tmp_path),
+                     "--kernel-dir", str(kdir))
+    assert rc == 0, err
+    labels = [(c["label"], c["total"]) for c in page_data(out.read_text(encoding="utf-8"))["kernel"]]
+    assert labels == [("1-files", 484), ("end", 484)]
+
+
+def test_missing_kernel_file_fails_before_the_replay(capsys, tmp_path):
+    rc, _, err = run(capsys, "-o", str(tmp_path / "r.html"), "--kernel-slabinfo", str(tmp_path / "nope"))
+    assert rc != 0 and "nope" in err and "cannot read" in err
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_cache_series_and_state(bundled):
+    d = page_data(bundled.read_text(encoding="utf-8"))
+    n = len(d["x"])
+    assert set(d["cache_series"]) == {row[0] for row in d["slabinfo"]["rows"]}
+    for name, series in d["cache_series"].items():
+        assert len(series) == 5 and all(len(s) in (1, n) for s in series), name
+    # a constant series is stored as its one value; dentry moves
+    assert len(d["cache_series"]["dentry"][1]) == n
+    st = d["cache_state"]["dentry"]
+    assert st["arrays"][0][0] == "CPU 0" and len(st["nodes"]) == 1 and "grows" in st["paths"]
+    # the last sample is the final state: the lists add up to the slabinfo's num_slabs
+    row = next(r for r in d["slabinfo"]["rows"] if r[0] == "dentry")
+    cols = d["slabinfo"]["columns"]
+    assert sum(s[-1] for s in d["cache_series"]["dentry"][2:]) == row[cols.index("num_slabs")]
+
+
+def test_snapshots_never_overwrite_the_kernel_files(capsys, tmp_path):
+    kdir = tmp_path / "kernel"
+    kdir.mkdir()
+    (kdir / "slabinfo.1-files").write_text("kernel's")
+    rc, _, err = run(capsys, "-o", str(tmp_path / "r.html"), "-q", "--snapshot-on", r"snapshot (\S+) end",
+                     "--out", str(kdir), "--kernel-dir", str(kdir))
+    assert rc == 1 and "would overwrite them" in err
+    assert (kdir / "slabinfo.1-files").read_text() == "kernel's"
+
+
+def snapshot_report(tmp_path: Path) -> Path:
+    """The bundled trace synced with kernel/slabinfo.0-start, snapshots at every 'snapshot X begin/end'."""
+    kdir = tmp_path / "kernel"
+    kdir.mkdir()
+    (kdir / "slabinfo.0-start").write_text((DATA / "oracle-R1-slabinfo.0-start").read_text())
+    (kdir / "slabinfo.1-files").write_text((DATA / "oracle-R1-slabinfo.1-files").read_text())
+    out = tmp_path / "snaps.html"
+    assert main(["report", str(DATA / "oracle-R1-excerpt.txt.xz"), "--caches", str(DATA / "oracle-R1-caches.log.xz"),
+                 "--start-slabinfo", str(kdir / "slabinfo.0-start"), "--sync-on", "snapshot 0-start begin",
+                 "--snapshot-on", r"snapshot (\S+) (?:begin|end)", "--out", str(tmp_path), "--kernel-dir", str(kdir),
+                 "--kernel-slabinfo", str(kdir / "slabinfo.1-files"), "-o", str(out), "-q"]) == 0
+    return out
+
+
+def test_the_sync_snapshot_is_not_a_prediction(tmp_path):
+    d = page_data(snapshot_report(tmp_path).read_text(encoding="utf-8"))
+    # 0-start is where the model took the kernel's state: not compared; 1-files at its begin and end markers
+    # (both labelled 1-files) and at the end of the trace
+    assert [(c["label"], c["equal"], c["total"]) for c in d["kernel"]] == [
+        ("1-files", 484, 484), ("1-files", 484, 484), ("end", 484, 484)]

@@ -20,7 +20,9 @@ tests skip, saying so, only when there is none.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -37,6 +39,7 @@ from typing import Any
 import pytest
 
 from kslab.cli import main
+from kslab.cli.replay import DATA
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -409,3 +412,88 @@ def test_devtools_no_network_sort_filter_hover(report, devtools):
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "report-devtools.png").write_bytes(base64.b64decode(shot["data"]))
     assert [e for e in dt.events if e["method"] in ("Runtime.exceptionThrown", "Log.entryAdded")] == []
+
+
+def test_devtools_prediction_cache_view_scales_sticky(tmp_path, devtools):
+    """The report opens with the prediction against the kernel (a differing cell shows in its table), a
+    click on a cache shows it over time with its arrays, the list and occupancy charts have a log scale,
+    the axes tick on round values, and a wide table keeps its header and first column in view."""
+    lines = (DATA / "oracle-R1-slabinfo.1-files").read_text().splitlines(keepends=True)
+    lines = [(" ".join([ln.split()[0], str(int(ln.split()[1]) - 1), *ln.split()[2:]]) + "\n")
+             if ln.startswith("pid ") else ln for ln in lines]
+    kernel = tmp_path / "slabinfo.end"
+    kernel.write_text("".join(lines))
+    out = tmp_path / "r.html"
+    assert main(["report", "-o", str(out), "-q", "--kernel-slabinfo", str(kernel)]) == 0
+    dt = devtools
+    for domain in ("Page", "Runtime", "Log"):
+        dt.call(f"{domain}.enable")
+    dt.call("Page.navigate", url=out.as_uri())
+    dt.wait_for("Page.loadEventFired")
+    assert dt.js("document.documentElement.getAttribute('data-ready')") == "1"
+    assert dt.js("document.documentElement.hasAttribute('data-error')") is False
+    # the first section is the prediction
+    assert dt.js("document.querySelector('main section:not([hidden]) h2').textContent") == \
+        "Prediction against the real kernel"
+    verdict = dt.js("document.querySelector('#kernel-result .verdict').textContent")
+    assert "483/484 cells equal (99.79%)" in verdict and "num_objs exact in every cache" in verdict
+    cells = dt.js("Array.from(document.querySelectorAll('table.kernel-diffs tbody tr'))"
+                  ".map(tr => Array.from(tr.cells).map(td => td.textContent))")
+    assert cells == [["pid", "active_objs", "4,896", "4,895"]]
+    # a click on a cache in the slabinfo table: its lists and objects over time, its arrays at the end
+    assert dt.js("document.getElementById('cache-view').hidden") is True
+    dt.js("Array.from(document.querySelectorAll('#slabinfo tbody tr')).find(tr => tr.cells[0].textContent === "
+          "'dentry').cells[0].click()")
+    assert dt.js("document.getElementById('lists-cache').value") == "dentry"
+    assert dt.js("document.getElementById('cache-view').hidden") is False
+    assert dt.js("document.getElementById('cache-view-title').textContent") == "dentry over time"
+    assert dt.js("document.querySelectorAll('#chart-cache-objs svg path').length") >= 2
+    assert "slabs added (net, per interval)" in dt.js("document.querySelector('#chart-cache-grow .legend').textContent")
+    arrays = dt.js("Array.from(document.querySelectorAll('#cache-state table')[0].tBodies[0].rows)"
+                   ".map(tr => tr.cells[0].textContent)")
+    assert arrays == ["CPU 0"]  # one CPU: no shared array (the kernel makes one only with more CPUs)
+    # log scales: lines for the lists, ticks 0, 1, 2, 5, 10...
+    assert dt.js("document.getElementById('lists-scale').value") == "log"
+    ticks = dt.js("Array.from(document.querySelectorAll('#chart-lists svg .axis text')).map(t => t.textContent)")
+    assert "log scale" in ticks and ticks[:3] == ["0", "1", "2"]
+    dt.js("const o = document.getElementById('occ-scale'); o.value = 'linear'; o.dispatchEvent(new Event('change'))")
+    # round ticks (1-2-5 steps) on the y axis of every linear chart
+    axes = dt.js("Array.from(document.querySelectorAll('.chart svg')).filter(g => !g.textContent.includes('log scale'))"
+                 ".map(g => Array.from(g.querySelectorAll('.axis text[text-anchor=end]')).map(t => t.textContent))")
+    unit = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9}
+    checked = 0
+    for labels in axes:
+        vals = [float(m.group(1)) * unit[m.group(2)] for m in (re.match(r"^([\d.]+)([kMG]?)", t) for t in labels) if m]
+        if len(vals) < 3:
+            continue
+        steps = {round(b - a, 6) for a, b in itertools.pairwise(vals)}
+        assert len(steps) == 1, labels
+        step = steps.pop()
+        mantissa = step / 10 ** math.floor(math.log10(step))
+        assert round(mantissa, 6) in (1, 2, 5), labels
+        checked += 1
+    assert checked >= 5
+    # sticky header and first column
+    sticky = dt.js("[getComputedStyle(document.querySelector('#slabinfo th')).position,"
+                   " getComputedStyle(document.querySelector('#slabinfo td')).position]")
+    assert sticky == ["sticky", "sticky"]
+    dt.js("document.getElementById('sec-lists').scrollIntoView()")
+    shot = dt.call("Page.captureScreenshot", format="png")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "report-cache-view.png").write_bytes(base64.b64decode(shot["data"]))
+    dt.js("window.scrollTo(0, 0)")
+    shot = dt.call("Page.captureScreenshot", format="png")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "report-prediction.png").write_bytes(base64.b64decode(shot["data"]))
+    assert [e for e in dt.events if e["method"] in ("Runtime.exceptionThrown", "Log.entryAdded")] == []
+
+
+def test_dump_dom_prediction_over_snapshots(tmp_path):
+    """Several snapshots: one line over all of them, then one per snapshot."""
+    from tests.cli.test_report import snapshot_report  # noqa: PLC0415  (the same report the data test reads)
+    out = snapshot_report(tmp_path)
+    dom, console = run_chromium(tmp_path, "--dump-dom", out.as_uri())
+    assert console == [], "console messages:\n" + "\n".join(console)
+    text = re.sub(r"<[^>]+>", "", dom)
+    assert "Over 3 snapshots: 1,452/1,452 cells equal (100.00%); every snapshot exact" in text
+    assert text.count("At snapshot 1-files (") == 2 and "At the end of the trace (" in text

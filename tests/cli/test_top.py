@@ -131,16 +131,40 @@ def test_json_after_boot_has_no_replay(capsys):
     assert d["replay"] is None and len(d["caches"]) == d["summary"]["caches"]
 
 
-def test_live_view_on_a_terminal(capsys, monkeypatch):
+def test_a_terminal_without_input_prints_once(capsys, monkeypatch):
     import sys  # noqa: PLC0415
 
-    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
-    rc, out, err = run(capsys, *EXCERPT, "--every", "5000", "-n", "5", "-q")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # stdin (pytest's) is no terminal: no keys to read
+    rc, out, err = run(capsys, *EXCERPT, "-n", "5", "-q")
     assert rc == 0, err
-    assert out.count("\x1b[H\x1b[2J") >= 2  # at least one redraw, then the final screen
-    assert "kslab top - replaying, line " in out
-    final = out.rsplit("\x1b[H\x1b[2J", 1)[1]
-    assert len(table(final)) == 5
+    assert "\x1b[" not in out and len(table(out)) == 5
+
+
+def test_delay_and_once_cannot_be_combined(capsys):
+    rc, out, err = run(capsys, "-d", "2", "-o")
+    assert rc == 1 and out == ""
+    assert err == "kslab: error: -d/--delay and -o/--once cannot be combined (as in slabtop)\n"
+
+
+@pytest.mark.parametrize("delay", ["0", "-3"])
+def test_delay_must_be_positive(capsys, delay):
+    rc, _, err = run(capsys, "-d", delay)
+    assert rc == 1 and f"-d/--delay {delay}: must be a positive number of seconds" in err
+
+
+def test_use_is_procps_single_precision():
+    from kslab.report.top import slabtop_use  # noqa: PLC0415
+
+    # procps: (unsigned)(100 * ((float)active / num)); 53/100 is 52.999996 in single precision
+    assert slabtop_use(53, 100) == 52 and slabtop_use(59, 100) == 58
+    assert slabtop_use(50, 100) == 50 and slabtop_use(0, 0) == 0 and slabtop_use(7, 7) == 100
+
+
+def test_uppercase_sort_keys_are_slabtops(capsys):
+    rc, out, _ = run(capsys, "-s", "N", "-o")
+    assert rc == 0
+    names = [r[7] for r in table(out)]
+    assert names == sorted(names)
 
 
 def test_help_has_examples(capsys):

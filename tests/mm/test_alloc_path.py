@@ -450,17 +450,17 @@ def test_pfmemalloc_nomemalloc_wins():
 def test_a_refill_that_raced_with_another_cpus_grow_grows_its_own_slab():
     """Two CPUs of a node refill at once and both find the node empty: each grows a slab (the kernel
     takes the list lock only to look).  Replayed one after the other, the second would take the first
-    one's leftovers; Kernel.race_grow makes it grow as the kernel's did."""
+    one's leftovers; Kernel.replay_hooks.race_grow makes it grow as the kernel's did."""
     from kslab.mm.explain import Explain  # noqa: PLC0415
     k = boot(cpus=2)
     t = _t64(k)
     k.kmem_cache_alloc(t, cpu=1)  # CPU 1 grows: 16 objects to its array, 48 left on the node
     assert node(t).free_objects == 48 and sum(1 for _ in node(t).slabs_partial) == 1
-    k.race_grow = t
+    k.replay_hooks.race_grow = t
     k.explain = Explain()
     p = k.kmem_cache_alloc(t, cpu=0)
     assert ("cache_alloc_refill", "raced") in {(s.func, s.key) for s in k.explain.steps}
-    assert k.race_grow is None
+    assert k.replay_hooks.race_grow is None
     # CPU 0 took its batch from a second slab of its own; CPU 1's leftovers stay on the node
     assert locate(k, t, p)[0] is not None
     assert node(t).free_objects == 48 + 48

@@ -37,6 +37,8 @@ MACHINES = [
     dict(cpus=2, init_on_free=True),
     dict(cpus=4, nodes=2, init_on_free=True, CONFIG_SLAB_FREELIST_HARDENED=True),
     dict(cpus=2, slab_nomerge=True, CONFIG_SLAB_FREELIST_HARDENED=True),
+    dict(cpus=2, CONFIG_SLAB_FREELIST_RANDOM=True, random_seed=1),
+    dict(cpus=4, nodes=2, CONFIG_SLAB_FREELIST_RANDOM=True, CONFIG_DEBUG_SLAB=True, random_seed=2),
 ]
 
 KMALLOC_SIZES = [0, 1, 8, 24, 33, 64, 70, 100, 128, 129, 200, 256, 700, 1500, 3000, 5000, 9000, 70000]

@@ -134,13 +134,13 @@ def test_narrate_indents_by_depth_and_never_drops_a_step():
 
 # ---- scenarios: each takes its branch with the kernel's numbers -------------------------------
 
-def boot(cpus: int = 1, nodes: int = 1) -> Kernel:
-    return Kernel(MachineConfig.build(cpus=cpus, nodes=nodes))
+def boot(cpus: int = 1, nodes: int = 1, freelist_random: bool = False) -> Kernel:
+    return Kernel(MachineConfig.build(cpus=cpus, nodes=nodes, CONFIG_SLAB_FREELIST_RANDOM=freelist_random))
 
 
 def scenario(name: str, size: int | None = None, cpus: int | None = None, nodes: int | None = None):
     sc = SCENARIOS[name]
-    k = boot(cpus or max(sc.cpus, nodes or sc.nodes), nodes or sc.nodes)
+    k = boot(cpus or max(sc.cpus, nodes or sc.nodes), nodes or sc.nodes, sc.freelist_random)
     ex = run_scenario(name, k, size)
     k.check()
     return k, ex
@@ -291,6 +291,8 @@ def test_scenario_errors():
         run_scenario("flush-shared", boot(2), 8192)
     with pytest.raises(ScenarioError, match="unknown scenario"):
         run_scenario("nope", boot(1))
+    with pytest.raises(ScenarioError, match="--freelist-random"):
+        run_scenario("grow-shuffle", boot(1))
     k = Kernel(MachineConfig.build(cpus=2, nodes=2, noaliencache=True))
     with pytest.raises(ScenarioError, match="noaliencache"):
         run_scenario("alien-overflow", k)
@@ -363,6 +365,16 @@ def _workload_steps() -> list[Step]:
     ptrs = [k.kmalloc(64, cpu=1) for _ in range(1000)]
     for p in ptrs:  # the shared array of node 1 fills up, then free_block takes over
         k.kfree(p, cpu=1)
+    steps += ex.steps
+    # 3: CONFIG_SLAB_FREELIST_RANDOM from the start of boot: per-slab shuffles before kmem_cache_init_late,
+    # the random_seq it makes, shuffles from the list after it, a cache of one object per slab
+    k = Kernel(MachineConfig.build(CONFIG_SLAB_FREELIST_RANDOM=True), boot=False)
+    k.explain = ex = Explain()
+    k.boot_early()
+    k.kmalloc(192)
+    k.boot_complete()
+    k.kmalloc(192)
+    k.kfree(k.kmalloc(8192))
     steps += ex.steps
     return steps
 

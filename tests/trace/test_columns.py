@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kslab.tools.fuzz import TraceGen, random_trace
-from kslab.trace import chunk, columns, ftrace
+from kslab.trace import chunk, columns, ftrace, ftrace_general
 from kslab.trace.errors import TraceParseError
 from kslab.trace.events import FUNC, KMEM_CACHE_ALLOC, MM_PAGE_ALLOC, TraceEvent
 from kslab.trace.ftrace import ParseStats, iter_events
@@ -83,8 +83,9 @@ def test_files_parse_the_same(engine: str, path: Path, skip_bad: bool) -> None:
 def test_small_reads_and_small_tables(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks of 3001 characters, and tables started afresh every few chunks (the interning limit)."""
     monkeypatch.setattr(ftrace, "CHUNK_SIZE", 3001)
-    monkeypatch.setattr(columns, "_CACHE_LIMIT", 40)
-    monkeypatch.setattr(ftrace, "_CACHE_LIMIT", 40)
+    monkeypatch.setattr(columns, "CACHE_LIMIT", 40)
+    monkeypatch.setattr(ftrace, "CACHE_LIMIT", 40)
+    monkeypatch.setattr(ftrace_general, "CACHE_LIMIT", 40)
     for skip_bad in (False, True):
         assert_same(lambda: BUNDLED, skip_bad)
 

@@ -1,4 +1,4 @@
-"""A traced cache creation runs on the CPU the trace says (trace/replay.py: Replayer._traced_creation)."""
+"""A traced cache creation runs on the CPU the trace says (trace/replay: InternalPairing.traced_creation)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The replay's fast paths (Replayer._alloc_fast, _free_fast) change nothing: the same traces replayed with and
-without them leave the same machine, the same summary, the same pointer maps and the same ptr-map file."""
+"""The replay's fast paths (trace/replay/fastpath.py: FastPath.alloc, FastPath.free) change nothing: the
+same traces replayed with and without them leave the same machine, the same summary, the same pointer maps
+and the same ptr-map file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A free whose flush came before another CPU's refill (trace/replay.py: Replayer._feed_flush_order)."""
+"""A free whose flush came before another CPU's refill (trace/replay/reorder.py: FlushOrder)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import io
 
 from kslab.mm.config import MachineConfig
 from kslab.trace.ftrace import iter_events
-from kslab.trace.replay import Replayer, ReplayOptions
+from kslab.trace.replay import Followed, Replayer, ReplayOptions
 
-FOLLOWED = "frees whose flush came before another CPU's refill"
+FOLLOWED = Followed.FLUSH_BEFORE_REFILL
 BASE = 0xFFFF888012340000
 N = 121  # objects CPU 0 allocates
 

@@ -1,4 +1,4 @@
-"""Interrupts between an allocation and its trace event (trace/replay.py: Replayer.feed)."""
+"""Interrupts between an allocation and its trace event (trace/replay/reorder.py: IrqWindow, IrqRefillHold)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import io
 
 from kslab.mm.config import MachineConfig
 from kslab.trace.ftrace import iter_events
-from kslab.trace.replay import Replayer, ReplayOptions
+from kslab.trace.replay import Followed, Replayer, ReplayOptions
 
-FOLLOWED = "allocations done before an interrupt whose events came first"
+FOLLOWED = Followed.ALLOC_BEFORE_IRQ
 
 
 def _line(ts: int, flags: str, payload: str, comm: str = "task-7") -> str:

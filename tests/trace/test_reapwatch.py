@@ -10,7 +10,7 @@ from kslab.mm.config import MachineConfig
 from kslab.trace.events import FUNC, KMALLOC, TraceEvent
 from kslab.trace.ftrace import iter_events
 from kslab.trace.reapwatch import NodeAtReap, ReapWatch, pick_jiffies, place_passes
-from kslab.trace.replay import Replayer
+from kslab.trace.replay import Applied, Followed, Replayer
 
 
 def func(cpu: int, pid: int, fn: str, parent: str = "", lineno: int = 1) -> TraceEvent:
@@ -87,9 +87,9 @@ def test_replay_skips_a_reap_that_gave_up_and_pins_the_clock() -> None:
     lines.append("     sh-77      [001] ....       900: kmem_cache_shrink <-x\n")
     rep2 = Replayer(MachineConfig.build(cpus=2))
     s = rep2.run(iter_events(io.StringIO("".join(lines))), clock="counter")
-    assert s.applied["cache_reap (gave up: slab_mutex busy)"] == 1
-    assert s.applied["cache_reap"] == 1
-    assert s.followed["node passes equal to the trace's"] == 1
+    assert s.applied[Applied.CACHE_REAP_GAVE_UP] == 1
+    assert s.applied[Applied.CACHE_REAP] == 1
+    assert s.followed[Followed.PASSES_EQUAL] == 1
     assert timers[p - 1] <= rep2.k.jiffies < timers[p]
     assert s.accounted() == s.events
 
@@ -150,7 +150,7 @@ def test_two_cpus_that_grew_at_once_both_grow_in_the_replay(raced: bool) -> None
     n = c.node[0]
     slabs = sum(1 for _ in n.slabs_partial) + sum(1 for _ in n.slabs_full) + n.free_slabs
     assert slabs == (2 if raced else 1)
-    assert rep.summary.followed["refills that raced with another CPU's grow"] == (1 if raced else 0)
+    assert rep.summary.followed[Followed.RACED_GROW] == (1 if raced else 0)
     rep.k.check()
 
 
@@ -168,8 +168,8 @@ def test_early_node_timers_follow_a_late_start_of_jiffies() -> None:
     lines.append("     sh-77      [000] ....     5.500000: kmem_cache_shrink <-x\n")
     rep = Replayer(MachineConfig.build(cpus=1))
     s = rep.run(iter_events(io.StringIO("".join(lines))))
-    assert s.followed["early node timers put later (jiffies started after the trace clock)"] == 1
-    assert s.followed["node passes equal to the trace's"] == 1
+    assert s.followed[Followed.EARLY_TIMERS_LATER] == 1
+    assert s.followed[Followed.PASSES_EQUAL] == 1
     assert min(n.next_reap for c in rep.k.slab_caches for n in c.node if n is not None) > 5000
 
 
@@ -221,9 +221,9 @@ def test_a_free_slab_after_the_drains_is_worked_out_without_changing_anything() 
     ac = c.cpu_cache[0]
     before = (list(ac.entry), n.free_objects, n.free_slabs)
     # a fifth of the array's limit is more than it holds: half of it goes, the slab keeps the rest
-    assert not rep._free_slab_after_drains(c, n, 0, own=False, shared=False)
+    assert not rep.reaper.free_slab_after_drains(c, n, 0, own=False, shared=False)
     drained = min((ac.limit + 4) // 5, (len(ac.entry) + 1) // 2)
-    assert rep._free_slab_after_drains(c, n, 0, own=True, shared=False) == (drained >= c.num)
+    assert rep.reaper.free_slab_after_drains(c, n, 0, own=True, shared=False) == (drained >= c.num)
     assert (list(ac.entry), n.free_objects, n.free_slabs) == before
     # one object per slab: the drained object's slab is then free, and drain_freelist has one to give back
     big = k.kmem_cache_create("u", 4096)
@@ -231,7 +231,7 @@ def test_a_free_slab_after_the_drains_is_worked_out_without_changing_anything() 
     k.kmem_cache_free(big, k.kmem_cache_alloc(big))
     nb = big.node[0]
     assert nb is not None and nb.free_slabs == 0 and big.cpu_cache[0].entry
-    assert rep._free_slab_after_drains(big, nb, 0, own=True, shared=False)
+    assert rep.reaper.free_slab_after_drains(big, nb, 0, own=True, shared=False)
 
 
 def test_without_drain_array_locked_in_the_trace_the_timers_place_the_passes() -> None:

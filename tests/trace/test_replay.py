@@ -11,8 +11,9 @@ import pytest
 from kslab.cli import main
 from kslab.manifest import read_manifest
 from kslab.mm.config import MachineConfig
+from kslab.trace.events import KFREE, KMEM_CACHE_FREE, TraceEvent
 from kslab.trace.ftrace import ParseStats, iter_events
-from kslab.trace.replay import Replayer, ReplayOptions, site_function
+from kslab.trace.replay import Followed, Replayer, ReplayOptions, site_function
 from kslab.trace.slabinfo_parse import parse_slabinfo
 
 DATA = Path(__file__).resolve().parents[2] / "src" / "kslab" / "data"
@@ -186,24 +187,24 @@ def test_allocation_shown_after_an_interrupt_is_replayed_before_it(refill: bool)
     rep = Replayer(MachineConfig.build(cpus=1), None, ReplayOptions())
     rep.fast_path = False  # (the spy below sees the general path)
     freed: list[int] = []
-    orig = rep._free
+    orig = rep.applier.apply
 
-    def spy(ev: object) -> None:
-        freed.append(rep.kmap[0xFFFF888012345040])
-        orig(ev)  # type: ignore[arg-type]
+    def spy(ev: TraceEvent) -> None:
+        if ev.kind in (KFREE, KMEM_CACHE_FREE):
+            freed.append(rep.kmap[0xFFFF888012345040])
+        orig(ev)
 
-    rep._free = spy  # type: ignore[method-assign]
+    rep.applier.apply = spy  # type: ignore[method-assign]
     s = rep.run(iter_events(io.StringIO(_interrupted_refill_trace(refill))))
     assert s.accounted() == s.events
     second = rep.kmap[0xFFFF888012346000]
     # the kernel's allocation did not return the object the interrupt freed: it came first.  With the
     # refill shown, either reading moves it (the object tells first); without, the object alone does.
     assert second != freed[0]
-    moved = (s.followed["allocations whose event came after an interrupt's"]
-             + s.followed["allocations done before an interrupt whose events came first"])
+    moved = s.followed[Followed.ALLOC_AFTER_IRQ] + s.followed[Followed.ALLOC_BEFORE_IRQ]
     assert moved == 1
     if not refill:
-        assert s.followed["allocations done before an interrupt whose events came first"] == 1
+        assert s.followed[Followed.ALLOC_BEFORE_IRQ] == 1
 
 
 def test_sync_placeholders_stay_out_of_slabs_grown_under_the_trace() -> None:
@@ -219,9 +220,9 @@ def test_sync_placeholders_stay_out_of_slabs_grown_under_the_trace() -> None:
     traced = rep.k.page_of(rep.kmap[0xFFFF888012E27420])
     assert traced is not None
     # a trace that starts later: the model's slab stands for one the kernel had before the trace
-    assert {rep.k.page_of(p) for p in rep._placeholders(foo, 2, sync=True)} == {traced}
-    rep.shows_boot = True  # as for a trace that shows the boot (see Replayer.start_boot)
-    made = rep._placeholders(foo, 3, sync=True)
+    assert {rep.k.page_of(p) for p in rep.placeholders.make(foo, 2, sync=True)} == {traced}
+    rep.shows_boot = True  # as for a trace that shows the boot (see replay.boot.Boot.start)
+    made = rep.placeholders.make(foo, 3, sync=True)
     assert len(made) == 3 and all(rep.k.page_of(p) is not traced for p in made)
     # the three share a slab of their own
     assert len({rep.k.page_of(p) for p in made}) == 1

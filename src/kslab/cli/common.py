@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..manifest import boot_machine, read_manifest
-from ..mm.config import MachineConfig
+from ..mm.config import MachineConfig, parse_topology
 from ..mm.kernel import Kernel
+from ..mm.page_alloc import MAX_ORDER
 
 
 def one_line(e: BaseException) -> str:
@@ -14,6 +16,14 @@ def one_line(e: BaseException) -> str:
     if isinstance(e, OSError) and e.filename:
         text = f"{e.filename}: {e.strerror}"
     return " ".join(text.split())
+
+
+def plain_text(doc: str | None) -> str:
+    """A docstring as --help shows it: reST markup (``code``, :func:`name`) as plain text."""
+    import re  # noqa: PLC0415
+    text = re.sub(r":(?:func|meth):`~?([^`]+)`", r"\1()", doc or "")
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return re.sub(r"``([^`]+)``", r"\1", text)
 
 
 def add_machine_options(p: argparse.ArgumentParser) -> None:
@@ -26,19 +36,54 @@ def add_machine_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--init-on-alloc", action="store_true", help="init_on_alloc=1")
     g.add_argument("--init-on-free", action="store_true", help="init_on_free=1")
     g.add_argument("--freelist-hardened", action="store_true", help="CONFIG_SLAB_FREELIST_HARDENED=y")
-    g.add_argument("--slab-max-order", type=int, metavar="N", help="slab_max_order=N (0..10)")
+    g.add_argument("--freelist-random", action="store_true", help="CONFIG_SLAB_FREELIST_RANDOM=y")
+    g.add_argument("--random-seed", type=int, default=0, metavar="N",
+                   help="seed of the model's get_random_int/long (runs repeat exactly for a seed; default 0)")
+    g.add_argument("--slab-max-order", type=int, metavar="N",
+                   help=f"slab_max_order=N (0..{MAX_ORDER - 1}; the kernel clamps other values into that range)")
     g.add_argument("--noaliencache", action="store_true", help="boot with noaliencache")
     g.add_argument("--slab-nomerge", action="store_true", help="boot with slab_nomerge")
     g.add_argument("--no-numa", action="store_true", help="a kernel built without CONFIG_NUMA (one node only)")
     g.add_argument("--caches", metavar="FILE", help="cache manifest: the kernel's kmem_cache_create calls")
 
 
+def slab_max_order(value: int | None) -> int | None:
+    """``slab_max_order=`` as slab_max_order_setup takes it: below 0 is 0, above MAX_ORDER - 1 is
+    MAX_ORDER - 1 (said once on stderr, since the kernel says nothing)."""
+    if value is None:
+        return None
+    clamped = min(max(value, 0), MAX_ORDER - 1)
+    if clamped != value:
+        sys.stderr.write(f"kslab: warning: --slab-max-order {value}: the kernel clamps slab_max_order to "
+                         f"0..MAX_ORDER-1 ({MAX_ORDER - 1}): using {clamped}\n")
+    return clamped
+
+
+def check_topology(text: str | None) -> None:
+    """A --topology that names a CPU twice is an error naming the CPU and its nodes."""
+    if not text:
+        return
+    try:
+        nodes = parse_topology(text)
+    except ValueError:
+        return  # MachineConfig.build words the syntax errors
+    seen: dict[int, int] = {}
+    for nid, cpus in enumerate(nodes):
+        for cpu in cpus:
+            if cpu in seen:
+                where = f"both in node {nid}" if seen[cpu] == nid else f"in node {seen[cpu]} and in node {nid}"
+                raise ValueError(f"--topology {text!r}: CPU {cpu} is in it twice ({where}): each CPU is on one node")
+            seen[cpu] = nid
+
+
 def machine_config(args: argparse.Namespace) -> MachineConfig:
+    check_topology(args.topology)
     return MachineConfig.build(
         cpus=args.cpus, nodes=args.nodes, topology=args.topology, mem=args.mem,
         CONFIG_DEBUG_SLAB=args.debug_slab, init_on_alloc=args.init_on_alloc, init_on_free=args.init_on_free,
-        CONFIG_SLAB_FREELIST_HARDENED=args.freelist_hardened, slab_max_order=args.slab_max_order,
+        CONFIG_SLAB_FREELIST_HARDENED=args.freelist_hardened, slab_max_order=slab_max_order(args.slab_max_order),
         noaliencache=args.noaliencache, slab_nomerge=args.slab_nomerge, CONFIG_NUMA=not args.no_numa,
+        CONFIG_SLAB_FREELIST_RANDOM=args.freelist_random, random_seed=args.random_seed,
     )
 
 
@@ -51,9 +96,11 @@ def build_machine(args: argparse.Namespace) -> Kernel:
 def machine_after(args: argparse.Namespace) -> Kernel:
     """The machine after boot, or after the replay of ``args.trace`` when one is given (the commands that
     show model state take the replay options of ``kslab replay``)."""
-    from .replay import make_replayer, run_replay  # noqa: PLC0415
+    from .replay import make_replayer, run_replay, use_bundled_trace, wants_bundled  # noqa: PLC0415
     if getattr(args, "from_replay", None):
         args.trace = args.from_replay
+        if wants_bundled(args.trace):
+            use_bundled_trace(args)
     if getattr(args, "trace", None) is None:
         given = [o for o, v in (("--start-slabinfo", getattr(args, "start_slabinfo", None)),
                                 ("--sync-on", getattr(args, "sync_on", None)),

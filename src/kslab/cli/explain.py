@@ -65,10 +65,44 @@ def explain_scenario(args: argparse.Namespace) -> Explanation:
     else:
         margs.nodes = args.nodes if args.nodes is not None else sc.nodes
         margs.cpus = args.cpus if args.cpus is not None else max(sc.cpus, margs.nodes)
+    if sc.freelist_random:
+        margs.freelist_random = True
     if args.size is not None and args.size <= 0:
         raise ValueError(f"--size {args.size}: must be a positive number of bytes")
     k = build_machine(margs)
     return run_scenario(sc.name, k, args.size)
+
+
+def trace_line(trace: str, lineno: int) -> str | None:
+    """Line ``lineno`` of a trace file (decompressed as the parser does), without its newline; None when
+    the file is shorter."""
+    from contextlib import ExitStack  # noqa: PLC0415
+
+    from ..trace.ftrace import open_trace_text  # noqa: PLC0415
+    with ExitStack() as stack:
+        read, binary, _ = open_trace_text(trace, stack)
+        buf: str = ""
+        while buf.count("\n") < lineno:
+            chunk = read(1 << 16)
+            if not chunk:
+                break
+            buf += chunk.decode("utf-8", "replace") if binary else chunk
+    lines = buf.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines[lineno - 1].rstrip("\r") if lineno <= len(lines) else None
+
+
+def not_an_event(trace: str, lineno: int, target_line: int | None) -> str:
+    """Why --line names no event: a header line, or a line the replay does not read (the error's text)."""
+    text = trace_line(trace, lineno) if trace != "-" else ""
+    if text is None:
+        return f"{trace}: the trace has no line {lineno}"
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    is_header = text.startswith("#") or not text.strip() or text.split("=")[0].strip() in ("cpus", "version")
+    what = "a header line" if is_header else "not an event kslab reads"
+    nxt = f"the next event is on line {target_line} (--line {target_line})" if target_line else "no event follows it"
+    return f"{trace}:{lineno}: {what} ({shown!r}), nothing to explain: {nxt}"
 
 
 def explain_trace_event(args: argparse.Namespace) -> str:
@@ -106,6 +140,8 @@ def explain_trace_event(args: argparse.Namespace) -> str:
             target = ev
             break
     events.close()
+    if args.line is not None and (target is None or target.lineno != args.line):
+        raise ValueError(not_an_event(trace, args.line, target.lineno if target else None))
     if target is None:
         which = args.event if args.event is not None else "on line " + str(args.line)
         raise ValueError(f"{trace}: the trace has no event {which}")

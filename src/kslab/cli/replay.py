@@ -1,4 +1,11 @@
-"""kslab replay: run a kernel trace (ftrace text, trace-cmd report, perf script) through the model."""
+"""kslab replay: run a kernel trace (ftrace text, trace-cmd report, perf script) through the model.
+
+Standard output: the model's /proc/slabinfo at the end, and with --kernel-slabinfo (or no TRACE: the
+bundled trace and its kernel's slabinfo) how many of the kernel's cells the model predicted.
+Standard error: one line about the replay; -v adds every counter (applied, skipped, internal, followed,
+...), which --json always has.  The output is the same on a terminal and in a pipe (only the progress
+line depends on the terminal), so what a script reads is what a user saw.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from ..trace.events import MARK, TraceEvent
 from ..trace.ftrace import ParseStats, iter_events
 from ..trace.replay import Replayer, ReplayOptions, ReplaySummary
 from .common import add_machine_options, machine_config
+from .tracecheck import TraceCheck, check_not_empty, not_text
 
 EXAMPLES = r"""examples:
   kslab replay trace.txt.xz --cpus 2 --caches caches.manifest
@@ -33,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_replay_options(p)
     p.add_argument("--json", metavar="FILE", help="write the summary and final state as JSON")
     p.add_argument("--no-slabinfo", action="store_true", help="do not print the final /proc/slabinfo")
+    p.add_argument("--kernel-slabinfo", metavar="FILE",
+                   help="the real kernel's /proc/slabinfo at the end of the trace: print how many of its cells "
+                        "the model predicted, and the ones it did not (default with no TRACE: the bundled one)")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="print every counter of the replay on stderr (applied, skipped, internal, followed...; "
+                        "always in --json); without it, one line")
     from .replay_state import add_state_options  # noqa: PLC0415 - saved state (issue 14)
     add_state_options(p)
     p.set_defaults(func=run)
@@ -41,8 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def add_replay_options(p: argparse.ArgumentParser, trace_help: str | None = None) -> None:
     """The TRACE argument, the machine options and the replay options: shared by every command that replays
     a trace (replay, top, stats, report); ``make_replayer`` and ``run_replay`` read them back."""
-    p.add_argument("trace", nargs="?", help=trace_help or "trace file (.gz/.xz/.zst ok) or - for stdin; default: "
-                   "the bundled real 5.10 trace")
+    p.add_argument("trace", nargs="?", help=trace_help or "trace file (.gz/.xz/.zst ok) or - for stdin; default (or "
+                   "'bundled'): the bundled real 5.10 trace")
     add_machine_options(p)
     g = p.add_argument_group("replay")
     g.add_argument("--reap", choices=("trace", "timer", "off"), default="trace",
@@ -67,34 +81,26 @@ def add_replay_options(p: argparse.ArgumentParser, trace_help: str | None = None
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 
+#: The word that names the bundled trace wherever a trace is taken (a file of that name: ./bundled).
+BUNDLED = "bundled"
+
+
 def bundled_trace() -> Path:
     return DATA / "oracle-R1-excerpt.txt.xz"
 
 
+def wants_bundled(trace: str | None) -> bool:
+    """No trace given, or the word 'bundled': the bundled real trace."""
+    return trace is None or trace == BUNDLED
+
+
 def compare_with_kernel(model_text: str, kernel_path: Path, out: IO[str] | None = None) -> tuple[int, int]:
-    """Print where the model's /proc/slabinfo differs from the kernel's; returns (equal, total) cells."""
-    from ..trace.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
-    kern = parse_slabinfo(kernel_path.read_text(), str(kernel_path))
-    model = parse_slabinfo(model_text)
-    cols = ("active_objs", "num_objs", "active_slabs", "num_slabs")
-    equal = total = 0
-    rows = []
-    for name, kv in kern.items():
-        mv = model.get(name, {})
-        for c in cols:
-            total += 1
-            if mv.get(c) == kv[c]:
-                equal += 1
-            else:
-                rows.append(f"    {name:<24s} {c:<12s} kslab {mv.get(c)!s:>8s}  kernel {kv[c]:>8d}")
-    w = (out if out is not None else sys.stdout).write
-    w(f"\nkslab vs the real kernel ({kernel_path.name}): {equal}/{total} cells equal "
-      f"({100.0 * equal / total if total else 0:.2f}%)\n")
-    for r in rows[:20]:
-        w(r + "\n")
-    if len(rows) > 20:
-        w(f"    ... {len(rows) - 20} more\n")
-    return equal, total
+    """Print where the model's /proc/slabinfo differs from the kernel's (report.compare, which ``kslab
+    report`` draws too); returns (equal, total) cells."""
+    from ..report.compare import compare_file, write_comparison  # noqa: PLC0415
+    cmp = compare_file(model_text, kernel_path)
+    write_comparison(cmp, out if out is not None else sys.stdout)
+    return cmp.equal, cmp.total
 
 
 ACTION_VERBS = ("slabinfo-write", "shrink", "reap", "drop-caches", "snapshot")
@@ -264,6 +270,8 @@ def make_replayer(args: argparse.Namespace, cls: type[R]) -> R: ...
 
 def make_replayer(args: argparse.Namespace, cls: type[Replayer] = Replayer) -> Replayer:
     """The Replayer (or a subclass) the options of ``add_replay_options`` describe, booted and ready to run."""
+    if args.trace == BUNDLED:  # a command that has no default trace of its own (top)
+        use_bundled_trace(args)
     opts = replay_options(args)
     config = machine_config(args)
     manifest = read_manifest(args.caches, config) if args.caches else None
@@ -293,24 +301,46 @@ def run_replay(rep: Replayer, args: argparse.Namespace, stats: ParseStats | None
     watch = MarkerWatch(args)
     if watch.watch:
         events = watch.wrap(events)
+    check = TraceCheck()
+    events = check.wrap(events)
     if wrap is not None:
         events = wrap(iter(events))
-    summary = rep.run(events)
+    try:
+        summary = rep.run(events)
+    except KslabError as e:
+        text = not_text(str(e))
+        if text is None:
+            raise
+        raise ValueError(text) from None
     dt = time.perf_counter() - t0
     if show:
         sys.stderr.write("\n")
-    for text in watch.warnings():
+    check_not_empty(args.trace, stats)
+    for text in watch.warnings() + check.warnings(stats):
         sys.stderr.write(f"kslab: warning: {text}\n")
     return summary, stats, dt
 
 
+def one_line_summary(d: dict[str, object]) -> str:
+    """What the replay did, in one line (the counters behind it: ``-v`` or ``--json``)."""
+    applied, skipped = d["applied"], d["skipped"]
+    assert isinstance(applied, dict) and isinstance(skipped, dict)
+    return (f"replay: {d['lines']:,} lines, {d['events']:,} events in {d['seconds']} s: "
+            f"{sum(applied.values()):,} applied, {sum(skipped.values()):,} skipped (-v for the counters)")
+
+
 def run(args: argparse.Namespace) -> int:
-    demo = args.trace is None
+    demo = wants_bundled(args.trace)
+    kernel = Path(args.kernel_slabinfo) if args.kernel_slabinfo else None
     if demo:
         use_bundled_trace(args)
         args.no_slabinfo = True
+        kernel = kernel or DATA / "oracle-R1-slabinfo.1-files"
         sys.stdout.write(f"kslab replay: the bundled real trace ({bundled_trace().name}: Linux 5.10 SLAB, 1 CPU, "
                          "1500 files created and deleted in tmpfs)\n")
+    if kernel is not None:
+        from ..report.compare import compare_file  # noqa: PLC0415
+        compare_file("", kernel)  # a missing or malformed kernel file fails now, not after the replay
     from .replay_state import run_with_state, uses_state  # noqa: PLC0415 - saved state (issue 14)
     if uses_state(args):
         rep, summary, stats, dt = run_with_state(args)
@@ -318,14 +348,20 @@ def run(args: argparse.Namespace) -> int:
         rep = make_replayer(args)
         summary, stats, dt = run_replay(rep, args)
     d = summary_dict(summary, stats, dt)
-    if demo:
+    if demo and kernel is not None:  # the headline first, then the model's biggest caches
+        compare_with_kernel(rep.k.slabinfo(), kernel)
         from ..report.top import render_top  # noqa: PLC0415
-        sys.stdout.write(render_top(rep.k, limit=12, sort="c"))
-        compare_with_kernel(rep.k.slabinfo(), DATA / "oracle-R1-slabinfo.1-files")
+        sys.stdout.write("\n" + render_top(rep.k, limit=12, sort="c"))
     if not args.no_slabinfo:
         sys.stdout.write(rep.k.slabinfo())
     if not args.quiet:
-        print_summary(d)
+        if args.verbose:
+            print_summary(d)
+        else:
+            sys.stderr.write(one_line_summary(d) + "\n")
+    if kernel is not None and not demo:  # after the slabinfo, the last thing on the screen
+        sys.stdout.flush()
+        compare_with_kernel(rep.k.slabinfo(), kernel)
     if args.json:
         from ..mm.slabinfo import get_slabinfo  # noqa: PLC0415
         d["slabinfo"] = [{f: getattr(r, f) for f in r.__slots__} for r in (get_slabinfo(c) for c in rep.k.slab_caches)]

@@ -1,5 +1,11 @@
-"""kslab report: replay a trace and write ONE self-contained HTML file of interactive charts:
-memory and objects per cache over time, slabs per list, per-CPU and shared array fill, the paths
+"""kslab report: replay a trace and write ONE self-contained HTML file of interactive charts.
+
+When the kernel's own /proc/slabinfo is known (--kernel-slabinfo for the end of the trace, the
+kernel's slabinfo.LABEL beside the trace or in --kernel-dir for each --snapshot-on snapshot, or the
+bundled data), the page opens with the prediction against it: cells equal per snapshot, the
+differing cells, the num_objs error per cache.  Then: memory and objects per cache over time, slabs
+per list (all caches or one, log scale; a click on a cache in the slabinfo table shows it over time
+and its arrays and lists at the end), per-CPU and shared array fill, the paths
 of mm/slab.c taken over time, slab occupancy at the end, the final /proc/slabinfo, per-cache path
 counts and the trace's call sites (sortable, filterable tables).
 
@@ -14,18 +20,36 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
+from ..report.compare import compare_file, kernel_snapshot
 from ..report.html import MAX_CALLERS, build_data, render_html
 from ..report.stats import TraceStats
-from ..report.timeline import TimelineReplayer
+from ..report.timeline import Timeline
+from ..trace.events import TraceEvent
+from ..trace.replay.observer import Observer
 from .common import machine_config
-from .replay import add_replay_options, make_replayer, run_replay, use_bundled_trace
+from .replay import DATA, add_replay_options, make_replayer, run_replay, use_bundled_trace, wants_bundled
+
+
+class SnapshotTexts(Observer):
+    """Keeps the model's /proc/slabinfo at each --snapshot-on snapshot, to compare it with the kernel's."""
+
+    def __init__(self) -> None:
+        self.snapshot_texts: list[tuple[str, str]] = []
+
+    def on_snapshot(self, rep: Any, label: str, ev: TraceEvent | None) -> None:
+        self.snapshot_texts.append((rep.summary.snapshots[-1], rep.k.slabinfo()))
+
 
 EXAMPLES = r"""examples:
   kslab report trace.txt.xz -o report.html
   kslab report trace.txt.xz --cpus 4 --nodes 2 --caches caches.log -o what-if.html --top 15
   kslab report trace.txt --start-slabinfo slabinfo.start --sync-on 'snapshot start' -o r.html --samples 600
-  kslab report -o bundled.html                       the bundled real 5.10 trace
+  kslab report -o bundled.html                       the bundled real 5.10 trace, against the kernel
+  kslab report R1/trace.txt.xz --caches R1/caches.log --start-slabinfo R1/slabinfo.0-start \
+        --sync-on 'snapshot 0-start begin' --snapshot-on 'snapshot (\S+) begin' --out snaps/ -o r1.html
+                                                     each snapshot against R1/slabinfo.<label>
 """
 
 
@@ -42,7 +66,29 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="resolution of the charts: between N and 2N samples (default 300)")
     g.add_argument("--max-callers", type=int, default=MAX_CALLERS, metavar="N",
                    help=f"rows of the call-site table (the most frequent; default {MAX_CALLERS})")
+    g.add_argument("--kernel-slabinfo", metavar="FILE",
+                   help="the real kernel's /proc/slabinfo at the end of the trace: the report opens with the "
+                        "model against it (default with no TRACE: the bundled one)")
+    g.add_argument("--kernel-dir", metavar="DIR",
+                   help="where the kernel's slabinfo.<label> files of --snapshot-on's snapshots are (default: "
+                        "the trace's folder); each snapshot that has one is compared")
     p.set_defaults(func=run)
+
+
+def comparisons(rep: Any, texts: SnapshotTexts, args: argparse.Namespace, kernel: Path | None) -> list[dict[str, Any]]:
+    """The model against the kernel: at each snapshot that has a kernel file, and at the end."""
+    out = []
+    folder = Path(args.kernel_dir) if args.kernel_dir else Path(args.trace).parent
+    synced_with = Path(args.start_slabinfo).resolve() if args.start_slabinfo else None
+    if args.trace != "-" or args.kernel_dir:
+        for label, text in texts.snapshot_texts:
+            path = kernel_snapshot(folder, label)
+            # the snapshot of the sync equals the kernel's file by construction: not a prediction
+            if path is not None and path.resolve() != synced_with:
+                out.append(compare_file(text, path, label).as_dict())
+    if kernel is not None:
+        out.append(compare_file(rep.k.slabinfo(), kernel).as_dict())
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,14 +97,26 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{opt} {v}: must be at least {low}")
     if args.output != "-" and Path(args.output).exists() and not args.force:
         raise ValueError(f"{args.output} exists: use --force to overwrite it, or another -o")
-    if args.trace is None:
+    kernel = Path(args.kernel_slabinfo) if args.kernel_slabinfo else None
+    if wants_bundled(args.trace):
         use_bundled_trace(args)
+        kernel = kernel or DATA / "oracle-R1-slabinfo.1-files"
+    if kernel is not None:
+        compare_file("", kernel)  # a missing or malformed kernel file fails now, not after the replay
+    if args.snapshot_on and args.out and args.trace != "-":
+        folder = Path(args.kernel_dir) if args.kernel_dir else Path(args.trace).parent
+        if Path(args.out).resolve() == folder.resolve():
+            raise ValueError(f"--out {args.out} is where the kernel's slabinfo.LABEL files are read from: the "
+                             "model's snapshots would overwrite them; give another --out")
     config = machine_config(args)
-    rep = make_replayer(args, TimelineReplayer)
-    rep.target = args.samples
+    rep = make_replayer(args)
+    timeline = Timeline.attach(rep)
+    timeline.target = args.samples
+    texts = SnapshotTexts()
+    rep.subscribe(texts)
     ts = TraceStats(lambda cpu: config.cpu_to_node(cpu % config.cpus))
     summary, stats, _ = run_replay(rep, args, wrap=ts.wrap)
-    rep.end()
+    timeline.end()
     replay = {
         "lines": stats.lines, "events": summary.events,
         "applied_total": sum(summary.applied.values()), "skipped_total": sum(summary.skipped.values()),
@@ -66,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         "parser_skipped": dict(sorted(stats.skipped.items())), "sync": summary.sync, "reaps": summary.reaps,
         "placeholders": sum(summary.placeholders.values()), "cpu_remapped": summary.cpu_remapped,
     }
-    data = build_data(rep, replay, ts, args.trace, top=args.top, max_callers=args.max_callers)
+    data = build_data(timeline, replay, ts, args.trace, top=args.top, max_callers=args.max_callers,
+                      kernel=comparisons(rep, texts, args, kernel))
     page = render_html(data)
     if args.output == "-":
         sys.stdout.write(page)

@@ -13,10 +13,12 @@ import argparse
 import json
 import sys
 
-from ..report.stats import DEFAULT_SORT, TraceStats, WindowReplayer, parse_sort, render_stats, stats_dict
+from ..mm.errors import KslabError
+from ..report.stats import DEFAULT_SORT, TraceStats, WindowWatch, parse_sort, render_stats, stats_dict
 from ..trace.ftrace import ParseStats, iter_events
 from .common import machine_config
-from .replay import add_replay_options, make_replayer, run_replay, use_bundled_trace
+from .replay import add_replay_options, make_replayer, run_replay, use_bundled_trace, wants_bundled
+from .tracecheck import TraceCheck, check_not_empty, not_text
 
 EXAMPLES = r"""examples:
   kslab stats trace.txt.xz --cpus 2                     call sites, summary, per-cache paths of the replay
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--lines {args.lines}: must be 0 (all) or a positive number")
     if args.no_replay and args.slab:
         raise ValueError("--slab needs the replay: drop --no-replay")
-    if args.trace is None:
+    if wants_bundled(args.trace):
         use_bundled_trace(args)
     # sections: by default the call sites, the summary and (with the replay) the caches
     explicit = args.caller or args.alloc or args.slab
@@ -64,12 +66,23 @@ def run(args: argparse.Namespace) -> int:
     window = None
     if args.no_replay:
         pstats = ParseStats()
-        for ev in iter_events(args.trace, skip_bad=args.skip_bad, stats=pstats):
-            ts.observe(ev)
+        check = TraceCheck()
+        try:
+            for ev in check.wrap(iter_events(args.trace, skip_bad=args.skip_bad, stats=pstats)):
+                ts.observe(ev)
+        except KslabError as e:
+            text = not_text(str(e))
+            if text is None:
+                raise
+            raise ValueError(text) from None
+        check_not_empty(args.trace, pstats)
+        for text in check.warnings(pstats):
+            sys.stderr.write(f"kslab: warning: {text}\n")
     else:
-        rep = make_replayer(args, WindowReplayer)
+        rep = make_replayer(args)
+        watch = WindowWatch.attach(rep)
         run_replay(rep, args, wrap=ts.wrap)
-        window = rep.window if slab else None
+        window = watch.window if slab else None
         if slab and window is None:  # an empty trace
             from ..report.stats import CacheWindow  # noqa: PLC0415
             window = CacheWindow(rep.k)
@@ -79,5 +92,22 @@ def run(args: argparse.Namespace) -> int:
         json.dump(d, sys.stdout, indent=1, sort_keys=True)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(render_stats(d))
+        sys.stdout.write(render_stats(d) + counts_note(d, synced=bool(args.sync_on)))
     return 0
+
+
+def counts_note(d: dict[str, object], synced: bool) -> str:
+    """What the two allocation counts count, when they differ: the summary's every allocation event of the
+    trace, the per-cache table the model's allocations from its start line (the sync, with --sync-on)."""
+    caches, model, summary = d.get("caches"), d.get("model"), d.get("summary")
+    if not isinstance(caches, list) or not isinstance(model, dict) or not isinstance(summary, dict):
+        return ""
+    in_table = sum(int(row.get("allocs", 0)) for row in caches)
+    total = int(summary.get("allocations", 0))
+    if in_table == total:
+        return ""
+    since = (f"from trace line {model['start_line']} on, where the model synced with the kernel's /proc/slabinfo"
+             if synced else f"from trace line {model['start_line']} on")
+    return (f"(Allocations: {total:,} counts every allocation event of the trace; the per-cache table's total, "
+            f"{in_table:,}, the model's allocations {since}; a kmalloc too large for any cache counts in the "
+            "first, not in the second)\n")

@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .replay import add_replay_options, use_bundled_trace
+from .common import plain_text
+from .replay import add_replay_options, use_bundled_trace, wants_bundled
 
 EXAMPLES = r"""examples:
   kslab sweep trace.txt.xz --caches caches.log --vary cpus=1,2,4 --vary debug=0,1
@@ -41,7 +42,8 @@ TABLE_PATHS = ("alloc_hit", "alloc_miss", "refill_shared", "grow", "free_hit", "
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("sweep", help="replay one trace under many settings in parallel and compare",
-                       description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=plain_text(__doc__), epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     add_replay_options(p)
     g = p.add_argument_group("sweep")
     g.add_argument("--vary", action="append", default=[], metavar="NAME=V1,V2,...",
@@ -119,14 +121,35 @@ def run_setting(base: dict[str, Any], setting: dict[str, Any]) -> dict[str, Any]
     """Replay the trace with the base options changed by ``setting``; returns the outcome as plain data.
     Never raises: an error becomes ``{"error": ...}``."""
     from ..mm.slabinfo import get_slabinfo  # noqa: PLC0415
+    from ..report.stats import WindowWatch  # noqa: PLC0415
     from .common import one_line  # noqa: PLC0415
     from .replay import make_replayer, run_replay  # noqa: PLC0415
+
+    class SweepWatch(WindowWatch):
+        """Keeps each cache's path counters where ``kslab stats`` bases its per-cache table: at the first
+        event, again at the sync with a real /proc/slabinfo (boot, cache creation and the sync's placeholder
+        objects are not the trace's work)."""
+
+        base_paths: dict[int, dict[str, int]] = {}
+
+        def on_start(self, rep: Any, ev: Any) -> None:
+            super().on_start(rep, ev)
+            self.take_base()
+
+        def on_sync(self, rep: Any, ev: Any) -> None:
+            super().on_sync(rep, ev)
+            self.take_base()
+
+        def take_base(self) -> None:
+            self.base_paths = {id(c): c.paths.as_dict() for c in self.k.slab_caches}
+
     args = argparse.Namespace(**{**base, **setting})
     args.quiet = True
     t0 = time.perf_counter()
     out: dict[str, Any] = {"setting": setting, "label": label(setting)}
     try:
         rep = make_replayer(args)
+        watch = SweepWatch.attach(rep)
         summary, stats, _ = run_replay(rep, args, progress=False)
     except Exception as e:  # reported per setting, never raised
         out["error"] = f"{e.__class__.__name__}: {one_line(e)}"
@@ -136,8 +159,9 @@ def run_setting(base: dict[str, Any], setting: dict[str, Any]) -> dict[str, Any]
     rows = [(c, get_slabinfo(c)) for c in k.slab_caches]
     paths: dict[str, int] = {}
     for c, _ in rows:
+        base = watch.base_paths.get(id(c), {})
         for name, v in c.paths.as_dict().items():
-            paths[name] = paths.get(name, 0) + v
+            paths[name] = paths.get(name, 0) + v - base.get(name, 0)
     out.update(
         events=summary.events, lines=stats.lines,
         caches=len(rows),
@@ -146,7 +170,7 @@ def run_setting(base: dict[str, Any], setting: dict[str, Any]) -> dict[str, Any]
         pages=sum(r.num_slabs * r.pagesperslab for _, r in rows),
         active_objs=sum(r.active_objs for _, r in rows),
         num_objs=sum(r.num_objs for _, r in rows),
-        paths=paths,
+        paths=paths, paths_from_line=watch.window.start_line if watch.window is not None else 0,
         seconds=round(time.perf_counter() - t0, 3),
     )
     return out
@@ -219,6 +243,10 @@ def render_table(results: Iterable[dict[str, Any]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
              .rstrip() for row in rows]
+    starts = sorted({r["paths_from_line"] for r in results if "error" not in r})
+    if starts:
+        lines.append(f"(the path counters from trace line {', '.join(map(str, starts))}: the sync with the kernel's "
+                     "/proc/slabinfo, or the first event; as kslab stats's per-cache table counts them)")
     if errors:
         lines += ["errors:", *errors]
     return "\n".join(lines) + "\n"
@@ -226,7 +254,7 @@ def render_table(results: Iterable[dict[str, Any]]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     varied = parse_vary(args.vary)
-    if args.trace is None:
+    if wants_bundled(args.trace):
         use_bundled_trace(args)
     elif args.trace == "-":
         raise ValueError("kslab sweep reads its trace once per setting: give a file, not standard input")

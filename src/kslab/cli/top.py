@@ -1,22 +1,21 @@
-"""kslab top: slabtop for the model: the caches after the replay of a trace, or after boot when no
-trace is given.  Columns, summary and sort keys are procps slabtop's.
+"""kslab top: slabtop for the model: the caches while a trace replays, or after boot when no trace is
+given.  Columns, summary and sort keys are procps slabtop's.
 
-On a terminal (and without -o), the table is redrawn while the trace replays; otherwise (-o, or
-stdout not a terminal) it is printed once, at the end.
+On a terminal (and without -o or --json) it is a full-screen view that moves through the trace's time:
+slabtop's keys sort, q quits, space refreshes; r runs and pauses the replay, . and , step an event on
+and back, m and ] run to the next marker and snapshot, Enter shows what SLAB holds for the selected
+cache (? lists every key; docs/top.md explains them).  Otherwise (-o, a pipe) the table is printed once,
+after the whole replay.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import time
 from typing import Any
 
 from ..report.top import SORT_HELP, check_sort_key, render_top, top_dict
-from ..trace.events import TraceEvent
-from ..trace.replay import Replayer
 from .common import build_machine
 from .replay import add_replay_options, make_replayer, run_replay
 
@@ -26,6 +25,8 @@ EXAMPLES = r"""examples:
   kslab top trace.txt.xz --cpus 2 --caches caches.log -s a
   kslab top trace.txt.xz --start-slabinfo slabinfo.start --sync-on 'snapshot start' -o --lines 20
   kslab top trace.txt.xz --json > top.json
+  kslab top trace.txt.xz --caches caches.log --start-slabinfo slabinfo.0-start --sync-on 'snapshot 0-start begin' \
+        -d 1 --every 500 --paused          full screen: starts paused, one step of 500 events a second with r
 
 sort keys (-s):
 """ + "".join(f"  {item}\n" for item in SORT_HELP.split(", "))
@@ -40,40 +41,38 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("-o", "--once", action="store_true",
                    help="print once, at the end (the default when stdout is not a terminal)")
     g.add_argument("-n", "--lines", type=int, default=0, metavar="N", help="show the first N caches (default all)")
+    g.add_argument("-d", "--delay", type=int, default=None, metavar="SECS",
+                   help="full screen: seconds between steps while the replay runs (slabtop's -d; default 3)")
     g.add_argument("--every", type=int, default=2000, metavar="N",
-                   help="live view: redraw every N events (default 2000; at most 5 times a second)")
+                   help="full screen: events per step (default 2000; + and - double and halve it)")
+    g.add_argument("--paused", action="store_true", help="full screen: start paused (r runs)")
+    g.add_argument("--snapshot-marker", metavar="REGEX", default=None,
+                   help="full screen: the markers that are snapshots for ] and [, group 1 their label "
+                        "(default: --snapshot-on's regex, else 'snapshot (\\S+) begin')")
+    g.add_argument("--kernel-slabinfo", metavar="TEMPLATE",
+                   help="full screen: the kernel's /proc/slabinfo at a snapshot, {label} its label (default: "
+                        "slabinfo.LABEL, or PREFIXslabinfo.LABEL with PREFIX the trace's name up to a dash, "
+                        "beside the trace)")
     g.add_argument("--json", action="store_true", help="print the summary and the table as JSON")
     p.set_defaults(func=run)
 
 
-class LiveView:
-    """Redraws the table on the terminal while the replay runs."""
-
-    def __init__(self, sort: str, trace: str) -> None:
-        self.sort = sort
-        self.trace = trace
-        self.last = 0.0
-
-    def __call__(self, rep: Replayer, ev: TraceEvent) -> None:
-        now = time.monotonic()
-        if now - self.last < 0.2:
-            return
-        self.last = now
-        size = shutil.get_terminal_size()
-        rows = max(1, size.lines - 10)
-        head = f"kslab top - replaying, line {ev.lineno:,}, ts {ev.ts:.6f} (Ctrl-C to stop) - {self.trace}"
-        text = render_top(rep.k, limit=rows, sort=self.sort)
-        lines = [head[: size.columns], *(line[: size.columns] for line in text.splitlines())]
-        sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(lines) + "\n")
-        sys.stdout.flush()
-
-
-def run(args: argparse.Namespace) -> int:
-    sort = check_sort_key(args.sort)
+def check_display_options(args: argparse.Namespace) -> None:
+    """slabtop's rules for -d and -o, and kslab's for the rest (a ValueError names the option)."""
     if args.lines < 0:
         raise ValueError(f"--lines {args.lines}: must be 0 (all) or a positive number")
     if args.every <= 0:
         raise ValueError(f"--every {args.every}: must be a positive number of events")
+    if args.delay is not None:
+        if args.once:
+            raise ValueError("-d/--delay and -o/--once cannot be combined (as in slabtop)")
+        if args.delay < 1:
+            raise ValueError(f"-d/--delay {args.delay}: must be a positive number of seconds (as in slabtop)")
+
+
+def run(args: argparse.Namespace) -> int:
+    sort = check_sort_key(args.sort)
+    check_display_options(args)
     replay: dict[str, Any] | None = None
     if args.trace is None:
         given = [o for o, v in (("--start-slabinfo", args.start_slabinfo), ("--sync-on", args.sync_on),
@@ -81,16 +80,14 @@ def run(args: argparse.Namespace) -> int:
                                 ("--ptr-map", args.ptr_map)) if v]
         if given:
             raise ValueError(f"{', '.join(given)}: replay options need a TRACE")
+    if not (args.once or args.json) and sys.stdout.isatty() and sys.stdin.isatty():
+        from .top_run import run_full_screen  # noqa: PLC0415 - curses only where there is a terminal
+        return run_full_screen(args, sort)
+    if args.trace is None:
         k = build_machine(args)
     else:
         rep = make_replayer(args)
-        live = not (args.once or args.json) and sys.stdout.isatty()
-        if live:
-            rep.on_sample = LiveView(sort, args.trace)
-            rep.sample_every = args.every
-        summary, stats, _ = run_replay(rep, args, progress=False if live else None)
-        if live:
-            sys.stdout.write("\x1b[H\x1b[2J")
+        summary, stats, _ = run_replay(rep, args)
         k = rep.k
         replay = {"trace": args.trace, "lines": stats.lines, "events": summary.events,
                   "applied": sum(summary.applied.values()), "skipped": sum(summary.skipped.values()),

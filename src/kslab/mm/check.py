@@ -12,6 +12,7 @@ from .page import PG_slab
 
 if TYPE_CHECKING:
     from .kernel import Kernel
+    from .slab_def import KmemCache
 
 KERNEL_SYMBOLS = ("check",)
 
@@ -20,10 +21,27 @@ def _fail(msg: str) -> None:
     raise SlabCorruptionError(msg)
 
 
+def _check_random_seq(k: Kernel, cachep: KmemCache) -> None:
+    """CONFIG_SLAB_FREELIST_RANDOM: a cache's random_seq is a permutation of its objects, kept in a live
+    kmalloc object big enough for it (cache_random_seq_create)."""
+    seq = cachep.random_seq
+    if seq is None:
+        return
+    if not k.config.CONFIG_SLAB_FREELIST_RANDOM:
+        _fail(f"{cachep.name}: a random_seq without CONFIG_SLAB_FREELIST_RANDOM")
+    if sorted(seq) != list(range(cachep.num)):
+        _fail(f"{cachep.name}: random_seq is not a permutation of its {cachep.num} objects")
+    holder = k.virt_to_cache(cachep.random_seq_addr)
+    if holder is None or holder.size < 4 * cachep.num:
+        _fail(f"{cachep.name}: random_seq at {cachep.random_seq_addr:#x} is not in a kmalloc object of "
+              f"{4 * cachep.num} bytes or more")
+
+
 def check(k: Kernel) -> None:
     slab_pages = 0
     for cachep in k.slab_caches:
         name = cachep.name
+        _check_random_seq(k, cachep)
         in_arrays: set[int] = set()
         arrays = [("cpu", ac) for ac in cachep.cpu_cache]
         for n in cachep.node:

@@ -75,6 +75,7 @@ class MachineConfig:
     CONFIG_DEBUG_SLAB: bool = False
     CONFIG_SLAB_FREELIST_HARDENED: bool = False
     CONFIG_SLAB_MERGE_DEFAULT: bool = True
+    CONFIG_SLAB_FREELIST_RANDOM: bool = False
     init_on_alloc: bool = False
     init_on_free: bool = False
     slab_max_order: int | None = None
@@ -84,6 +85,9 @@ class MachineConfig:
     HZ: int = 1000
     # reap timing: the initial node next_reap offset comes from the cache's address in the kernel
     reap_seed: int = 0
+    # seed of the machine's get_random_int/get_random_long stream (CONFIG_SLAB_FREELIST_RANDOM's entropy):
+    # a run repeats exactly for a seed; a real kernel's values cannot be predicted
+    random_seed: int = 0
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:

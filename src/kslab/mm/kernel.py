@@ -9,6 +9,7 @@ runs on; internal functions read the current CPU from ``k.cpu`` as the kernel re
 from __future__ import annotations
 
 import heapq
+import random
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from .gfp import GFP_KERNEL
 from .memory import Memory
 from .page import MemMap, Page
 from .page_alloc import PageAllocator
+from .replay_hooks import INITIAL_JIFFIES, ReplayHooks
 from .slab import alloc as _alloc
 from .slab import free as _free
 from .slab import kmalloc as _km
@@ -36,11 +38,6 @@ TAINT_FLAGS = (("P", "G"), ("F", " "), ("S", " "), ("R", " "), ("M", " "), ("B",
 KERNEL_TEXT_START = 0xFFFFFFFF81000000  # x86_64 _text without KASLR: where ksym() places callers
 
 
-def INITIAL_JIFFIES(hz: int) -> int:  # the kernel's macro
-    """include/linux/jiffies.h: jiffies start 300 s before the 32-bit wrap, as an unsigned long."""
-    return (-300 * hz) & 0xFFFFFFFF
-
-
 @dataclass
 class MemPolicy:
     """A task's NUMA memory policy (mm/mempolicy.c): local, preferred, interleave or bind."""
@@ -48,6 +45,10 @@ class MemPolicy:
     mode: str = "local"
     nodes: tuple[int, ...] = ()
     il_prev: int = -1
+
+    def set_interleave_phase(self, prev: int) -> None:
+        """The interleave rotor's last node (il_prev): the next interleaved allocation takes the next one."""
+        self.il_prev = prev
 
     def slab_node(self, k: Kernel, node: int) -> int:
         """mempolicy_slab_node() for this policy."""
@@ -142,15 +143,12 @@ class Kernel:
         self.creation_log: list[str] = []
         self.rcu_callbacks: list[Callable[[], None]] = []
         self.reap_offsets: dict[str, int] = {}
-        # The model runs one CPU at a time.  When a trace shows two CPUs refilling the same cache at
-        # once, each finding the node empty and growing a slab, the one replayed second would find
-        # the first one's slab: a replay sets race_grow to that cache, and the next cache_alloc_refill
-        # of it goes straight to growing, as the kernel's did.
-        self.race_grow: KmemCache | None = None
-        # the address a struct kmem_cache of the model had in a traced kernel (a replay pairs them)
-        self.kernel_cache_addr: dict[int, int] = {}
+        #: what a replay of a real trace tells the model (race_grow, the kernel's cache addresses...)
+        self.replay_hooks = ReplayHooks(self)
         self.boot_cpu_in_node = False
         self.init_late_done = False
+        # get_random_int/get_random_long: one seeded stream per machine (a real kernel's cannot be predicted)
+        self.crng = random.Random(config.random_seed)
         if boot:
             self.boot_early()
             self.boot_complete()
@@ -222,6 +220,42 @@ class Kernel:
             self.cpu_up(cpu)
 
     # ---- context -------------------------------------------------------------------------------
+    def set_event_hook(self, hook: Callable[..., None] | None) -> None:
+        """Have ``hook(kind, cachep, ptr, size, flags, node, internal)`` called at each allocation and free
+        (the tracepoints; a replay pairs the model's own allocations through it)."""
+        self.event_hook = hook
+
+    @contextmanager
+    def unobserved(self) -> Iterator[None]:
+        """Neither explained nor passed to the event hook while inside (a replay's own bookkeeping)."""
+        saved_explain, self.explain = self.explain, None
+        saved_hook, self.event_hook = self.event_hook, None
+        try:
+            yield
+        finally:
+            self.explain = saved_explain
+            self.event_hook = saved_hook
+
+    def set_policy(self, cpu: int, pol: MemPolicy | None) -> None:
+        """The memory policy of the task running on ``cpu`` (None: the default, local one)."""
+        if pol is None:
+            self.policies.pop(cpu, None)
+        else:
+            self.policies[cpu] = pol
+
+    def clear_policies(self) -> None:
+        """Every task back to the default (local) policy."""
+        self.policies.clear()
+
+    def kmem_cache_create_unmerged(self, name: str, size: int, align: int = 0, flags: int = 0) -> KmemCache | None:
+        """kmem_cache_create() as with slab_nomerge: a cache of its own, never an alias."""
+        saved = self.slab_nomerge
+        self.slab_nomerge = True
+        try:
+            return self.kmem_cache_create(name, size, align, flags)
+        finally:
+            self.slab_nomerge = saved
+
     def set_cpu(self, cpu: int) -> int:
         """Run what follows on ``cpu``; returns the previous CPU."""
         old = self.cpu
@@ -400,22 +434,10 @@ class Kernel:
         """The address-derived part of a node's first next_reap: (address of the cache) % REAPTIMEOUT_NODE."""
         if cachep.name in self.reap_offsets:
             return self.reap_offsets[cachep.name]
-        kaddr = self.kernel_cache_addr.get(cachep.addr)
+        kaddr = self.replay_hooks.kernel_cache_addr.get(cachep.addr)
         if kaddr is not None:
             return kaddr % (4 * self.config.HZ)
         return (cachep.addr + self.config.reap_seed) % (4 * self.config.HZ)
-
-    def adopt_kernel_cache_addr(self, cachep_addr: int, kaddr: int) -> None:
-        """A traced kernel had this cache's struct kmem_cache at ``kaddr``: its node timers start from
-        that address (init_cache_node), also when the cache was set up before the address was known."""
-        caches = [(c, self.reap_offset(c)) for c in self.slab_caches if c.addr == cachep_addr]
-        self.kernel_cache_addr[cachep_addr] = kaddr
-        for c, old in caches:
-            new = self.reap_offset(c)
-            for n in c.node:
-                # only a timer still as init_cache_node set it, at this jiffy
-                if n is not None and n.next_reap == self.jiffies + 4 * self.config.HZ + old:
-                    n.next_reap += new - old
 
     def round_jiffies_relative(self, j: int, cpu: int, force_up: bool = False) -> int:
         """__round_jiffies_relative(j, cpu) of kernel/time/timer.c: the delay ``j`` made to end on a whole
@@ -437,25 +459,10 @@ class Kernel:
         # time_is_after_jiffies(): a rounded time that is not in the future keeps the exact value
         return (t if t > now else original) - now
 
-    def reap_grid(self, cpu: int) -> tuple[int, int]:
-        """(period, phase): the jiffies ``j`` with ``j % period == phase`` are the whole seconds of the
-        kernel's counter, skewed for ``cpu``, on which round_jiffies_relative() puts its reap work."""
-        hz = self.config.HZ
-        return hz, (-(INITIAL_JIFFIES(hz) + cpu * 3)) % hz
-
     def start_cpu_timer(self, cpu: int) -> None:
         """slab_online_cpu(): the CPU's reap work, first due about a second from now."""
         delay = self.round_jiffies_relative(self.config.HZ, cpu)
         self._arm(cpu, self.jiffies + delay)
-
-    def first_reap_delay(self, cpu: int) -> int:
-        """When a CPU that came online at jiffies 0 runs its first reap (start_cpu_timer's rounding)."""
-        saved = self.jiffies
-        self.jiffies = 0
-        try:
-            return self.round_jiffies_relative(self.config.HZ, cpu)
-        finally:
-            self.jiffies = saved
 
     def _arm(self, cpu: int, when: int) -> None:
         self._reap_seq += 1

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .gfp import __GFP_ZERO, GFP_KERNEL, GFP_NOWAIT
 from .slab import alloc, free
+from .slab.freelist_random import cache_random_seq_destroy
 from .slab.geometry import ALIGN, calculate_alignment, compute_geometry
 from .slab.kmalloc import create_kmalloc_caches, kfree, kmalloc_index, kmalloc_node, setup_kmalloc_cache_index_table
 from .slab.reap import __kmem_cache_shrink, __kmem_cache_shutdown
@@ -48,8 +49,10 @@ EINVAL = 22
 
 
 def kmem_cache_size_of_struct(k: Kernel) -> int:
-    """offsetof(struct kmem_cache, node) + nr_node_ids pointers (x86_64, no KASAN/FREELIST_RANDOM)."""
-    return (240 if k.debug else 136) + 8 * k.nr_node_ids
+    """offsetof(struct kmem_cache, node) + nr_node_ids pointers (x86_64, no KASAN; FREELIST_RANDOM adds
+    the random_seq pointer)."""
+    random_seq = 8 if k.config.CONFIG_SLAB_FREELIST_RANDOM else 0
+    return (240 if k.debug else 136) + random_seq + 8 * k.nr_node_ids
 
 
 def slab_unmergeable(k: Kernel, s: KmemCache) -> bool:
@@ -241,6 +244,7 @@ def kmem_cache_init_late(k: Kernel) -> None:
 
 
 def __kmem_cache_release(k: Kernel, cachep: KmemCache) -> None:
+    cache_random_seq_destroy(cachep)
     cachep.cpu_cache = []
     for i, n in enumerate(cachep.node):
         if n is None:

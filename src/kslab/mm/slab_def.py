@@ -6,7 +6,7 @@ kernel functions they mirror.  Field names are the kernel's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from .list import ListHead
@@ -50,6 +50,24 @@ SLAB_FLAG_NAMES: Final[dict[str, int]] = {
     "SLAB_RECLAIM_ACCOUNT": SLAB_RECLAIM_ACCOUNT, "SLAB_TEMPORARY": SLAB_TEMPORARY,
     "CFLGS_OBJFREELIST_SLAB": CFLGS_OBJFREELIST_SLAB, "CFLGS_OFF_SLAB": CFLGS_OFF_SLAB,
 }
+
+
+def parse_flag_text(text: str, names: Mapping[str, int], example: str) -> int:
+    """A cache's flags as a manifest or the command line writes them: hex (``0x2010``), decimal, or names
+    joined by ``|`` looked up in ``names`` (SLAB's or SLUB's table); ValueError naming an unknown flag,
+    with ``example`` as the hex to suggest."""
+    if text.lower().startswith("0x"):
+        return int(text, 16)
+    if text.isdigit():
+        return int(text)
+    value = 0
+    for part in text.split("|"):
+        part = part.strip()
+        if part in names:
+            value |= names[part]
+        elif part not in ("", "0"):
+            raise ValueError(f"unknown flag {part!r} (use hex like {example} or names like SLAB_HWCACHE_ALIGN)")
+    return value
 
 # Options of the oracle/Debian-like build: DEBUG_OBJECTS, FAILSLAB and KASAN are not configured, so
 # those flags are 0 for the purpose of masks (as the kernel's #ifdefs make them).
@@ -242,6 +260,8 @@ class KmemCache:
         "gfporder", "allocflags", "colour", "colour_off", "freelist_cache", "freelist_size", "ctor",
         # 5) cache creation/removal
         "refcount", "object_size", "align", "useroffset", "usersize",
+        # CONFIG_SLAB_FREELIST_RANDOM: the pre-computed order and the address of its kcalloc'd array
+        "random_seq", "random_seq_addr",
         # DEBUG
         "obj_offset", "stats", "paths", "aliases", "node", "destroyed", "boot",
     )
@@ -271,6 +291,8 @@ class KmemCache:
         self.align = align
         self.useroffset = useroffset
         self.usersize = usersize
+        self.random_seq: list[int] | None = None
+        self.random_seq_addr = 0
         self.obj_offset = 0
         self.stats = SlabStats()
         self.paths = PathCounters()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from ..mm.slabinfo import get_slabinfo
 from ..trace.events import (
@@ -33,7 +33,7 @@ from ..trace.events import (
     MM_PAGE_FREE_BATCHED,
     TraceEvent,
 )
-from ..trace.replay import Replayer
+from ..trace.replay import Observer, Replayer
 
 if TYPE_CHECKING:
     from ..mm.kernel import Kernel
@@ -292,26 +292,30 @@ class CacheWindow:
                 "pages_freed": pa.pgfree - self.pgfree0}
 
 
-class WindowReplayer(Replayer):
-    """A Replayer that keeps a :class:`CacheWindow` (``.window``): based at the first event, rebased at the
-    sync with a real /proc/slabinfo (``--sync-on``)."""
+class WindowWatch(Observer):
+    """An observer of a replay that keeps a :class:`CacheWindow` (``.window``): based at the first event,
+    rebased at the sync with a real /proc/slabinfo (``--sync-on``).  ``WindowWatch.attach(rep)``."""
 
     window: CacheWindow | None = None
-    _was_synced = False
 
-    def feed(self, ev: TraceEvent) -> None:
-        if self.window is None:
-            self.window = CacheWindow(self.k)
-            self.window.start_line = ev.lineno
-            self._was_synced = self.synced
-        super().feed(ev)
-        if not self._was_synced and self.synced:
-            self._was_synced = True
-            self.window.rebase(ev.lineno)
-            self.on_synced(ev)
+    @classmethod
+    def attach(cls, rep: Replayer) -> Self:
+        """A new watch, subscribed to ``rep``."""
+        watch = cls(rep)
+        rep.subscribe(watch)
+        return watch
 
-    def on_synced(self, ev: TraceEvent) -> None:
-        """Called once, after the event at which the model synced with a real /proc/slabinfo."""
+    def __init__(self, rep: Replayer) -> None:
+        self.k = rep.k
+
+    def on_start(self, rep: Any, ev: TraceEvent) -> None:
+        self.window = CacheWindow(self.k)
+        self.window.start_line = ev.lineno
+
+    def on_sync(self, rep: Any, ev: TraceEvent) -> None:
+        """After the event at which the model synced with a real /proc/slabinfo."""
+        assert self.window is not None
+        self.window.rebase(ev.lineno)
 
 
 # ---- rendering ---------------------------------------------------------------------------------------

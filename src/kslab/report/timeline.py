@@ -1,6 +1,6 @@
 """Timelines of the model during a replay: what ``kslab report`` draws.
 
-:class:`TimelineReplayer` samples the whole machine every ``every`` events (the x axis is the
+:class:`Timeline` (an observer of the replay) samples the whole machine every ``every`` events (the x axis is the
 number of replayed events): per cache the pages and active objects, the slabs on the partial, full
 and free lists, the per-CPU and shared arrays' fill, and the cumulative path counters of all
 caches.  The number of samples stays between ``target`` and ``2 * target``: when it reaches
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..trace.events import MARK, TraceEvent
-from .stats import WindowReplayer
+from .stats import WindowWatch
 
 #: Cumulative path counters sampled (summed over every cache), by PathCounters field.
 PATH_KEYS: tuple[str, ...] = (
@@ -40,8 +40,8 @@ class Sample:
     paths: list[int] = field(default_factory=list)  # PATH_KEYS, cumulative
 
 
-class TimelineReplayer(WindowReplayer):
-    """A Replayer that samples the model (see the module docstring)."""
+class Timeline(WindowWatch):
+    """An observer of a replay that samples the model (see the module docstring): ``Timeline.attach(rep)``."""
 
     target = 300
     every = 1
@@ -52,13 +52,20 @@ class TimelineReplayer(WindowReplayer):
     markers_dropped = 0
     _started = False
 
-    def feed(self, ev: TraceEvent) -> None:
-        if not self._started:
-            self._started = True
-            self.samples = []
-            self.markers = []
-            self.sample(ev.lineno, ev.ts)
-        super().feed(ev)
+    def on_start(self, rep: Any, ev: TraceEvent) -> None:
+        self._started = True
+        self.samples = []
+        self.markers = []
+        self.sample(ev.lineno, ev.ts)
+        super().on_start(rep, ev)
+
+    def on_sync(self, rep: Any, ev: TraceEvent) -> None:
+        super().on_sync(rep, ev)
+        self.x0 = self.n + 1  # the sync happened during this event, counted just after
+        self.every = 1
+        self.samples = []
+
+    def on_event(self, rep: Any, ev: TraceEvent) -> None:
         self.n += 1
         if ev.kind == MARK:
             if len(self.markers) < MAX_MARKERS:
@@ -67,11 +74,6 @@ class TimelineReplayer(WindowReplayer):
                 self.markers_dropped += 1
         if not (self.n - self.x0) % self.every:
             self.sample(ev.lineno, ev.ts)
-
-    def on_synced(self, ev: TraceEvent) -> None:
-        self.x0 = self.n + 1  # the sync happened during this event, counted just after
-        self.every = 1
-        self.samples = []
 
     def end(self) -> None:
         """Take the last sample (after the replay's end of trace work), if it is not taken yet."""

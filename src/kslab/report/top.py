@@ -2,11 +2,16 @@
 
 The numbers are slabtop's own (procps ``proc/slab.c``): "Active / Total Size" is the sum of
 ``objsize * active_objs`` over ``objsize * num_objs`` (object bytes, not pages), the CACHE SIZE
-column is ``num_slabs * pagesperslab * 4K``, USE is ``100 * active_objs / num_objs`` rounded down.
+column is ``num_slabs * pagesperslab * 4K``, USE is procps' ``(unsigned)(100 * ((float)active / num))``:
+computed in single precision and truncated, so 53 of 100 objects show (and sort) as 52 %, as in slabtop.
+Sorting is descending (ascending for ``n``), like procps' stable mergesort; where procps keeps the
+/proc/slabinfo order for equal keys, kslab breaks ties by name (ascending), so that the table does not
+depend on the order the caches were created in.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -17,13 +22,28 @@ if TYPE_CHECKING:
 
 PAGE_KIB = 4
 
+_F32 = struct.Struct("f")
+
+
+def _f32(x: float) -> float:
+    """x rounded to a C float (IEEE single precision)."""
+    return float(_F32.unpack(_F32.pack(x))[0])
+
+
+def slabtop_use(active: int, num: int) -> int:
+    """procps' ``use`` of a cache (library/slabinfo.c, parse_slabinfo20): single-precision, truncated."""
+    if not num:
+        return 0
+    return int(_f32(100.0 * _f32(_f32(active) / _f32(num))))
+
+
 # slabtop's sort keys: a active objs, b objs per slab, c cache size, l slabs, v active slabs,
 # n name, o objects, p pages per slab, s object size, u utilisation
 SORT_KEYS: dict[str, Callable[[SlabinfoData], Any]] = {
     "a": lambda d: d.active_objs, "b": lambda d: d.objperslab, "c": lambda d: d.num_slabs * d.pagesperslab,
     "l": lambda d: d.num_slabs, "v": lambda d: d.active_slabs, "n": lambda d: d.name, "o": lambda d: d.num_objs,
     "p": lambda d: d.pagesperslab, "s": lambda d: d.objsize,
-    "u": lambda d: (d.active_objs / d.num_objs) if d.num_objs else 0.0,
+    "u": lambda d: slabtop_use(d.active_objs, d.num_objs),
 }
 
 SORT_HELP = ("a: active objects, b: objects per slab, c: cache size, l: slabs, v: active slabs, n: name, "
@@ -31,6 +51,9 @@ SORT_HELP = ("a: active objects, b: objects per slab, c: cache size, l: slabs, v
 
 
 def check_sort_key(sort: str) -> str:
+    """A slabtop sort key, either case (slabtop lowers it); an unknown one is a ValueError."""
+    if sort.lower() in SORT_KEYS:
+        return sort.lower()
     if sort not in SORT_KEYS:
         raise ValueError(f"unknown sort key {sort!r}: use one of {' '.join(SORT_KEYS)} ({SORT_HELP})")
     return sort
@@ -69,7 +92,7 @@ def row_dict(d: SlabinfoData) -> dict[str, Any]:
     """One table row with slabtop's column names (plus the slabinfo fields slabtop does not show)."""
     return {
         "name": d.name, "objs": d.num_objs, "active": d.active_objs,
-        "use": 100 * d.active_objs // d.num_objs if d.num_objs else 0, "obj_size": d.objsize,
+        "use": slabtop_use(d.active_objs, d.num_objs), "obj_size": d.objsize,
         "slabs": d.num_slabs, "active_slabs": d.active_slabs, "obj_per_slab": d.objperslab,
         "pages_per_slab": d.pagesperslab, "cache_size_kib": _kib(d), "limit": d.limit,
         "batchcount": d.batchcount, "sharedfactor": d.sharedfactor, "sharedavail": d.sharedavail,
@@ -104,7 +127,7 @@ HEADER = "  OBJS ACTIVE  USE OBJ SIZE  SLABS OBJ/SLAB CACHE SIZE NAME"
 
 
 def render_row(d: SlabinfoData) -> str:
-    use = 100 * d.active_objs // d.num_objs if d.num_objs else 0
+    use = slabtop_use(d.active_objs, d.num_objs)
     return (f"{d.num_objs:6d} {d.active_objs:6d} {use:3d}% {d.objsize / 1024:7.2f}K {d.num_slabs:6d} "
             f"{d.objperslab:8d} {_kib(d):9d}K {d.name}")
 

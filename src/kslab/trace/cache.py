@@ -32,6 +32,8 @@ from typing import Any
 
 from . import events as _events_module
 from . import ftrace as _ftrace_module
+from . import ftrace_general as _ftrace_general_module
+from . import tracefile as _tracefile_module
 from .events import TraceEvent
 from .ftrace import ParseStats, Source, iter_events
 
@@ -54,11 +56,12 @@ _parser_version: str | None = None
 
 
 def parser_version() -> str:
-    """A hash of the parser's source (ftrace.py, events.py): a changed parser makes every cache stale."""
+    """A hash of the parser's source (ftrace.py, ftrace_general.py, tracefile.py, events.py): a changed parser
+    makes every cache stale."""
     global _parser_version
     if _parser_version is None:
         h = hashlib.sha256()
-        for mod in (_ftrace_module, _events_module):
+        for mod in (_ftrace_module, _ftrace_general_module, _tracefile_module, _events_module):
             path = getattr(mod, "__file__", None)
             h.update(Path(path).read_bytes() if path else mod.__name__.encode())
         _parser_version = h.hexdigest()[:16]

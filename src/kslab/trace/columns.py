@@ -32,7 +32,7 @@ How: the common shapes (a kmem event, a function-tracer line) take the same fast
 ``tests/trace/test_columns.py`` and ``benchmarks/parse_identity.py --columns`` check the equality.
 
 The tables (``whos``, ``heads``, ``tails``) only grow within a chunk; they are started afresh at a chunk
-boundary once one holds more than ``_CACHE_LIMIT`` entries (a chunk keeps the tables its rows point into).
+boundary once one holds more than ``CACHE_LIMIT`` entries (a chunk keeps the tables its rows point into).
 ``ParseStats`` is up to date after each chunk; when iteration stops early (the consumer closes the
 generator), the counts cover the whole chunk already read rather than stopping at the last event consumed.
 """
@@ -45,6 +45,7 @@ from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 from typing import Any, Final
 
+from kslab.trace import ftrace
 from kslab.trace.chunk import COLUMNS, ColumnChunk  # (defined there, part of this module's interface)
 from kslab.trace.errors import TraceParseError
 from kslab.trace.events import (
@@ -56,26 +57,24 @@ from kslab.trace.events import (
     MM_PAGE_FREE_BATCHED,
     TraceEvent,
 )
-from kslab.trace.ftrace import (
-    _CACHE_LIMIT,
-    _INF,
+from kslab.trace.ftrace_general import (
+    CACHE_LIMIT,
+    BadLine,
+    ParseState,
     ParseStats,
-    Source,
-    _after_spaces,
-    _BadLine,
-    _checked_batches,
-    _func_entry,
-    _general_event,
-    _kmem_head,
-    _line_batches,
-    _print_text,
-    _slow_line,
-    _State,
-    _strip_offset,
-    _tail_values,
-    _try_tail_values,
-    open_trace_text,
+    after_spaces,
+    func_entry,
+    general_event,
+    kmem_head,
+    print_text,
+    slow_line,
+    strip_offset,
+    tail_values,
+    try_tail_values,
 )
+from kslab.trace.tracefile import Source, checked_batches, line_batches, open_trace_text
+
+_INF: Final = float("inf")
 
 __all__ = ["COLUMNS", "ColumnChunk", "compiled_available", "iter_chunks", "iter_column_events"]
 
@@ -145,7 +144,7 @@ def _iter_chunks(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
     """The pure-Python engine behind :func:`iter_chunks`.  Section 0 of the loop is ``iter_events``'s fast
     path for kmem events and function-tracer lines, writing a row instead of building an event; its page
     event branch builds the event into the side table; a line it declines goes to :func:`_general_line`."""
-    state = _State(stats)
+    state = ParseState(stats)
     counts = _Counts(stats.skipped)
     by_kind = counts.by_kind
     lineno = 0
@@ -179,8 +178,8 @@ def _iter_chunks(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
     with ExitStack() as stack:
         read, binary, path = open_trace_text(source, stack)
         try:
-            for lines in _checked_batches(_line_batches(read, binary), path, lambda: lineno):  # noqa: B023
-                if len(whos) > _CACHE_LIMIT or len(heads) > _CACHE_LIMIT or len(tvals) > _CACHE_LIMIT:
+            for lines in checked_batches(line_batches(read, binary, ftrace.CHUNK_SIZE), path, lambda: lineno):  # noqa: B023
+                if len(whos) > CACHE_LIMIT or len(heads) > CACHE_LIMIT or len(tvals) > CACHE_LIMIT:
                     who_ids, func_ids = {}, {}
                     page_ids = [{} for _ in KIND_NAMES]
                     kmem_heads.clear()
@@ -205,9 +204,9 @@ def _iter_chunks(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                                 if sep:  # "kmalloc: call_site=SYM ptr=HEX REST"
                                     kc = kmem_head_get(name_cs)
                                     if kc is None:
-                                        kh = _kmem_head(name_cs, state)
+                                        kh = kmem_head(name_cs, state)
                                         if kh is not None:
-                                            if len(kmem_heads) >= _CACHE_LIMIT:
+                                            if len(kmem_heads) >= CACHE_LIMIT:
                                                 kmem_heads.clear()
                                             kc = kmem_heads[name_cs] = (*kh, len(heads))
                                             heads.append((kh[0], kh[1], ""))
@@ -223,7 +222,7 @@ def _iter_chunks(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                                             if tid is None:
                                                 values = tail_get(tail)
                                                 if values is None:
-                                                    values = _try_tail_values(kmem_kind, tail, state)
+                                                    values = try_tail_values(kmem_kind, tail, state)
                                                 if values is not None:
                                                     tid = tail_ids[kmem_kind][tail] = len(tvals)
                                                     tvals.append(values[:6])
@@ -247,7 +246,7 @@ def _iter_chunks(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                                 elif ": " not in rest:  # a function-tracer entry "func <-parent"
                                     fcode = func_ids.get(rest)
                                     if fcode is None:
-                                        fp = _func_entry(rest)
+                                        fp = func_entry(rest)
                                         if fp is not None:
                                             fcode = func_ids[rest] = len(heads)
                                             heads.append((FUNC, *fp))
@@ -282,7 +281,7 @@ def _iter_chunks(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                                             if pcode is None:
                                                 values = tails[pkind].get(tail)
                                                 if values is None:
-                                                    values = _try_tail_values(pkind, tail, state)
+                                                    values = try_tail_values(pkind, tail, state)
                                                 if values is not None:
                                                     pcode = page_ids[pkind][tail] = len(heads)
                                                     heads.append((pkind, values, ""))
@@ -311,7 +310,7 @@ def _iter_chunks(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
                                                     continue
                     try:
                         ev = _general_line(line, lineno, state, counts)
-                    except _BadLine as bad:
+                    except BadLine as bad:
                         reason = bad.args[0]
                         if not skip_bad:
                             failed = True
@@ -338,9 +337,9 @@ def _iter_chunks(source: Source, skip_bad: bool, stats: ParseStats) -> Generator
             flush()
 
 
-def _general_line(line: str, lineno: int, state: _State, counts: _Counts) -> TraceEvent | None:
+def _general_line(line: str, lineno: int, state: ParseState, counts: _Counts) -> TraceEvent | None:
     """``iter_events``' general code (sections 1-3 of its loop) for one line: the event, or None for a line
-    that gives none (counted in ``counts``); raises _BadLine for a malformed line."""
+    that gives none (counted in ``counts``); raises BadLine for a malformed line."""
     who = None
     colon = line.find(": ")
     if colon > 0:
@@ -356,7 +355,7 @@ def _general_line(line: str, lineno: int, state: _State, counts: _Counts) -> Tra
             who = None
         p0 = colon + 2
     if who is None:
-        res = _slow_line(line, state)
+        res = slow_line(line, state)
         what = res[0]
         if what == "header":
             counts.header += 1
@@ -371,7 +370,7 @@ def _general_line(line: str, lineno: int, state: _State, counts: _Counts) -> Tra
         _, comm, pid, cpu, irq, ts_text, p0 = res
         ts = float(ts_text)
     if ts == _INF:
-        raise _BadLine("malformed: timestamp out of range")
+        raise BadLine("malformed: timestamp out of range")
     if "." in ts_text:
         counts.seconds = True
     else:
@@ -417,23 +416,23 @@ def _function_line(line: str, p0: int, counts: _Counts,
         counts.skipped["stack trace"] += 1
         return None
     elif len(line) <= p0:
-        raise _BadLine("malformed: no event")
+        raise BadLine("malformed: no event")
     else:
-        raise _BadLine("malformed: unrecognised payload")
+        raise BadLine("malformed: unrecognised payload")
     if "+" in func:
-        func = _strip_offset(func)
+        func = strip_offset(func)
     counts.by_kind[FUNC] += 1
     return TraceEvent(FUNC, lineno, cpu, ts, comm, pid, "", 0, 0, 0, 0, -1, None, None, -1, -1, -1, func, parent, irq)
 
 
-def _fields_event(line: str, kind: int, ename: str, f0: int, state: _State,
+def _fields_event(line: str, kind: int, ename: str, f0: int, state: ParseState,
                   head: tuple[int, int, float, str, int]) -> TraceEvent:
     """Section 3 of ``iter_events``' general code: the event from the fields starting at ``f0``."""
     lineno, cpu, ts, comm, pid = head
     tails = state.tails
     ev = None
     if kind <= KMEM_CACHE_FREE:
-        if line.startswith("call_site=", f0) or line.startswith("call_site=", f0 := _after_spaces(line, f0)):
+        if line.startswith("call_site=", f0) or line.startswith("call_site=", f0 := after_spaces(line, f0)):
             p = line.find(" ptr=", f0)
             if p > 0:
                 q = line.find(" ", p + 5)
@@ -447,10 +446,10 @@ def _fields_event(line: str, kind: int, ename: str, f0: int, state: _State,
                     tail = line[q + 1 :]
                     values = tails[kind].get(tail)
                     if values is None:
-                        values = _tail_values(kind, tail, state)
+                        values = tail_values(kind, tail, state)
                     ev = TraceEvent(kind, lineno, cpu, ts, comm, pid, line[f0 + 10 : p], ptr, *values)
     elif kind <= MM_PAGE_FREE_BATCHED:
-        if line.startswith("page=", f0) or line.startswith("page=", f0 := _after_spaces(line, f0)):
+        if line.startswith("page=", f0) or line.startswith("page=", f0 := after_spaces(line, f0)):
             p = line.find(" pfn=", f0)
             if p > 0:
                 q = line.find(" ", p + 5)
@@ -459,7 +458,7 @@ def _fields_event(line: str, kind: int, ename: str, f0: int, state: _State,
                 tail = line[q + 1 :]
                 values = tails[kind].get(tail)
                 if values is None:
-                    values = _tail_values(kind, tail, state)
+                    values = tail_values(kind, tail, state)
                 gfp, order, migratetype = values
                 try:  # noqa: SIM105
                     ev = TraceEvent(kind, lineno, cpu, ts, comm, pid, "", int(line[f0 + 5 : p], 16), 0, 0, gfp, -1,
@@ -469,8 +468,8 @@ def _fields_event(line: str, kind: int, ename: str, f0: int, state: _State,
     elif kind == MARK:
         text = line[f0:]
         if ename != "tracing_mark_write":
-            text = _print_text(text.lstrip())
+            text = print_text(text.lstrip())
         ev = TraceEvent(MARK, lineno, cpu, ts, comm, pid, text=text)
     if ev is None:
-        ev = _general_event(kind, line[f0:], state, (lineno, cpu, ts, comm, pid))
+        ev = general_event(kind, line[f0:], state, (lineno, cpu, ts, comm, pid))
     return ev

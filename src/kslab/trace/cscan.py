@@ -1,7 +1,7 @@
 """The compiled engine of :mod:`kslab.trace.columns`: the C line scanner (``_cscan``, built by setup.py when a
 compiler is there) driven from Python.
 
-The lines are split exactly as the pure engine splits them (``ftrace._line_batches``); the scanner takes
+The lines are split exactly as the pure engine splits them (``ftrace.line_batches``); the scanner takes
 the run of lines from a position on whose keys (prefix, kmem head and tail, function entry, page event name
 and tail) are all in its tables and writes their rows; the first line it cannot take is parsed here by the
 general code (``columns._general_line``), its event goes to the side table, and its keys, when the fast
@@ -19,20 +19,12 @@ from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 from typing import Any
 
-from kslab.trace import _cscan, columns, ftrace  # type: ignore[attr-defined]
+from kslab.trace import _cscan, columns, ftrace, tracefile  # type: ignore[attr-defined]
 from kslab.trace.columns import COLUMNS, ColumnChunk, _Counts, _general_line
 from kslab.trace.errors import TraceParseError
 from kslab.trace.events import FUNC, KIND_NAMES, MM_PAGE_ALLOC, MM_PAGE_FREE_BATCHED, TraceEvent
-from kslab.trace.ftrace import (
-    ParseStats,
-    Source,
-    _BadLine,
-    _checked_batches,
-    _func_entry,
-    _kmem_head,
-    _State,
-    open_trace_text,
-)
+from kslab.trace.ftrace_general import BadLine, ParseState, ParseStats, func_entry, kmem_head
+from kslab.trace.tracefile import Source, checked_batches, open_trace_text
 
 __all__ = ["iter_chunks_compiled"]
 
@@ -58,7 +50,7 @@ class _Tables:
         self.tvals: list[tuple[Any, ...]] = []
 
     def full(self) -> bool:
-        limit: int = columns._CACHE_LIMIT  # type: ignore[attr-defined]  # (read here: tests lower it)
+        limit: int = columns.CACHE_LIMIT  # type: ignore[attr-defined]  # (read here: tests lower it)
         return len(self.whos) > limit or len(self.heads) > limit or len(self.tvals) > limit
 
     def who(self, key: str, who: tuple[str, int, int, int]) -> int:
@@ -75,7 +67,7 @@ class _Tables:
             self.heads.append(entry)
         return code
 
-    def register(self, line: str, state: _State) -> None:
+    def register(self, line: str, state: ParseState) -> None:
         """Add the keys of ``line`` to the scanner when ``iter_events``' fast path would take such a line (its
         prefix cached, its head, tail or function entry understood as the general code understands them)."""
         head, colon_sp, rest = line.partition(": ")
@@ -86,7 +78,7 @@ class _Tables:
         add = self.scanner.add
         name_cs, sep, ptr_tail = rest.partition(" ptr=")
         if sep:
-            kh = _kmem_head(name_cs, state)
+            kh = kmem_head(name_cs, state)
             if kh is None:
                 return
             kind, call_site, _ = kh
@@ -102,7 +94,7 @@ class _Tables:
             add(T_HEAD, 0, name_cs, self.head(T_HEAD, name_cs, (kind, call_site, "")), kind)
             add(T_TAIL, kind, tail, tid, 0)
         elif ": " not in rest:
-            fp = _func_entry(rest)
+            fp = func_entry(rest)
             if fp is not None:
                 add(T_WHO, 0, key, self.who(key, who), 0)
                 add(T_FUNC, 0, rest, self.head(T_FUNC, rest, (FUNC, *fp)), 0)
@@ -126,13 +118,13 @@ class _Tables:
 
 
 def _text_blocks(read: Any, binary: bool) -> Iterator[str | list[str]]:
-    """``ftrace._line_batches``' lines, as they come: an ASCII block of them as one str (the lines are
+    """``ftrace.line_batches``' lines, as they come: an ASCII block of them as one str (the lines are
     ``block.split("\\n")``; the scanner splits it itself), else (text that is not ASCII) the list of lines."""
     decode = codecs.getincrementaldecoder("utf-8")("replace").decode if binary else None
     carry = ""
     bom = True
     while True:
-        data = read(ftrace.CHUNK_SIZE)
+        data = read(ftrace.CHUNK_SIZE)  # (read here: tests lower it)
         if not data:
             break
         text: str = decode(data) if decode is not None else data
@@ -146,7 +138,7 @@ def _text_blocks(read: Any, binary: bool) -> Iterator[str | list[str]]:
             text = text.replace("\r\n", "\n")
         cut = text.rfind("\n")
         carry = text[cut + 1 :]
-        if len(carry) > ftrace._MAX_LINE:
+        if len(carry) > tracefile._MAX_LINE:
             block, carry = text, ""
         elif cut >= 0:
             block = text[:cut]
@@ -170,7 +162,7 @@ def _new_chunk(t: _Tables) -> ColumnChunk:
 
 def iter_chunks_compiled(source: Source, skip_bad: bool, stats: ParseStats) -> Generator[ColumnChunk, None, None]:
     """The compiled engine behind :func:`kslab.trace.columns.iter_chunks`."""
-    state = _State(stats)
+    state = ParseState(stats)
     counts = _Counts(stats.skipped)
     cbuf = array("q", [0] * (_N + 2))  # the scanner's by-kind counts, then seconds, counter
     t = _Tables()
@@ -194,8 +186,8 @@ def iter_chunks_compiled(source: Source, skip_bad: bool, stats: ParseStats) -> G
     with ExitStack() as stack:
         read, binary, path = open_trace_text(source, stack)
         try:
-            blocks: Any = _text_blocks(read, binary)  # (_checked_batches passes them on as they are)
-            for block in _checked_batches(blocks, path, lambda: lineno):  # noqa: B023
+            blocks: Any = _text_blocks(read, binary)  # (checked_batches passes them on as they are)
+            for block in checked_batches(blocks, path, lambda: lineno):  # noqa: B023
                 if t.full():
                     t.reset()
                 chunk = _new_chunk(t)
@@ -223,7 +215,7 @@ def iter_chunks_compiled(source: Source, skip_bad: bool, stats: ParseStats) -> G
                     known = len(state.prefixes)
                     try:
                         ev = _general_line(line, lineno, state, counts)
-                    except _BadLine as bad:
+                    except BadLine as bad:
                         reason = bad.args[0]
                         if not skip_bad:
                             failed = True

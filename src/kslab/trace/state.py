@@ -12,7 +12,8 @@ the input as ``Replayer.run`` does, so that the result is the one of a replay in
 match (another format, kslab, machine, manifest, options or trace) is a :class:`StateError` of one line.
 
 The Replayer pickles as it is, except for what belongs to the process: the progress and sample callbacks
-(dropped), and an open ``--ptr-map`` file (refused: a state cannot be taken with ``--ptr-map``).
+(dropped), the pipeline's entry (a closure, rebuilt over the restored stages), and an open ``--ptr-map`` file
+(refused: a state cannot be taken with ``--ptr-map``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from kslab.mm.config import MachineConfig
 from kslab.mm.errors import KslabError
 from kslab.trace.events import MARK, TraceEvent
 from kslab.trace.replay import Replayer, ReplayOptions, ReplaySummary
+from kslab.trace.replay.reorder import make_feed
 
 __all__ = ["FORMAT", "StateError", "StateHeader", "continue_replay", "kslab_version", "load_state", "save_state",
            "watch_for_save"]
@@ -42,7 +44,7 @@ _MAGIC: Final = b"kslab-replay-state\n"
 # The model's object graph is deep (lists of pages and slabs): pickle recurses once per link.
 _RECURSION: Final = 200_000
 # The replay options that must be the same to continue (the others act at markers still to come).
-_SAME_OPTIONS: Final = ("reap", "start_slabinfo", "sync_on", "unknown_free", "skip_bad", "check_every")
+_SAME_OPTIONS: Final = ("reap", "start_slabinfo", "sync_on", "unknown_free", "skip_bad")
 
 _version: str | None = None
 
@@ -57,7 +59,7 @@ def kslab_version() -> str:
     if _version is None:
         root = Path(__file__).resolve().parent.parent
         h = hashlib.sha256()
-        for p in sorted([*root.glob("mm/**/*.py"), *root.glob("trace/*.py"), root / "manifest.py"]):
+        for p in sorted([*root.glob("mm/**/*.py"), *root.glob("trace/**/*.py"), root / "manifest.py"]):
             h.update(p.relative_to(root).as_posix().encode())
             h.update(p.read_bytes())
         _version = f"{__version__}+{h.hexdigest()[:16]}"
@@ -105,13 +107,16 @@ def _deep() -> Any:
         sys.setrecursionlimit(old)
 
 
+# Replayer attributes that belong to the process (closures and callbacks): left out of the state, rebuilt by
+# _restore (the pipeline's entry, built by make_feed over the pickled stages) or dropped (callbacks).
+_OWN: Final = ("_feed", "feed", "finish", "on_progress", "on_sample")
+
+
 def save_state(path: str, rep: Replayer, header: StateHeader) -> None:
     """Write ``rep`` and its header to ``path`` (through a temporary file, renamed when complete)."""
-    if rep.ptrmap is not None:
+    if rep.ptrs.out is not None:
         raise StateError(f"{path}: a state cannot be saved while --ptr-map is written")
-    own: dict[str, Any] = {name: rep.__dict__.pop(name) for name in ("feed", "finish") if name in rep.__dict__}
-    saved = rep.on_progress, rep.on_sample
-    rep.on_progress = rep.on_sample = None
+    own: dict[str, Any] = {name: rep.__dict__.pop(name) for name in _OWN if name in rep.__dict__}
     tmp = Path(path + ".tmp")
     try:
         with _deep(), open(tmp, "wb") as f:
@@ -121,8 +126,15 @@ def save_state(path: str, rep: Replayer, header: StateHeader) -> None:
         tmp.replace(path)
     finally:
         rep.__dict__.update(own)
-        rep.on_progress, rep.on_sample = saved
         tmp.unlink(missing_ok=True)
+
+
+def _restore(rep: Replayer) -> None:
+    """What save_state left out: the pipeline's entry (as Replayer.__init__ and subscribe build it), no
+    callbacks."""
+    rep.on_progress = rep.on_sample = None
+    rep._feed = make_feed(*rep.stages)
+    rep.feed = rep._feed_observed if rep.observers else rep._feed
 
 
 def read_header(f: IO[bytes], path: str) -> StateHeader:
@@ -173,8 +185,11 @@ def load_state(path: str, config: MachineConfig, manifest_path: str | None,
         raise StateError(f"{path}: the state holds no replay")
     rep.opts = dataclasses.replace(rep.opts, actions=options.actions, snapshot_on=options.snapshot_on,
                                    out=options.out)
-    rep.action_res = [(re.compile(rx), act) for rx, act in options.actions]
-    rep.snap_re = re.compile(options.snapshot_on) if options.snapshot_on else None
+    _restore(rep)
+    markers = rep.markers
+    markers.out = options.out
+    markers.action_res = [(re.compile(rx), act) for rx, act in options.actions]
+    markers.snap_re = re.compile(options.snapshot_on) if options.snapshot_on else None
     if options.out:
         Path(options.out).mkdir(parents=True, exist_ok=True)
     return rep, h
@@ -214,7 +229,7 @@ def watch_for_save(rep: Replayer, path: str, on: str | None, config: MachineConf
             save_state(path, rep, header("end"))
         finish()
 
-    rep.feed = feed_and_watch  # type: ignore[method-assign]
+    rep.feed = feed_and_watch
     rep.finish = finish_and_save  # type: ignore[method-assign]
     return lambda: count[0]
 

@@ -21,6 +21,7 @@ from ..slab_def import (
 )
 from . import debug
 from .grow import cache_grow_begin, cache_grow_end, fixup_slab_list, slab_get_obj
+from .hits import array_alloc_hit
 from .node import get_first_slab
 
 KERNEL_SYMBOLS = ("gfp_exact_node", "transfer_objects", "alloc_block", "cache_alloc_refill", "____cache_alloc",
@@ -105,10 +106,11 @@ def cache_alloc_refill(cachep: KmemCache, flags: int) -> int:
         ex.step("cache_alloc_refill", "refill", cache=cachep.name, batch=batchcount, touched=ac.touched,
                 free_objects=n.free_objects, shared=len(n.shared.entry) if n.shared else -1)
     shared = n.shared
-    if k.race_grow is cachep:
+    hooks = k.replay_hooks
+    if hooks.race_grow is cachep:
         # another CPU's new slab reached the node after this CPU looked: it found nothing (a replay
-        # follows the interleaving of CPUs that a trace shows; see Kernel.race_grow)
-        k.race_grow = None
+        # follows the interleaving of CPUs that a trace shows; see ReplayHooks.race_grow)
+        hooks.race_grow = None
         if ex is not None:
             ex.step("cache_alloc_refill", "raced", cache=cachep.name, free_objects=n.free_objects)
     elif n.free_objects or (shared is not None and shared.entry):
@@ -170,10 +172,7 @@ def ____cache_alloc(cachep: KmemCache, flags: int) -> int:
     k = cachep.k
     ac = cachep.cpu_cache[k.cpu]
     if ac.entry:
-        ac.touched = 1
-        cachep.stats.allochit += 1
-        cachep.paths.alloc_hit += 1
-        obj = ac.entry.pop()
+        obj = array_alloc_hit(cachep, ac)
         if k.explain is not None:
             k.explain.step("____cache_alloc", "alloc_hit", cache=cachep.name, obj=obj, avail=len(ac.entry))
         return obj
@@ -317,6 +316,7 @@ def slab_alloc(cachep: KmemCache, flags: int, caller: int = 0) -> int:
             ac = cachep.cpu_cache[k.cpu]
             entry = ac.entry
             if entry:
+                # array_alloc_hit() (hits.py), inlined: the hottest path of the model
                 ac.touched = 1
                 cachep.stats.allochit += 1
                 cachep.paths.alloc_hit += 1
@@ -336,6 +336,7 @@ def slab_alloc_node(cachep: KmemCache, flags: int, nodeid: int, caller: int = 0)
         ac = cachep.cpu_cache[k.cpu]
         entry = ac.entry
         if entry:
+            # array_alloc_hit() (hits.py), inlined: the hottest path of the model
             ac.touched = 1
             cachep.stats.allochit += 1
             cachep.paths.alloc_hit += 1

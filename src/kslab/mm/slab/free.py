@@ -16,6 +16,7 @@ from . import debug
 from .alloc import transfer_objects
 from .geometry import slab_want_init_on_free
 from .grow import slabs_destroy
+from .hits import count_free_hit, count_free_miss
 from .node import free_block
 
 if TYPE_CHECKING:
@@ -216,11 +217,11 @@ def ___cache_free(cachep: KmemCache, objp: int, caller: int) -> None:
                     return
             entry = ac.entry
             if len(entry) < ac.limit:
+                # count_free_hit() (hits.py), inlined: the hottest path of the model
                 cachep.stats.freehit += 1
                 cachep.paths.free_hit += 1
             else:
-                cachep.stats.freemiss += 1
-                cachep.paths.free_miss += 1
+                count_free_miss(cachep)
                 cache_flusharray(cachep, ac)
             if config.CONFIG_SLAB_FREELIST_HARDENED and entry and entry[-1] == objp:
                 __free_one(ac, objp, cachep)  # the hardened check's warning
@@ -245,13 +246,11 @@ def ___cache_free(cachep: KmemCache, objp: int, caller: int) -> None:
     if k.numa_multi and cache_free_alien(cachep, objp):
         return
     if len(ac.entry) < ac.limit:
-        cachep.stats.freehit += 1
-        cachep.paths.free_hit += 1
+        count_free_hit(cachep)
         if ex is not None:
             ex.step("___cache_free", "freehit", cache=cachep.name, obj=objp, avail=len(ac.entry), limit=ac.limit)
     else:
-        cachep.stats.freemiss += 1
-        cachep.paths.free_miss += 1
+        count_free_miss(cachep)
         if ex is not None:
             ex.step("___cache_free", "freemiss", cache=cachep.name, obj=objp, avail=len(ac.entry), limit=ac.limit)
         cache_flusharray(cachep, ac)

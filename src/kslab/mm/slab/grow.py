@@ -24,7 +24,7 @@ from ..gfp import (
 from ..list import list_del
 from ..page import Page, PG_active, PG_slab
 from ..slab_def import CFLGS_OBJFREELIST_SLAB, CFLGS_OFF_SLAB, SLAB_RECLAIM_ACCOUNT, SLAB_TYPESAFE_BY_RCU, KmemCache
-from . import debug
+from . import debug, freelist_random
 
 if TYPE_CHECKING:
     from ..slab_def import KmemCacheNode
@@ -118,14 +118,16 @@ def alloc_slabmgmt(cachep: KmemCache, page: Page, colour_off: int, local_flags: 
 
 
 def cache_init_objs(cachep: KmemCache, page: Page) -> None:
-    """Lay out a new slab: freelist fl[i] = i (no FREELIST_RANDOM), constructors, debug state."""
+    """Lay out a new slab: the freelist shuffled (CONFIG_SLAB_FREELIST_RANDOM) or fl[i] = i, constructors,
+    debug state."""
     num = cachep.num
     k = cachep.k
     if k.debug:
         debug.cache_init_objs_debug(cachep, page)
-    if cachep.flags & CFLGS_OBJFREELIST_SLAB:
-        page.freelist = page.s_mem + cachep.size * (num - 1) + cachep.obj_offset
-    page.fl = bytearray(range(num))
+    if not (k.config.CONFIG_SLAB_FREELIST_RANDOM and freelist_random.shuffle_freelist(cachep, page)):
+        if cachep.flags & CFLGS_OBJFREELIST_SLAB:
+            page.freelist = page.s_mem + cachep.size * (num - 1) + cachep.obj_offset
+        page.fl = bytearray(range(num))
     if not k.debug and cachep.ctor is not None and callable(cachep.ctor):
         for i in range(num):
             cachep.ctor(page.s_mem + cachep.size * i)
@@ -212,8 +214,10 @@ def cache_grow_begin(cachep: KmemCache, flags: int, nodeid: int) -> Page | None:
     cache_init_objs(cachep, page)
     cachep.paths.grow += 1
     if ex is not None:
+        # with FREELIST_RANDOM the narration says the freelist was shuffled (shuffle_freelist's own step)
+        shuffled = {"shuffled": cachep.num >= 2} if k.config.CONFIG_SLAB_FREELIST_RANDOM else {}
         ex.step("cache_grow_begin", "grow", cache=cachep.name, pfn=page.pfn, order=cachep.gfporder, node=page.nid,
-                colour=offset, num=cachep.num, addr=page.address, placement=cachep.placement)
+                colour=offset, num=cachep.num, addr=page.address, placement=cachep.placement, **shuffled)
     return page
 
 

@@ -23,6 +23,7 @@ from ..slab_def import (
     KmemCache,
     KmemCacheNode,
 )
+from .freelist_random import cache_random_seq_create
 from .grow import slabs_destroy
 from .node import free_block
 
@@ -213,8 +214,13 @@ def do_tune_cpucache(cachep: KmemCache, limit: int, batchcount: int, shared: int
 
 
 def enable_cpucache(cachep: KmemCache, gfp: int) -> int:
-    """Default tunables from the object size (and CONFIG_DEBUG_SLAB's cap of 32)."""
+    """The cache's random_seq (CONFIG_SLAB_FREELIST_RANDOM), then default tunables from the object size
+    (and CONFIG_DEBUG_SLAB's cap of 32)."""
     k = cachep.k
+    err = cache_random_seq_create(cachep, cachep.num, gfp)
+    if err:
+        k.printk(f"enable_cpucache failed for {cachep.name}, error {-err}")
+        return err
     size = cachep.size
     if size > 131072:
         limit = 1

@@ -1,0 +1,45 @@
+"""The per-CPU array's hit bookkeeping (STATS_INC_ALLOCHIT/FREEHIT and the per-path counters), in one
+place: called by ____cache_alloc() and slab_alloc() (alloc.py), ___cache_free() (free.py) and the replay's
+fast paths."""
+
+from __future__ import annotations
+
+from ..slab_def import ArrayCache, KmemCache
+
+
+def array_alloc_hit(cachep: KmemCache, ac: ArrayCache) -> int:
+    """____cache_alloc()'s hit: the array's newest object, with STATS_INC_ALLOCHIT and ac->touched."""
+    ac.touched = 1
+    cachep.stats.allochit += 1
+    cachep.paths.alloc_hit += 1
+    return ac.entry.pop()
+
+
+def array_alloc_hit_counted(cachep: KmemCache, ac: ArrayCache) -> int:
+    """array_alloc_hit() and slab_alloc()'s count of a successful allocation (what _post_alloc counts)."""
+    ac.touched = 1
+    cachep.stats.allochit += 1
+    paths = cachep.paths
+    paths.alloc_hit += 1
+    paths.alloc += 1
+    return ac.entry.pop()
+
+
+def count_free_hit(cachep: KmemCache) -> None:
+    """___cache_free() found room in the CPU's array: STATS_INC_FREEHIT."""
+    cachep.stats.freehit += 1
+    cachep.paths.free_hit += 1
+
+
+def count_free_miss(cachep: KmemCache) -> None:
+    """___cache_free() found the CPU's array full (it flushes a batch first): STATS_INC_FREEMISS."""
+    cachep.stats.freemiss += 1
+    cachep.paths.free_miss += 1
+
+
+def array_free_hit(cachep: KmemCache, ac: ArrayCache, objp: int) -> None:
+    """___cache_free() of a local object with room in the array: counted, and pushed on the array."""
+    cachep.paths.free += 1
+    cachep.stats.freehit += 1
+    cachep.paths.free_hit += 1
+    ac.entry.append(objp)

@@ -1,0 +1,217 @@
+"""The slow paths of allocation and free: ___slab_alloc with get_partial_node / get_any_partial, and
+__slab_free (mm/slub.c, 6.12), for caches without debugging.
+
+The model runs one CPU at a time, so the kernel's retries after a lost cmpxchg or a preemption
+(``reread_slab``, the cpu slab found set again at ``retry_load_slab``) never happen and are left out.
+Every node has memory (slab_nodes is every node) and no slab is pfmemalloc.
+"""
+
+from __future__ import annotations
+
+from ..gfp import __GFP_THISNODE, GFP_NOWAIT
+from .fastpath import get_freepointer, next_tid, node_match, set_freepointer, stat
+from .node import DEACTIVATE_TO_TAIL, KmemCacheNode, add_partial, inc_slabs_node, remove_partial
+from .partial import (
+    SlubMM,
+    __put_partials,
+    deactivate_slab,
+    discard_slab,
+    kmem_cache_has_cpu_partial,
+    new_slab,
+    put_cpu_partial,
+    slub_get_cpu_partial,
+    slub_percpu_partial,
+    slub_set_percpu_partial,
+)
+from .slab import NUMA_NO_NODE, KmemCacheCpu, Slab, StatItem
+from .slub_def import KmemCache
+
+KERNEL_SYMBOLS_612 = ("get_freelist", "freeze_slab", "get_partial_node", "get_any_partial", "get_partial",
+                      "___slab_alloc", "__slab_free", "numa_mem_id")
+
+
+def numa_mem_id(mm: SlubMM, cpu: int) -> int:
+    """The CPU's node (every node has memory)."""
+    return mm.pa.config.cpu_to_node(cpu)
+
+
+def get_freelist(s: KmemCache, slab: Slab) -> int:
+    """Take the slab's whole freelist for the CPU: all objects count as in use, and the slab stays frozen
+    only if there was a freelist."""
+    freelist = slab.freelist
+    slab.freelist = 0
+    slab.inuse = slab.objects
+    slab.frozen = freelist != 0
+    return freelist
+
+
+def freeze_slab(s: KmemCache, slab: Slab) -> int:
+    """Like get_freelist for a slab off the node partial list, which always ends frozen."""
+    freelist = slab.freelist
+    slab.freelist = 0
+    slab.inuse = slab.objects
+    slab.frozen = True
+    return freelist
+
+
+def get_partial_node(mm: SlubMM, s: KmemCache, n: KmemCacheNode, cpu: int) -> Slab | None:
+    """The first slab of the node's partial list for the CPU (ALLOC_FROM_PARTIAL), and the following ones onto
+    the CPU's partial list (CPU_PARTIAL_NODE, never draining) until more than cpu_partial_slabs/2 moved."""
+    if not n.nr_partial:
+        return None
+    c = s.cpu_slab[cpu]
+    partial = None
+    partial_slabs = 0
+    for slab in list(n.partial):
+        remove_partial(n, slab)
+        if partial is None:
+            partial = slab
+            stat(c, StatItem.ALLOC_FROM_PARTIAL)
+            if slub_get_cpu_partial(s) == 0:
+                break
+        else:
+            put_cpu_partial(mm, s, slab, False, cpu)
+            stat(c, StatItem.CPU_PARTIAL_NODE)
+            partial_slabs += 1
+            if partial_slabs > slub_get_cpu_partial(s) // 2:
+                break
+    return partial
+
+
+def get_any_partial(mm: SlubMM, s: KmemCache, flags: int, cpu: int) -> Slab | None:
+    """Partial slabs of the nodes in zonelist order from the CPU's node, from a node only when it has more than
+    min_partial; tried only when get_cycles() % 1024 is at most remote_node_defrag_ratio."""
+    if not s.remote_node_defrag_ratio or mm.get_cycles() % 1024 > s.remote_node_defrag_ratio:
+        return None
+    for nid in mm.pa.zonelist_nodes(numa_mem_id(mm, cpu), flags):
+        n = s.node[nid]
+        if n.nr_partial > s.min_partial:
+            slab = get_partial_node(mm, s, n, cpu)
+            if slab is not None:
+                return slab
+    return None
+
+
+def get_partial(mm: SlubMM, s: KmemCache, node: int, flags: int, cpu: int) -> Slab | None:
+    """The node asked for (the CPU's for NUMA_NO_NODE), then any node unless __GFP_THISNODE binds the request."""
+    searchnode = numa_mem_id(mm, cpu) if node == NUMA_NO_NODE else node
+    slab = get_partial_node(mm, s, s.node[searchnode], cpu)
+    if slab is not None or (node != NUMA_NO_NODE and flags & __GFP_THISNODE):
+        return slab
+    return get_any_partial(mm, s, flags, cpu)
+
+
+def _load_freelist(mm: SlubMM, s: KmemCache, c: KmemCacheCpu, freelist: int) -> int:
+    """The ``load_freelist`` label: the first object is returned, the rest becomes the CPU freelist."""
+    c.freelist = get_freepointer(mm.mem, s, freelist)
+    c.tid = next_tid(c.tid)
+    return freelist
+
+
+def _new_objects(mm: SlubMM, s: KmemCache, gfpflags: int, node: int, cpu: int) -> int:
+    """The ``new_objects`` label: a node partial slab (frozen), else a new slab (ALLOC_SLAB); a request for a
+    node first tries that node only (GFP_NOWAIT | __GFP_THISNODE), then anywhere. 0 when out of memory."""
+    c = s.cpu_slab[cpu]
+    try_thisnode = True
+    while True:
+        pc_flags = gfpflags
+        if node != NUMA_NO_NODE and not gfpflags & __GFP_THISNODE and try_thisnode:
+            pc_flags = GFP_NOWAIT | __GFP_THISNODE
+        slab = get_partial(mm, s, node, pc_flags, cpu)
+        if slab is not None:
+            freelist = freeze_slab(s, slab)
+            break
+        slab = new_slab(mm, s, pc_flags, node, cpu)
+        if slab is None:
+            if node != NUMA_NO_NODE and not gfpflags & __GFP_THISNODE and try_thisnode:
+                try_thisnode = False
+                continue
+            return 0
+        stat(c, StatItem.ALLOC_SLAB)
+        freelist = slab.freelist
+        slab.freelist = 0
+        slab.inuse = slab.objects
+        slab.frozen = True
+        inc_slabs_node(s, slab.nid, slab.objects)
+        break
+    c.slab = slab
+    return _load_freelist(mm, s, c, freelist)
+
+
+def ___slab_alloc(mm: SlubMM, s: KmemCache, gfpflags: int, node: int, cpu: int) -> int:
+    """An object when the CPU freelist cannot give one (ALLOC_SLOWPATH): the cpu slab's own free objects (remote
+    frees, ALLOC_REFILL), else a per-CPU partial slab on the right node (CPU_PARTIAL_ALLOC; the others met on
+    the way go to their node lists), else a node partial slab or a new slab. 0 when out of memory."""
+    c = s.cpu_slab[cpu]
+    stat(c, StatItem.ALLOC_SLOWPATH)
+    slab = c.slab
+    if slab is not None:
+        if not node_match(slab, node):
+            stat(c, StatItem.ALLOC_NODE_MISMATCH)
+            freelist = c.freelist
+            c.slab, c.freelist = None, 0
+            c.tid = next_tid(c.tid)
+            deactivate_slab(mm, s, slab, freelist, cpu)
+        else:
+            freelist = c.freelist
+            if freelist:
+                return _load_freelist(mm, s, c, freelist)
+            freelist = get_freelist(s, slab)
+            if freelist:
+                stat(c, StatItem.ALLOC_REFILL)
+                return _load_freelist(mm, s, c, freelist)
+            c.slab = None
+            c.tid = next_tid(c.tid)
+            stat(c, StatItem.DEACTIVATE_BYPASS)
+    while (slab := slub_percpu_partial(c)) is not None:
+        slub_set_percpu_partial(c, slab)
+        if node_match(slab, node):
+            c.slab = slab
+            freelist = get_freelist(s, slab)
+            assert freelist, "a per-CPU partial slab without free objects"
+            stat(c, StatItem.CPU_PARTIAL_ALLOC)
+            return _load_freelist(mm, s, c, freelist)
+        slab.next = None
+        __put_partials(mm, s, slab, cpu)
+    return _new_objects(mm, s, gfpflags, node, cpu)
+
+
+def __slab_free(mm: SlubMM, s: KmemCache, slab: Slab, head: int, tail: int, cnt: int, cpu: int) -> None:
+    """Free ``cnt`` objects (``head``..``tail``, chained) to a slab that is not the CPU's cpu slab
+    (FREE_SLOWPATH): a frozen slab only takes them (FREE_FROZEN); a full one goes to the CPU's partial list
+    (CPU_PARTIAL_FREE, draining it when full); an emptied slab on its node's partial list is discarded when the
+    node has min_partial partial slabs (FREE_REMOVE_PARTIAL, FREE_SLAB); a slab on a per-CPU partial list
+    stays there."""
+    c = s.cpu_slab[cpu]
+    stat(c, StatItem.FREE_SLOWPATH)
+    cpu_partial = kmem_cache_has_cpu_partial(mm, s)
+    prior = slab.freelist
+    set_freepointer(mm.mem, s, tail, prior)
+    was_frozen = slab.frozen
+    inuse = slab.inuse - cnt
+    n = None
+    on_node_partial = False
+    if (not inuse or not prior) and not was_frozen and (not cpu_partial or prior):
+        n = s.node[slab.nid]
+        on_node_partial = slab.node_partial
+    slab.freelist = head
+    slab.inuse = inuse
+    if n is None:
+        if was_frozen:
+            stat(c, StatItem.FREE_FROZEN)
+        elif cpu_partial and not prior:
+            put_cpu_partial(mm, s, slab, True, cpu)
+            stat(c, StatItem.CPU_PARTIAL_FREE)
+        return
+    if prior and not on_node_partial:
+        return
+    if not inuse and n.nr_partial >= s.min_partial:
+        if prior:
+            remove_partial(n, slab)
+            stat(c, StatItem.FREE_REMOVE_PARTIAL)
+        stat(c, StatItem.FREE_SLAB)
+        discard_slab(mm, s, slab, cpu)
+        return
+    if not cpu_partial and not prior:
+        add_partial(n, slab, DEACTIVATE_TO_TAIL)
+        stat(c, StatItem.FREE_ADD_PARTIAL)
