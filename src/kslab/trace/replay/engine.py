@@ -177,6 +177,14 @@ class Replayer:
         for stage in self.stages:
             stage.flush()
 
+    def begin(self, head: list[TraceEvent], clock: str | None) -> None:
+        """Before the first event: the clock (``clock``, or guessed from the ``head`` events) and the boot."""
+        if clock is None:
+            integral = all(ev.ts == int(ev.ts) for ev in head)
+            clock = Clock.COUNTER if head and integral and any(ev.ts for ev in head) else Clock.SECONDS
+        self.clock = clock
+        self.start_boot(head)
+
     def run(self, events: Iterable[TraceEvent], clock: str | None = None) -> ReplaySummary:
         """Replay every event; ``clock`` is ``seconds`` or ``counter`` (guessed from the first events)."""
         it = iter(events)
@@ -185,11 +193,7 @@ class Replayer:
             head.append(ev)
             if len(head) >= HEAD_EVENTS:
                 break
-        if clock is None:
-            integral = all(ev.ts == int(ev.ts) for ev in head)
-            clock = Clock.COUNTER if head and integral and any(ev.ts for ev in head) else Clock.SECONDS
-        self.clock = clock
-        self.start_boot(head)
+        self.begin(head, clock)
         feed = self.feed
         progress = self.on_progress
         n = 0
