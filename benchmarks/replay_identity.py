@@ -43,7 +43,7 @@ if not DATA.is_dir():
 TEST_DATA = ROOT / "tests" / "trace" / "data"
 # the oracle helpers (machine shape of each run, the manifest from caches.log), as the fidelity check uses them
 CHECKS = Path(os.environ.get("KSLAB_CHECKS", DATA.parent.parent / "checks"))
-TIMING = re.compile(r"in [0-9.]+ s \([0-9]+ events/s\)")
+TIMING = re.compile(r"in [0-9.]+ s( \([0-9]+ events/s\))?")
 
 
 @dataclass

@@ -16,7 +16,7 @@ from kslab.trace.replay import Replayer, ReplayOptions
 
 
 def replay(text: str, opts: ReplayOptions | None = None, **machine: object) -> Replayer:
-    rep = Replayer(MachineConfig.build(**machine), None, opts or ReplayOptions(skip_bad=True))  # type: ignore[arg-type]
+    rep = Replayer(MachineConfig.build(**machine), None, opts or ReplayOptions())  # type: ignore[arg-type]
     stats = ParseStats()
     s = rep.run(iter_events(io.StringIO(text), skip_bad=True, stats=stats))
     assert sum(s.applied.values()) + sum(s.skipped.values()) == s.events == stats.events

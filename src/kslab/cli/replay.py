@@ -256,7 +256,7 @@ def replay_options(args: argparse.Namespace) -> ReplayOptions:
         cpus = None  # the topology decides; the machine's own check comes later
     return ReplayOptions(reap=args.reap, start_slabinfo=args.start_slabinfo, sync_on=args.sync_on,
                          actions=parse_actions(args.action, cpus), snapshot_on=args.snapshot_on, out=args.out,
-                         ptr_map=args.ptr_map, unknown_free=args.unknown_free, skip_bad=args.skip_bad)
+                         ptr_map=args.ptr_map, unknown_free=args.unknown_free)
 
 
 R = TypeVar("R", bound=Replayer)

@@ -145,7 +145,7 @@ MACHINES: tuple[dict[str, object], ...] = (
 def check_replay(data: bytes, machine: dict[str, object], unknown_free: str = "placeholder") -> tuple[int, str]:
     """Replay ``data``; returns (events, outcome) where outcome is ``ok`` or the one-line error raised."""
     stats = ParseStats()
-    rep = Replayer(MachineConfig.build(**machine), None, ReplayOptions(skip_bad=True, unknown_free=unknown_free))  # type: ignore[arg-type]
+    rep = Replayer(MachineConfig.build(**machine), None, ReplayOptions(unknown_free=unknown_free))  # type: ignore[arg-type]
     try:
         s = rep.run(iter_events(io.BytesIO(data), skip_bad=True, stats=stats))
     except KslabError as e:

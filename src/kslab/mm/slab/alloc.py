@@ -314,13 +314,8 @@ def slab_alloc(cachep: KmemCache, flags: int, caller: int = 0) -> int:
             # The common case, with __do_cache_alloc() (no mempolicy, no spreading: no
             # alternate_node_alloc) and ____cache_alloc()'s per-CPU hit inlined.
             ac = cachep.cpu_cache[k.cpu]
-            entry = ac.entry
-            if entry:
-                # array_alloc_hit() (hits.py), inlined: the hottest path of the model
-                ac.touched = 1
-                cachep.stats.allochit += 1
-                cachep.paths.alloc_hit += 1
-                return _post_alloc(cachep, entry.pop(), flags, caller)
+            if ac.entry:
+                return _post_alloc(cachep, array_alloc_hit(cachep, ac), flags, caller)
     else:
         k.explain.step("slab_alloc", "entry", cache=cachep.name, flags=flags, cpu=k.cpu, node=k.numa_node)
     objp = __do_cache_alloc(cachep, flags)
@@ -334,13 +329,8 @@ def slab_alloc_node(cachep: KmemCache, flags: int, nodeid: int, caller: int = 0)
     if k.explain is None and nodeid == k.numa_node and nodeid < len(cachep.node) and cachep.node[nodeid] is not None:
         # the local node: ____cache_alloc()'s per-CPU hit inlined
         ac = cachep.cpu_cache[k.cpu]
-        entry = ac.entry
-        if entry:
-            # array_alloc_hit() (hits.py), inlined: the hottest path of the model
-            ac.touched = 1
-            cachep.stats.allochit += 1
-            cachep.paths.alloc_hit += 1
-            return _post_alloc(cachep, entry.pop(), flags, caller)
+        if ac.entry:
+            return _post_alloc(cachep, array_alloc_hit(cachep, ac), flags, caller)
     if k.explain is not None:
         k.explain.step("slab_alloc_node", "entry", cache=cachep.name, flags=flags, cpu=k.cpu, node=nodeid,
                        here=k.numa_node)

@@ -217,9 +217,7 @@ def ___cache_free(cachep: KmemCache, objp: int, caller: int) -> None:
                     return
             entry = ac.entry
             if len(entry) < ac.limit:
-                # count_free_hit() (hits.py), inlined: the hottest path of the model
-                cachep.stats.freehit += 1
-                cachep.paths.free_hit += 1
+                count_free_hit(cachep)
             else:
                 count_free_miss(cachep)
                 cache_flusharray(cachep, ac)

@@ -1,6 +1,9 @@
-"""The per-CPU array's hit bookkeeping (STATS_INC_ALLOCHIT/FREEHIT and the per-path counters), in one
-place: called by ____cache_alloc() and slab_alloc() (alloc.py), ___cache_free() (free.py) and the replay's
-fast paths."""
+"""The per-CPU array's hit bookkeeping (STATS_INC_ALLOCHIT/FREEHIT/FREEMISS, ac->touched and the per-path
+counters), written once here and called by ____cache_alloc(), slab_alloc() and slab_alloc_node()
+(alloc.py), ___cache_free() (free.py) and the replay's fast paths (trace/replay/fastpath.py).
+
+The public names are stable (other callers build on them): ``array_alloc_hit``,
+``array_alloc_hit_counted``, ``count_free_hit``, ``count_free_miss``, ``array_free_hit``."""
 
 from __future__ import annotations
 
@@ -16,13 +19,9 @@ def array_alloc_hit(cachep: KmemCache, ac: ArrayCache) -> int:
 
 
 def array_alloc_hit_counted(cachep: KmemCache, ac: ArrayCache) -> int:
-    """array_alloc_hit() and slab_alloc()'s count of a successful allocation (what _post_alloc counts)."""
-    ac.touched = 1
-    cachep.stats.allochit += 1
-    paths = cachep.paths
-    paths.alloc_hit += 1
-    paths.alloc += 1
-    return ac.entry.pop()
+    """slab_alloc() of a hit: array_alloc_hit() and _post_alloc()'s count of a successful allocation."""
+    cachep.paths.alloc += 1
+    return array_alloc_hit(cachep, ac)
 
 
 def count_free_hit(cachep: KmemCache) -> None:
@@ -40,6 +39,5 @@ def count_free_miss(cachep: KmemCache) -> None:
 def array_free_hit(cachep: KmemCache, ac: ArrayCache, objp: int) -> None:
     """___cache_free() of a local object with room in the array: counted, and pushed on the array."""
     cachep.paths.free += 1
-    cachep.stats.freehit += 1
-    cachep.paths.free_hit += 1
+    count_free_hit(cachep)
     ac.entry.append(objp)

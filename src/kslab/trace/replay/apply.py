@@ -29,7 +29,7 @@ from .boot import Boot
 from .fastpath import FastPath
 from .internal import InternalPairing
 from .markers import Markers
-from .options import Applied, Clock, Followed, Internal, ReplayError, ReplaySummary, Skipped, UnknownFree
+from .options import Applied, Followed, Internal, ReplayError, ReplaySummary, Skipped, UnknownFree
 from .placeholders import Placeholders
 from .ptrmap import PointerMap
 from .reap import ReapFollower, TraceClock
@@ -118,7 +118,7 @@ class Apply(Stage):
         clock = self.clock
         try:
             # TraceClock.follow()'s test inlined: the clock moves on at most once per jiffy of the trace
-            if clock.mode == Clock.SECONDS and int(ev.ts * clock.hz) > self.k.jiffies:
+            if clock.in_seconds and int(ev.ts * clock.hz) > self.k.jiffies:
                 clock.follow(ev)
             if kind <= KMEM_CACHE_ALLOC_NODE:
                 self._alloc(ev)

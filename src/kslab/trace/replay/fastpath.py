@@ -17,14 +17,14 @@ from ...mm.kernel import Kernel
 from ...mm.page import PAGE_OFFSET, PAGE_SHIFT, PG_slab
 from ...mm.slab.alloc import slab_want_init_on_alloc
 from ...mm.slab.free import ___cache_free
-from ...mm.slab.hits import array_alloc_hit_counted, array_free_hit
+from ...mm.slab.hits import array_alloc_hit, count_free_hit
 from ...mm.slab.kmalloc import kmalloc_slab
-from ...mm.slab_def import KmemCache
+from ...mm.slab_def import ArrayCache, KmemCache
 from ..events import KIND_NAMES, KMALLOC_NODE, KMEM_CACHE_FREE, TraceEvent
 from .boot import Boot
 from .internal import InternalPairing
 from .markers import Markers
-from .options import Clock, ReplaySummary
+from .options import ReplaySummary
 from .ptrmap import PointerMap
 from .reap import TraceClock
 from .sites import PLAIN_ALLOC_SITES, PLAIN_FREE_SITES, plain_alloc_site, plain_free_site
@@ -63,7 +63,7 @@ class FastPath:
         self.k = k
         self.boot = boot
         self.ptrs = ptrs
-        self.internal = internal
+        self.hook = internal.hook  # fixed for the replay's life (InternalPairing)
         self.pending_read = markers.pending_read
         self.apply = apply
         self.refilled = apply.refills.refilled
@@ -73,16 +73,16 @@ class FastPath:
 
     def alloc(self, ev: TraceEvent) -> bool:
         """Apply._alloc() of an ordinary allocation that hits the per-CPU array, in one piece (see
-        ALLOC_CONDITIONS)."""
+        ALLOC_CONDITIONS): the tests that need no change, the CPU and policy the general code sets, the
+        cache and its array (``_array_cache``), then the effects (``_take``)."""
         k = self.k
-        kptr = ev.ptr
         cpu = ev.cpu
         boot = self.boot
         clock = self.clock
-        if (not kptr or not 0 <= cpu < self.cpus or self.pending_read or k.explain is not None
-                or k.debug or k.cpuset_slab_spread or k.event_hook is not self.internal.hook
+        if (not ev.ptr or not 0 <= cpu < self.cpus or self.pending_read or k.explain is not None
+                or k.debug or k.cpuset_slab_spread or k.event_hook is not self.hook
                 or cpu in self.refilled or (boot.directive_mode and cpu not in k.online_cpus)
-                or (clock.mode == Clock.SECONDS and int(ev.ts * clock.hz) > k.jiffies)):
+                or (clock.in_seconds and int(ev.ts * clock.hz) > k.jiffies)):
             return False
         call_site = ev.call_site
         plain = PLAIN_ALLOC_SITES.get(call_site)
@@ -100,7 +100,6 @@ class FastPath:
             k.set_policy(cpu, None)  # TaskPolicies.apply() of a task other than pids 0 and 1: the local policy
         if k.policies and cpu in k.policies:
             return False  # a mempolicy on this CPU: slab_alloc() may go to alternate_node_alloc()
-        node = k.numa_node
         kind = ev.kind
         cachep: KmemCache | int | None
         if kind <= KMALLOC_NODE:  # kmalloc, kmalloc_node
@@ -117,43 +116,49 @@ class FastPath:
             if cachep is None:
                 return False
         if kind & 1:  # the _node variants: slab_alloc_node() takes the array only for the local node
+            node = k.numa_node
             nodeid = ev.node if ev.node < k.nr_node_ids else -1
             if nodeid == -1:
                 nodeid = node
             if nodeid != node or nodeid >= len(cachep.node) or cachep.node[nodeid] is None:
                 return False
         cpu_cache = cachep.cpu_cache
-        if not cpu_cache:
+        if not cpu_cache or not cpu_cache[cpu].entry:
             return False
-        ac = cpu_cache[cpu]
-        if not ac.entry:
-            return False
-        # -- from here on, the effects of the general code, in its order --
+        self._take(ev, k, cachep, cpu_cache[cpu])
+        return True
+
+    def _take(self, ev: TraceEvent, k: Kernel, cachep: KmemCache, ac: ArrayCache) -> None:
+        """The effects of the general code for an allocation that hits ``ac``, in its order: the hit,
+        _post_alloc()'s initialisation, the count of the event and record_alloc()."""
         ptrs = self.ptrs
         ptrs.evno += 1
-        mptr = array_alloc_hit_counted(cachep, ac)  # ____cache_alloc(): the per-CPU hit, and _post_alloc()'s count
+        mptr = array_alloc_hit(cachep, ac)  # ____cache_alloc(): the per-CPU hit
+        cachep.paths.alloc += 1  # _post_alloc()'s count
         flags = ev.gfp
         if (flags & _GFP_ZERO or k.config.init_on_alloc) and slab_want_init_on_alloc(cachep, flags):
             k.memory.memset(mptr, 0, cachep.object_size)
+        kind = ev.kind
+        named: KmemCache | None = cachep
         if kind <= KMALLOC_NODE:
             # _alloc() names the cache of a kmalloc'd object after its page (Kernel.virt_to_cache)
             page = k.mem_map.pages.get((mptr - PAGE_OFFSET) >> PAGE_SHIFT)
             if page is not None and page.compound_head & 1:
                 page = k.mem_map.compound_head(page)
-            cachep = page.slab_cache if page is not None else None
+            named = page.slab_cache if page is not None else None
         self.applied[KIND_NAMES[kind]] += 1
         # record_alloc(): a pointer the replay believes live goes through the general code
+        kptr = ev.ptr
         kmap = ptrs.kmap
         if kptr in kmap:
-            self.apply.record_alloc(ev, mptr, cachep)
-            return True
+            self.apply.record_alloc(ev, mptr, named)
+            return
         kmap[kptr] = mptr
-        if cachep is not None:
-            ptrs.kcache[kptr] = cachep
-            ptrs.kpage_cache[kptr >> 12] = cachep
+        if named is not None:
+            ptrs.kcache[kptr] = named
+            ptrs.kpage_cache[kptr >> 12] = named
         if ptrs.out is not None:
-            ptrs.write(kptr, mptr, KIND_NAMES[kind], cachep)
-        return True
+            ptrs.write(kptr, mptr, KIND_NAMES[kind], named)
 
     def free(self, ev: TraceEvent) -> bool:
         """Apply._free() of a known object that is not one of the model's own structures, in one piece.
@@ -172,9 +177,9 @@ class FastPath:
         cpu = ev.cpu
         clock = self.clock
         if (kptr <= 16 or not 0 <= cpu < self.cpus or k.explain is not None or k.debug
-                or k.event_hook is not self.internal.hook
+                or k.event_hook is not self.hook
                 or (self.boot.directive_mode and cpu not in k.online_cpus)
-                or (clock.mode == Clock.SECONDS and int(ev.ts * clock.hz) > k.jiffies)):
+                or (clock.in_seconds and int(ev.ts * clock.hz) > k.jiffies)):
             return False
         call_site = ev.call_site
         plain = PLAIN_FREE_SITES.get(call_site)
@@ -218,7 +223,10 @@ class FastPath:
         if (not k.sk_memalloc_socks and not k.config.init_on_free and (not k.numa_multi or page.nid == k.numa_node)
                 and len(entry) < ac.limit
                 and not (k.config.CONFIG_SLAB_FREELIST_HARDENED and entry and entry[-1] == mptr)):
-            array_free_hit(c, ac, mptr)  # ___cache_free(): a local free with room in the array (its fast case)
+            # ___cache_free()'s fast case: a local free with room in the array
+            c.paths.free += 1
+            count_free_hit(c)
+            entry.append(mptr)
         else:
             _cache_free(c, mptr, 0)  # ___cache_free()
         self.applied[KIND_NAMES[kind]] += 1

@@ -114,9 +114,7 @@ class ReplayOptions:
     out: str | None = None
     ptr_map: str | None = None
     unknown_free: str = UnknownFree.PLACEHOLDER  # an UnknownFree value
-    #: not read by the replay (the parser skips bad lines: ``iter_events(skip_bad=...)``); kept for callers
-    #: that pass it (tools/fuzz.py)
-    skip_bad: bool = False
+    # (bad trace lines are the parser's business: ``iter_events(skip_bad=...)``)
 
 
 @dataclass

@@ -101,15 +101,10 @@ class FlushOrder(Stage):
             self.race = None
             self.open.pop(cpu, None)
             cachep = self.event_cache(ev) if ev.kind >= KFREE else None
-            if cachep is not None and cachep is self.event_cache(alloc):
+            first = cachep is not None and cachep is self.event_cache(alloc)
+            if first:
                 self.summary.followed[Followed.FLUSH_BEFORE_REFILL] += 1
-                self.push(ev)
-                for e in held:
-                    self.push(e)
-            else:
-                for e in held:
-                    self.push(e)
-                self.push(ev)
+            self.push_held(ev, held, self.push if first else None)
             return
         kind = ev.kind
         if kind == FUNC:
@@ -293,15 +288,10 @@ class IrqRefillHold(Stage):
                 return
             self.hold = None
             self.refill_open.pop(cpu, None)
-            if ev.kind <= KMEM_CACHE_ALLOC_NODE and ev.irq == ctx and ev.pid == pid:
+            first = ev.kind <= KMEM_CACHE_ALLOC_NODE and ev.irq == ctx and ev.pid == pid
+            if first:
                 self.summary.followed[Followed.ALLOC_AFTER_IRQ] += 1
-                self.down.push(ev)
-                for e in held:
-                    self.push(e)
-            else:
-                for e in held:
-                    self.push(e)
-                self.push(ev)
+            self.push_held(ev, held, self.down.push if first else None)
             return
         refill = self.refill_open
         if ev.kind == FUNC and ev.text == "cache_alloc_refill":

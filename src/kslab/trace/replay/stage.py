@@ -3,6 +3,8 @@ later, possibly in another order), and gives back whatever it holds on ``flush``
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..events import TraceEvent
 
 
@@ -19,3 +21,14 @@ class Stage:
 
     def flush(self) -> None:
         """Pass on everything held back (as the end of the input does)."""
+
+    def push_held(self, ev: TraceEvent, held: list[TraceEvent], first: Callable[[TraceEvent], None] | None) -> None:
+        """A hold ends at ``ev``: the ``held`` events go through this stage again, in their order, with
+        ``ev`` before them (passed to ``first``) when the trace showed that the kernel did it first, else
+        after them (``first`` None)."""
+        if first is not None:
+            first(ev)
+        for e in held:
+            self.push(e)
+        if first is None:
+            self.push(ev)
