@@ -173,3 +173,21 @@ def test_real_trace_random_seq_paired_and_learnt(tmp_path) -> None:  # type: ign
         total.update(row)
     assert total[FreshAlloc.PREDICTED] > 20 * total[FreshAlloc.START] > 0
     assert total[FreshAlloc.MISPREDICTED] == 0
+
+
+def test_stats_reports_per_cache_learning(capsys) -> None:  # type: ignore[no-untyped-def]
+    import json  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from kslab.cli import main  # noqa: PLC0415
+    data = Path(__file__).resolve().parent / "data"
+    args = ["stats", str(data / "oracle-F2-head.txt.xz"), "--cpus", "2", "--freelist-random", "--caches",
+            str(data / "oracle-F2-caches.manifest.xz"), "-q", "--slab"]
+    assert main([*args, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["freelist_random"]
+    k64 = rows["kmalloc-64"]
+    assert 0 < k64["learned after"] == k64[FreshAlloc.LEARNING] and k64[FreshAlloc.PREDICTED] > k64["learned after"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    line = next(ln for ln in text.splitlines() if ln.startswith("kmalloc-64 "))
+    assert line.split()[1] == str(k64["learned after"]) and str(k64[FreshAlloc.PREDICTED]) in line.split()

@@ -235,6 +235,4 @@ class Replayer:
         if boot.directive_mode:
             boot.mb.finish()
         self.internal.finish()
-        if self.shuffle is not None:
-            self.shuffle.finish()
         self.ptrs.close()

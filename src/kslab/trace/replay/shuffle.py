@@ -145,7 +145,7 @@ class ShuffleFollower:
             counts[FreshAlloc.UNMATCHED] += 1
             return mptr
         if self._pair(rec, kbase):
-            kind = self._learn(rec, slot, kidx, midx)
+            kind = self._learn(rec, slot, kidx, midx, counts)
         else:
             kind = FreshAlloc.SHARED
             rec.kbase = kbase
@@ -167,7 +167,7 @@ class ShuffleFollower:
         self.kslabs[kbase] = rec
         return True
 
-    def _learn(self, rec: SlabRec, slot: int, kidx: int, midx: int) -> FreshAlloc:
+    def _learn(self, rec: SlabRec, slot: int, kidx: int, midx: int, counts: Counter[str]) -> FreshAlloc:
         """Feed the learner one (slot, object) of the kernel's slab; the slab's order once it is known."""
         if not rec.precomputed:
             return FreshAlloc.PRANDOM
@@ -180,8 +180,9 @@ class ShuffleFollower:
             return kind
         was_complete = lr.complete
         lr.fresh(rec.lid, slot, kidx)
-        if lr.learned_after is not None and cachep.name not in self.summary.freelist_learned:
-            self.summary.freelist_learned[cachep.name] = lr.learned_after
+        if lr.complete and cachep.name not in self.summary.freelist_learned:
+            # the fresh objects it took, this one included
+            self.summary.freelist_learned[cachep.name] = counts[FreshAlloc.LEARNING] + (not was_complete)
         cyc = lr.cycle()
         start = lr.start(rec.lid)
         if cyc is not None and start is not None:
@@ -213,9 +214,3 @@ class ShuffleFollower:
         rec.out[midx] = 0
         rec.out[rec.order[slot]] = 1
         return new
-
-    def finish(self) -> None:
-        """Record, for every cache whose cycle was learnt, the observations it took."""
-        for cachep, lr in self.learners.items():
-            if lr.learned_after is not None:
-                self.summary.freelist_learned.setdefault(cachep.name, lr.learned_after)
