@@ -106,3 +106,20 @@ def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert "#I names" in capsys.readouterr().err
     assert main(["ask", "--next", "nosuch"]) != 0
     assert "no such cache" in capsys.readouterr().err
+
+
+def test_ask_in_a_replay_of_a_real_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    # capture F2's first 30000 lines (FREELIST_RANDOM kernel, 2 CPUs): the answers at a line of the trace
+    from pathlib import Path  # noqa: PLC0415
+    data = Path(__file__).resolve().parents[1] / "trace" / "data"
+    base = [str(data / "oracle-F2-head.txt.xz"), "--cpus", "2", "--freelist-random", "--caches",
+            str(data / "oracle-F2-caches.manifest.xz"), "-q"]
+    # freed at line 3026 (kfree), taken again at line 3034 (the trace's lines, counted from 1)
+    assert main(["ask", *base, "--reuse", "0xffff88800285ac00"]) == 0
+    out = capsys.readouterr().out
+    assert "freed at line 3026" in out and "taken at line 3034" in out and "the model's object 0x" in out
+    assert main(["ask", *base, "--at-line", "20000", "--next", "kmalloc-64", "-n", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "allocation(s) before the first from a fresh slab" in out
+    assert main(["ask", *base, "--at-line", "3033", "--holder", "0xffff88800285ac00"]) == 0
+    assert "(the model's object for the kernel's 0xffff88800285ac00): cache kmalloc-32" in capsys.readouterr().out

@@ -12,8 +12,9 @@ Questions (one per run):
                        took its slot (cache, call site, trace line), in the kernel's trace and in the model
 
 In a replay, addresses are the kernel's (the trace's): --holder and --release look at the model's object that
-stands for them.  With CONFIG_SLAB_FREELIST_RANDOM (--freelist-random), an answer that depends on a random
-start kslab cannot know says so and gives the distribution over it.
+stands for them (the last one the replay gave for that address, if it is free now).  With
+CONFIG_SLAB_FREELIST_RANDOM (--freelist-random), an answer that depends on a random start kslab cannot know
+says so and gives the distribution over it.
 
 Script (--script): operations separated by ';': ``kmalloc SIZE [xN]``, ``alloc CACHE [xN]``
 (kmem_cache_alloc), ``kfree #I`` (the I-th object the script allocated, from 1), ``cpu N``; ``#I`` is also
@@ -155,17 +156,17 @@ def run(args: argparse.Namespace) -> int:
         objs = run_script(k, args.script or "", args.cpu)
     else:
         rep = make_replayer(args)
-        if history is not None:
-            orig = rep.applier.record_alloc
+        orig = rep.applier.record_alloc
 
-            def record(ev: TraceEvent, mptr: int, cachep: object) -> None:
-                orig(ev, mptr, cachep)  # type: ignore[arg-type]
+        def record(ev: TraceEvent, mptr: int, cachep: object) -> None:
+            orig(ev, mptr, cachep)  # type: ignore[arg-type]
+            kmap[ev.ptr] = mptr  # the model's object for the kernel's address, also once freed
+            if history is not None:
                 history.record_model(ev.ptr, mptr)
-            rep.applier.record_alloc = record  # type: ignore[method-assign]
-            rep.fast_path = False
+        rep.applier.record_alloc = record  # type: ignore[method-assign]
+        rep.fast_path = False
         run_replay(rep, args, wrap=_stop(args, history))
         k = rep.k
-        kmap = rep.kmap
         if rep.shuffle is not None:
             for c, lr in rep.shuffle.learners.items():
                 cyc = lr.cycle()
