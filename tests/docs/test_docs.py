@@ -1,4 +1,5 @@
-"""The documentation runs: every command and snippet that docs/tutorial.md and README.md show as
+"""The documentation runs: every command and snippet that docs/tutorial.md, README.md and
+docs/heap-questions.md show as
 runnable is executed, and where the doc shows its output, the output must be what kslab prints.
 
 Conventions of the two documents (see the note at the top of docs/tutorial.md):
@@ -37,7 +38,8 @@ from kslab.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = ROOT / "docs" / "tutorial.md"
 README = ROOT / "README.md"
-DOCS = (TUTORIAL, README)
+HEAP = ROOT / "docs" / "heap-questions.md"
+DOCS = (TUTORIAL, README, HEAP)
 UPDATE = os.environ.get("KSLAB_UPDATE_GOLDEN") == "1"
 
 # a fence opens with ``` and an info string at the start of a line, and closes with ``` alone

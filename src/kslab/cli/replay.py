@@ -158,9 +158,38 @@ def summary_dict(s: ReplaySummary, stats: ParseStats, seconds: float) -> dict[st
         "internal": dict(s.internal), "unknown_frees": dict(s.unknown_frees), "placeholders": dict(s.placeholders),
         "sync": s.sync, "snapshots": s.snapshots, "actions": s.actions, "cpu_remapped": s.cpu_remapped,
         "reaps": s.reaps, "followed": dict(s.followed),
+        "freelist_random": freelist_dict(s),
         "seconds": round(seconds, 3), "events_per_second": int(s.events / seconds) if seconds else 0,
         "notes": s.notes[:50],
     }
+
+
+def freelist_dict(s: ReplaySummary) -> dict[str, dict[str, int]]:
+    """CONFIG_SLAB_FREELIST_RANDOM, per cache: what became of the objects fresh slabs handed out (see
+    trace.replay.shuffle), ``learned after`` the fresh objects it took to learn the cache's random_seq."""
+    out: dict[str, dict[str, int]] = {}
+    for name in sorted(set(s.freelist) | set(s.freelist_learned)):
+        row = dict(s.freelist.get(name, {}))
+        if name in s.freelist_learned:
+            row[LEARNED_AFTER] = s.freelist_learned[name]
+        out[name] = row
+    return out
+
+
+#: the freelist_random key of a cache's count of fresh objects it took to learn its random_seq
+LEARNED_AFTER = "learned after"
+
+
+def freelist_totals(rows: dict[str, dict[str, int]]) -> dict[str, int]:
+    """The per-cache counts of freelist_dict summed over the caches (and how many caches were learnt)."""
+    tot: dict[str, int] = {}
+    for row in rows.values():
+        for key, v in row.items():
+            if key == LEARNED_AFTER:
+                tot["caches learnt"] = tot.get("caches learnt", 0) + 1
+            else:
+                tot[key] = tot.get(key, 0) + v
+    return tot
 
 
 def print_summary(d: dict[str, object], out: IO[str] | None = None) -> None:
@@ -173,6 +202,12 @@ def print_summary(d: dict[str, object], out: IO[str] | None = None) -> None:
             w(f"  {title}:\n")
             for key, v in sorted(items.items(), key=lambda kv: (-kv[1], kv[0])):
                 w(f"    {v:10d}  {key}\n")
+    fr = d.get("freelist_random")
+    if fr:
+        assert isinstance(fr, dict)
+        w("  freelist_random (fresh objects, all caches):\n")
+        for key, v in sorted(freelist_totals(fr).items(), key=lambda kv: (-kv[1], kv[0])):
+            w(f"    {v:10d}  {key}\n")
     if d["sync"]:
         w(f"  sync: {d['sync']}\n")
     for a in d["actions"]:  # type: ignore[attr-defined]

@@ -87,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
             from ..report.stats import CacheWindow  # noqa: PLC0415
             window = CacheWindow(rep.k)
     d = stats_dict(ts, window, sort, caller, alloc, args.lines, args.all_caches)
+    if not args.no_replay:
+        from .replay import freelist_dict  # noqa: PLC0415
+        fr = freelist_dict(rep.summary)
+        if fr:
+            d["freelist_random"] = fr
     d["trace"] = args.trace
     if args.json:
         json.dump(d, sys.stdout, indent=1, sort_keys=True)

@@ -7,6 +7,7 @@ cannot know by itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 
@@ -17,6 +18,7 @@ def INITIAL_JIFFIES(hz: int) -> int:  # the kernel's macro
 
 if TYPE_CHECKING:
     from .kernel import Kernel
+    from .page import Page
     from .slab_def import KmemCache
 
 
@@ -28,13 +30,17 @@ class ReplayHooks:
       the first one's slab: a replay sets race_grow to that cache, and the next cache_alloc_refill of it
       goes straight to growing, as the kernel's did (then it is None again);
     * ``kernel_cache_addr``: the address a struct kmem_cache of the model had in the traced kernel (a
-      replay pairs them, see adopt_kernel_cache_addr), from which its node timers start.
+      replay pairs them, see adopt_kernel_cache_addr), from which its node timers start;
+    * ``shuffled``: called as shuffled(cachep, page, precomputed) when CONFIG_SLAB_FREELIST_RANDOM's
+      shuffle_freelist has filled a new slab's freelist (``precomputed``: from the cache's random_seq, not
+      a per-slab PRNG), so that a replay can follow the slab's order (trace.replay.shuffle).
     """
 
     def __init__(self, k: Kernel) -> None:
         self.k = k
         self.race_grow: KmemCache | None = None
         self.kernel_cache_addr: dict[int, int] = {}
+        self.shuffled: Callable[[KmemCache, Page, bool], None] | None = None
 
     def raced(self, cachep: KmemCache) -> None:
         """The next cache_alloc_refill of ``cachep`` grows (see race_grow)."""

@@ -404,7 +404,37 @@ def render_stats(d: dict[str, Any]) -> str:
     if "caches" in d:
         out.append("")
         out += render_caches(d["caches"], d["model"])
+    if d.get("freelist_random"):
+        out.append("")
+        out += render_freelist_random(d["freelist_random"])
     return "\n".join(out) + "\n"
+
+
+#: render_freelist_random's columns: (heading, key of a cache's row of cli.replay.freelist_dict)
+FREELIST_COLUMNS = (("learnt after", "learned after"), ("learning", "learning"), ("prng", "prandom"),
+                    ("starts", "start"), ("predicted", "predicted"), ("wrong", "mispredicted"),
+                    ("unmatched", "unmatched"))
+
+
+def render_freelist_random(rows: dict[str, dict[str, int]], name_width: int = 20) -> list[str]:
+    """CONFIG_SLAB_FREELIST_RANDOM in the replay (trace.replay.shuffle), per cache: the fresh objects its
+    random_seq took to learn, and what became of the objects its fresh slabs handed out."""
+    from ..trace.replay.shuffle import FreshAlloc  # noqa: PLC0415
+    keys = {"learned after": "learned after", "learning": FreshAlloc.LEARNING, "prandom": FreshAlloc.PRANDOM,
+            "start": FreshAlloc.START, "predicted": FreshAlloc.PREDICTED, "mispredicted": FreshAlloc.MISPREDICTED,
+            "unmatched": FreshAlloc.UNMATCHED}
+    head = f"{'Cache (FREELIST_RANDOM)':<{name_width + 4}}" + "".join(f"{h:>13}" for h, _ in FREELIST_COLUMNS)
+    out = [head, "-" * len(head)]
+
+    def cell(row: dict[str, int], key: str) -> str:
+        v = row.get(keys[key])
+        return "-" if v is None else str(v)
+    for name, row in sorted(rows.items(), key=lambda kv: (-kv[1].get(FreshAlloc.PREDICTED, 0), kv[0])):
+        out.append(f"{name:<{name_width + 4}}" + "".join(f"{cell(row, key):>13}" for _, key in FREELIST_COLUMNS))
+    out.append("(learnt after: fresh objects it took to learn the cache's random_seq; learning, prng: fresh objects "
+               "before it was known, or of slabs shuffled without it, followed from the trace; starts: slabs whose "
+               "start position their first object gave; predicted, wrong: the later fresh objects)")
+    return out
 
 
 def stats_dict(ts: TraceStats, window: CacheWindow | None, sort: list[str], caller: bool, alloc: bool,

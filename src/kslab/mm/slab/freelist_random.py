@@ -187,6 +187,9 @@ def shuffle_freelist(cachep: KmemCache, page: Page) -> bool:
     fl = bytearray(order)
     assert len(fl) == num
     page.fl = fl
+    hook = k.replay_hooks.shuffled
+    if hook is not None:
+        hook(cachep, page, precomputed)
     if k.explain is None:
         return True
     objfl = objfreelist if objfreelist >= 0 else None
@@ -197,3 +200,71 @@ def shuffle_freelist(cachep: KmemCache, page: Page) -> bool:
         k.explain.step("shuffle_freelist", "prandom", cache=cachep.name, pfn=page.pfn, num=num, rand=state.rand,
                        objfreelist=objfl, head=list(fl[:8]))
     return True
+
+
+def _page_arrays(cachep: KmemCache) -> list[list[int]]:
+    """Every array of the cache that can hold objects of a slab: per-CPU, shared and alien."""
+    out = [ac.entry for ac in cachep.cpu_cache]
+    for n in cachep.node:
+        if n is None:
+            continue
+        if n.shared is not None:
+            out.append(n.shared.entry)
+        for al in n.alien or ():
+            if al is not None:
+                out.append(al.entry)
+    return out
+
+
+def free_fresh_objects(cachep: KmemCache, page: Page) -> set[int]:
+    """The indices of ``page``'s objects that no caller holds: still on the slab's freelist
+    (``fl[active:]``) or waiting in an array of the cache."""
+    fl = page.fl
+    assert fl is not None
+    free = set(fl[page.active:cachep.num])
+    lo = page.s_mem
+    hi = lo + cachep.size * cachep.num
+    size = cachep.size
+    for entry in _page_arrays(cachep):
+        for objp in entry:
+            if lo <= objp < hi:
+                free.add((objp - lo) // size)
+    return free
+
+
+def adopt_shuffled_order(cachep: KmemCache, page: Page, relabel: dict[int, int], objp: int) -> int:
+    """Replay only (like mm/slab/adopt.py): the traced kernel's shuffle_freelist drew another start than
+    the model's, which its first objects show.  Rename the objects of the fresh ``page`` that no caller
+    holds, and ``objp``, just allocated from it: object ``i`` becomes ``relabel[i]`` wherever it is (the
+    slab's freelist above ``active``, the per-CPU, shared and alien arrays, an objfreelist slab's freelist
+    pointer), as if the slab had been shuffled that way.  ``relabel`` is a permutation of those objects.
+    Returns ``objp``'s new address.  Counters are unchanged: every object stays where it was, only which
+    one is where changes."""
+    if not relabel:
+        return objp
+    size = cachep.size
+    lo = page.s_mem
+    hi = lo + size * cachep.num
+    held = free_fresh_objects(cachep, page)
+    mine = (objp - lo) // size if lo <= objp < hi else -1
+    held.add(mine)
+    if set(relabel) != set(relabel.values()) or not set(relabel) <= held:
+        raise ValueError(f"{cachep.name}: relabelling {relabel} is not a permutation of the slab's free objects")
+    fl = page.fl
+    assert fl is not None
+    for i in range(page.active, cachep.num):
+        fl[i] = relabel.get(fl[i], fl[i])
+    for entry in _page_arrays(cachep):
+        for j, p in enumerate(entry):
+            if lo <= p < hi:
+                idx = (p - lo) // size
+                new = relabel.get(idx)
+                if new is not None:
+                    entry[j] = lo + size * new + (p - lo) % size
+    if page.freelist is not None and cachep.flags & CFLGS_OBJFREELIST_SLAB:
+        fidx = (page.freelist - cachep.obj_offset - lo) // size
+        new = relabel.get(fidx)
+        if new is not None and fidx != mine:
+            page.freelist = lo + size * new + cachep.obj_offset
+    new = relabel.get(mine)
+    return objp if new is None else lo + size * new + (objp - lo) % size

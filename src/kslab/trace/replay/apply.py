@@ -33,7 +33,16 @@ from .options import Applied, Followed, Internal, ReplayError, ReplaySummary, Sk
 from .placeholders import Placeholders
 from .ptrmap import PointerMap
 from .reap import ReapFollower, TraceClock
-from .sites import ALLOC_SITES, FREE_SITES, KNOWN_SHRINK_CALLERS, SLABINFO_READ_SITES, site_function
+from .shuffle import ShuffleFollower
+from .sites import (
+    ALLOC_SITES,
+    FREE_SITES,
+    KNOWN_SHRINK_CALLERS,
+    RANDOM_SEQ_ALLOC,
+    RANDOM_SEQ_FREE,
+    SLABINFO_READ_SITES,
+    site_function,
+)
 from .stage import Stage
 from .sync import Sync
 
@@ -102,6 +111,8 @@ class Apply(Stage):
         self.saw_functions = False
         self.shrink_rotor: Counter[str] = Counter()
         self.fast = FastPath(k, boot, ptrs, internal, markers, self, clock, summary)
+        #: CONFIG_SLAB_FREELIST_RANDOM: the follower of fresh slabs' order (set by the engine)
+        self.shuffle: ShuffleFollower | None = None
 
     def push(self, ev: TraceEvent) -> None:
         kind = ev.kind
@@ -165,10 +176,12 @@ class Apply(Stage):
                 self.summary.applied[ev.kind_name + Applied.FREELIST_SUFFIX] += 1
                 self.internal.trace_internal(group, ev.ptr)
                 return True
-        elif site in ALLOC_SITES and ALLOC_SITES[site] in ("alloc:node", "alloc:array"):
+        elif site in ALLOC_SITES and ALLOC_SITES[site] in ("alloc:node", "alloc:array", RANDOM_SEQ_ALLOC):
             # by call site: kmem_cache_node structures come from init_cache_node (and the boot paths);
             # setup_kmem_cache_node's own kmallocs are the shared array and the inlined alien arrays
-            # (an alien array of 12 entries is 120 bytes, the size of a kmem_cache_node: not a clue)
+            # (an alien array of 12 entries is 120 bytes, the size of a kmem_cache_node: not a clue);
+            # CONFIG_SLAB_FREELIST_RANDOM's random_seq comes from cache_random_seq_create (the model's
+            # enable_cpucache makes its own)
             refilled.pop(ev.cpu, None)
             self.summary.applied[ev.kind_name + Applied.INTERNAL_SUFFIX] += 1
             self.internal.trace_internal(ALLOC_SITES[site], ev.ptr)
@@ -217,6 +230,8 @@ class Apply(Stage):
             self.summary.skipped[ev.kind_name + Skipped.FAILED_IN_MODEL_SUFFIX] += 1
             return
         self.summary.applied[ev.kind_name] += 1
+        if self.shuffle is not None and cachep is not None:
+            mptr = self.shuffle.alloc(ev.ptr, cachep, mptr)
         self.record_alloc(ev, mptr, cachep)
         if self.markers.pending_read and site in SLABINFO_READ_SITES:
             self.markers.run_pending(ev)
@@ -264,9 +279,9 @@ class Apply(Stage):
     def _free(self, ev: TraceEvent) -> None:
         site = site_function(ev.call_site)
         kind = ev.kind
-        if kind == KFREE and site in FREE_SITES and FREE_SITES[site] == "free:array":
+        if kind == KFREE and site in FREE_SITES and FREE_SITES[site] in ("free:array", RANDOM_SEQ_FREE):
             self.summary.applied[Applied.KFREE_INTERNAL] += 1
-            self.internal.trace_internal("free:array", ev.ptr)
+            self.internal.trace_internal(FREE_SITES[site], ev.ptr)
             return
         if kind == KMEM_CACHE_FREE and site in FREE_SITES and FREE_SITES[site] in ("free:freelist",
                                                                                    "free:kmem_cache"):

@@ -33,6 +33,7 @@ from .placeholders import Placeholders
 from .ptrmap import PointerMap
 from .reap import ReapEvidence, ReapFollower, ReapHold, TraceClock
 from .reorder import HOLD_LIMIT, EventCache, FlushOrder, IrqRefillHold, IrqWindow, SlabinfoWriteHold, make_feed
+from .shuffle import ShuffleFollower
 from .sync import Sync
 
 
@@ -61,6 +62,11 @@ class Replayer:
         self.reaper = ReapFollower(k, boot, ptrs, clock, evidence, opts.reap, summary)
         self.applier = apply = Apply(k, boot, ptrs, self.internal, self.placeholders, self.sync_state, self.markers,
                                      self.reaper, clock, opts.unknown_free, summary)
+        if config.CONFIG_SLAB_FREELIST_RANDOM and not k.debug:
+            self.shuffle: ShuffleFollower | None = ShuffleFollower(k, summary)
+            apply.shuffle = apply.fast.shuffle = self.shuffle
+        else:
+            self.shuffle = None
         event_cache = EventCache(k, ptrs)
         stages = (FlushOrder(k, event_cache, summary), IrqWindow(k, boot, event_cache, summary),
                   IrqRefillHold(summary), ReapHold(k, evidence, HOLD_LIMIT),

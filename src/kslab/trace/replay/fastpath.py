@@ -27,6 +27,7 @@ from .markers import Markers
 from .options import ReplaySummary
 from .ptrmap import PointerMap
 from .reap import TraceClock
+from .shuffle import ShuffleFollower
 from .sites import PLAIN_ALLOC_SITES, PLAIN_FREE_SITES, plain_alloc_site, plain_free_site
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class FastPath:
         self.clock = clock
         self.applied = summary.applied
         self.cpus = k.config.cpus
+        self.shuffle: ShuffleFollower | None = None  # CONFIG_SLAB_FREELIST_RANDOM (see Apply.shuffle)
 
     def alloc(self, ev: TraceEvent) -> bool:
         """Apply._alloc() of an ordinary allocation that hits the per-CPU array, in one piece (see
@@ -135,6 +137,8 @@ class FastPath:
         ptrs.evno += 1
         mptr = array_alloc_hit(cachep, ac)  # ____cache_alloc(): the per-CPU hit
         cachep.paths.alloc += 1  # _post_alloc()'s count
+        if self.shuffle is not None:
+            mptr = self.shuffle.alloc(ev.ptr, cachep, mptr)
         flags = ev.gfp
         if (flags & _GFP_ZERO or k.config.init_on_alloc) and slab_want_init_on_alloc(cachep, flags):
             k.memory.memset(mptr, 0, cachep.object_size)

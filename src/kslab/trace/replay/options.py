@@ -136,6 +136,10 @@ class ReplaySummary:
     #: the model's compare), refills that ran at the same time on two CPUs
     followed: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    #: CONFIG_SLAB_FREELIST_RANDOM: per cache, what became of the objects fresh slabs handed out (keys of
+    #: shuffle.FreshAlloc), and the fresh objects it took to learn the cache's random_seq
+    freelist: dict[str, Counter[str]] = field(default_factory=dict)
+    freelist_learned: dict[str, int] = field(default_factory=dict)
 
     def accounted(self) -> int:
         return sum(self.applied.values()) + sum(self.skipped.values())

@@ -3,6 +3,11 @@ short function name of a call site."""
 
 from __future__ import annotations
 
+#: the pairing groups of CONFIG_SLAB_FREELIST_RANDOM's per-cache random_seq array (cache_random_seq_create's
+#: kcalloc, cache_random_seq_destroy's kfree)
+RANDOM_SEQ_ALLOC = "alloc:random_seq"
+RANDOM_SEQ_FREE = "free:random_seq"
+
 # trace call-site function -> group; the model tags its internal calls (internal="...") and
 # INTERNAL_TAGS maps those tags to the same groups, so both sides can be paired.
 ALLOC_SITES = {
@@ -12,13 +17,14 @@ ALLOC_SITES = {
     "setup_kmem_cache_node": "alloc:array", "alloc_arraycache": "alloc:array",
     "__alloc_alien_cache": "alloc:array", "alloc_alien_cache": "alloc:array",
     "cache_grow_begin": "alloc:freelist", "alloc_slabmgmt": "alloc:freelist",
+    "cache_random_seq_create": RANDOM_SEQ_ALLOC,
 }
 FREE_SITES = {
     "setup_kmem_cache_node": "free:array", "free_alien_cache": "free:array", "__kmem_cache_release": "free:array",
     "cpuup_canceled": "free:array", "alloc_alien_cache": "free:array", "__kmem_cache_shutdown": "free:array",
     "slab_destroy": "free:freelist", "slab_kmem_cache_release": "free:kmem_cache",
     "kmem_cache_release": "free:kmem_cache", "kmem_cache_destroy": "free:kmem_cache",
-    "shutdown_cache": "free:kmem_cache",
+    "shutdown_cache": "free:kmem_cache", "cache_random_seq_destroy": RANDOM_SEQ_FREE,
 }
 INTERNAL_TAGS = {
     "create_cache": "alloc:kmem_cache", "create_kmalloc_cache": "alloc:kmem_cache",
@@ -28,6 +34,7 @@ INTERNAL_TAGS = {
     "setup_kmem_cache_node": "free:array", "free_alien_cache": "free:array", "__kmem_cache_release": "free:array",
     "cpuup_canceled": "free:array",
     "slab_destroy": "free:freelist", "kmem_cache_destroy": "free:kmem_cache",
+    "cache_random_seq_create": RANDOM_SEQ_ALLOC, "cache_random_seq_destroy": RANDOM_SEQ_FREE,
 }
 
 # Callers of kmem_cache_shrink() whose cache the function tracer does not name: ACPICA's
