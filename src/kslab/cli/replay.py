@@ -156,6 +156,7 @@ def summary_dict(s: ReplaySummary, stats: ParseStats, seconds: float) -> dict[st
         "internal": dict(s.internal), "unknown_frees": dict(s.unknown_frees), "placeholders": dict(s.placeholders),
         "sync": s.sync, "snapshots": s.snapshots, "actions": s.actions, "cpu_remapped": s.cpu_remapped,
         "reaps": s.reaps, "followed": dict(s.followed),
+        "order_unknown": dict(s.order_unknown),
         "seconds": round(seconds, 3), "events_per_second": int(s.events / seconds) if seconds else 0,
         "notes": s.notes[:50],
     }
@@ -164,7 +165,8 @@ def summary_dict(s: ReplaySummary, stats: ParseStats, seconds: float) -> dict[st
 def print_summary(d: dict[str, object], out: IO[str] | None = None) -> None:
     w = (out if out is not None else sys.stderr).write
     w(f"replay: {d['lines']} lines, {d['events']} events in {d['seconds']} s ({d['events_per_second']} events/s)\n")
-    for title in ("applied", "skipped", "parser_skipped", "internal", "followed", "unknown_frees", "placeholders"):
+    for title in ("applied", "skipped", "parser_skipped", "internal", "followed", "order_unknown", "unknown_frees",
+                  "placeholders"):
         items = d[title]
         assert isinstance(items, dict)
         if items:
