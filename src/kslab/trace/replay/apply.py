@@ -122,6 +122,13 @@ class Apply(Stage):
         self.fast = FastPath(k, boot, ptrs, internal, markers, self, clock, summary)
 
     def push(self, ev: TraceEvent) -> None:
+        if self.markers.reading is not None:
+            self._push(ev)
+            self.markers.reader_event(ev)
+        else:
+            self._push(ev)
+
+    def _push(self, ev: TraceEvent) -> None:
         kind = ev.kind
         if kind <= KMEM_CACHE_FREE and self.fast_path:
             fast = self.fast
@@ -239,7 +246,7 @@ class Apply(Stage):
             refills.overlap_check(ev, cpu, cachep)
         self.record_alloc(ev, mptr, cachep)
         if self.markers.pending_read and site in SLABINFO_READ_SITES:
-            self.markers.run_pending(ev)
+            self.markers.run_pending(ev, read=ev)
 
     def record_alloc(self, ev: TraceEvent, mptr: int, cachep: KmemCache | None) -> None:
         """The kernel's object ``ev.ptr`` is the model's ``mptr`` from now on."""
