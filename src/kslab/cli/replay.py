@@ -159,6 +159,7 @@ def summary_dict(s: ReplaySummary, stats: ParseStats, seconds: float) -> dict[st
         "sync": s.sync, "snapshots": s.snapshots, "actions": s.actions, "cpu_remapped": s.cpu_remapped,
         "reaps": s.reaps, "followed": dict(s.followed),
         "freelist_random": freelist_dict(s),
+        "order_unknown": dict(s.order_unknown),
         "seconds": round(seconds, 3), "events_per_second": int(s.events / seconds) if seconds else 0,
         "notes": s.notes[:50],
     }
@@ -195,7 +196,8 @@ def freelist_totals(rows: dict[str, dict[str, int]]) -> dict[str, int]:
 def print_summary(d: dict[str, object], out: IO[str] | None = None) -> None:
     w = (out if out is not None else sys.stderr).write
     w(f"replay: {d['lines']} lines, {d['events']} events in {d['seconds']} s ({d['events_per_second']} events/s)\n")
-    for title in ("applied", "skipped", "parser_skipped", "internal", "followed", "unknown_frees", "placeholders"):
+    for title in ("applied", "skipped", "parser_skipped", "internal", "followed", "order_unknown", "unknown_frees",
+                  "placeholders"):
         items = d[title]
         assert isinstance(items, dict)
         if items:

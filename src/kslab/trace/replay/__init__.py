@@ -18,6 +18,7 @@ from .options import (
     Clock,
     Followed,
     Internal,
+    OrderUnknown,
     ReapMode,
     ReplayError,
     ReplayOptions,
@@ -27,5 +28,5 @@ from .options import (
 )
 from .sites import site_function
 
-__all__ = ["Applied", "Clock", "Followed", "Internal", "Observer", "ReapMode", "ReplayError", "ReplayOptions",
-           "ReplaySummary", "Replayer", "Skipped", "UnknownFree", "site_function"]
+__all__ = ["Applied", "Clock", "Followed", "Internal", "Observer", "OrderUnknown", "ReapMode", "ReplayError",
+           "ReplayOptions", "ReplaySummary", "Replayer", "Skipped", "UnknownFree", "site_function"]

@@ -29,7 +29,7 @@ from .boot import Boot
 from .fastpath import FastPath
 from .internal import InternalPairing
 from .markers import Markers
-from .options import Applied, Followed, Internal, ReplayError, ReplaySummary, Skipped, UnknownFree
+from .options import Applied, Followed, Internal, OrderUnknown, ReplayError, ReplaySummary, Skipped, UnknownFree
 from .placeholders import Placeholders
 from .ptrmap import PointerMap
 from .reap import ReapFollower, TraceClock
@@ -50,7 +50,8 @@ from .sync import Sync
 class RefillEvidence:
     """What the function tracer showed of the kernel's refills: per CPU, a cache_alloc_refill since its
     last allocation (``refilled``), the line of its last refill and of a grow under it, and the last
-    allocations that grew a slab (line, CPU, cache, node)."""
+    allocations that grew a slab (line, CPU, cache, node), and of the last refills (first line, allocation
+    line, CPU, cache, node, and whether the allocation is already counted in ``order_unknown``)."""
 
     def __init__(self, k: Kernel, summary: ReplaySummary) -> None:
         self.k = k
@@ -59,6 +60,23 @@ class RefillEvidence:
         self.refill_line: dict[int, int] = {}
         self.grew: dict[int, int] = {}
         self.recent_grows: deque[tuple[int, int, KmemCache, int]] = deque(maxlen=32)
+        self.recent_refills: deque[tuple[int, int, int, KmemCache, int, list[bool]]] = deque(maxlen=32)
+
+    def overlap_check(self, ev: TraceEvent, cpu: int, cachep: KmemCache) -> None:
+        """This allocation's cache_alloc_refill (``refill_line`` .. the event) overlapped a refill of the same
+        cache by another CPU of the node: both ran for the node's ``list_lock`` at once, and which took it
+        first (which objects each got) is not in the trace.  Each such allocation is counted once in
+        ``order_unknown``; the replay keeps the order of the allocation events (``cache_alloc_refill``)."""
+        start = self.refill_line.get(ev.cpu, ev.lineno)
+        node = self.k.cpu_to_node[cpu]
+        mine = [False]
+        for s, e, other, c, nd, counted in self.recent_refills:
+            if other != ev.cpu and c is cachep and nd == node and s < ev.lineno and start < e:
+                for flag in (counted, mine):
+                    if not flag[0]:
+                        flag[0] = True
+                        self.summary.order_unknown[OrderUnknown.REFILLS_OVERLAPPED] += 1
+        self.recent_refills.append((start, ev.lineno, ev.cpu, cachep, node, mine))
 
     def race_check(self, ev: TraceEvent, cpu: int) -> None:
         """The kernel grew a slab for this allocation (the function tracer showed cache_grow_begin under
@@ -115,6 +133,13 @@ class Apply(Stage):
         self.shuffle: ShuffleFollower | None = None
 
     def push(self, ev: TraceEvent) -> None:
+        if self.markers.reading is not None:
+            self._push(ev)
+            self.markers.reader_event(ev)
+        else:
+            self._push(ev)
+
+    def _push(self, ev: TraceEvent) -> None:
         kind = ev.kind
         if kind <= KMEM_CACHE_FREE and self.fast_path:
             fast = self.fast
@@ -230,11 +255,13 @@ class Apply(Stage):
             self.summary.skipped[ev.kind_name + Skipped.FAILED_IN_MODEL_SUFFIX] += 1
             return
         self.summary.applied[ev.kind_name] += 1
+        if refilled and cachep is not None:
+            refills.overlap_check(ev, cpu, cachep)
         if self.shuffle is not None and cachep is not None:
             mptr = self.shuffle.alloc(ev.ptr, cachep, mptr)
         self.record_alloc(ev, mptr, cachep)
         if self.markers.pending_read and site in SLABINFO_READ_SITES:
-            self.markers.run_pending(ev)
+            self.markers.run_pending(ev, read=ev)
 
     def record_alloc(self, ev: TraceEvent, mptr: int, cachep: KmemCache | None) -> None:
         """The kernel's object ``ev.ptr`` is the model's ``mptr`` from now on."""

@@ -9,6 +9,7 @@ from ...mm.kernel import Kernel
 from ..events import TraceEvent
 from .observer import Observers
 from .options import Applied, ReplayError, ReplayOptions, ReplaySummary
+from .seqread import SlabinfoRead
 from .sync import Sync
 
 SYNC, SNAPSHOT = "sync", "snapshot"  # what a marker asks for at the next /proc/slabinfo read (pending)
@@ -31,6 +32,8 @@ class Markers:
         self.pending_read: list[tuple[str, str, TraceEvent]] = []
         # a slabinfo-write action already run where the kernel's slabinfo_write ran: (marker line, action)
         self.early_action: tuple[int, str] | None = None
+        # a snapshot whose reader is still reading, page by page (see SlabinfoRead)
+        self.reading: SlabinfoRead | None = None
         if opts.out:
             Path(opts.out).mkdir(parents=True, exist_ok=True)
 
@@ -45,6 +48,8 @@ class Markers:
         """
         text = ev.text
         handled = False
+        if self.reading is not None:
+            self.read_done(ev)
         if self.pending_read:
             self.run_pending(ev)
         for rx, act in self.action_res:
@@ -82,18 +87,54 @@ class Markers:
                 return expanded if expanded.strip().startswith("slabinfo-write ") else None
         return None
 
-    def run_pending(self, ev: TraceEvent) -> None:
-        """A /proc/slabinfo read (or the next marker): the syncs and snapshots waiting for it."""
+    def run_pending(self, ev: TraceEvent, read: TraceEvent | None = None) -> None:
+        """A /proc/slabinfo read (or the next marker): the syncs and snapshots waiting for it.  At a read
+        (``read``: the reader's buffer allocation), a snapshot shows its first page of text now and the
+        others as the reader reads them (``reading``)."""
+        if self.reading is not None:
+            self.read_done(ev)
         todo, self.pending_read = self.pending_read, []
         for what, label, mark in todo:
             if what == SYNC:
                 self.sync(mark)
+            elif read is not None and self.reading is None:
+                safe = self.snapshot_name(label)
+                self.reading = SlabinfoRead(safe, read.pid, read.ptr, self.k.slabinfo())
+                if self.out:
+                    Path(self.out, f"buddyinfo.{safe}").write_text(self.k.buddyinfo())
             else:
                 self.snapshot(label, mark)
 
+    def reader_event(self, ev: TraceEvent) -> None:
+        """An event while a reader reads a snapshot: its next read(2), or its end."""
+        reading = self.reading
+        if reading is None:
+            return
+        if reading.wrote_page(ev):
+            reading.show(self.k.slabinfo())
+        elif reading.closes(ev):
+            self.read_done(ev)
+
+    def read_done(self, ev: TraceEvent | None) -> None:
+        """The reader's last read(2) (its buffer freed, or the next marker): the rest of the snapshot."""
+        reading, self.reading = self.reading, None
+        if reading is None:
+            return
+        reading.show(self.k.slabinfo(), to_end=True)
+        if self.out:
+            Path(self.out, f"slabinfo.{reading.label}").write_text(reading.text())
+        self.observers.snapshot(reading.label, ev)
+
     def finish(self) -> None:
+        if self.reading is not None:
+            self.read_done(None)
         if self.pending_read:
             self.run_pending(self.pending_read[-1][2])
+
+    def snapshot_name(self, label: str) -> str:
+        safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", label)
+        self.summary.snapshots.append(safe)
+        return safe
 
     def sync(self, ev: TraceEvent | None = None) -> None:
         report = self.sync_state.sync()
@@ -101,8 +142,7 @@ class Markers:
             self.summary.sync = report
 
     def snapshot(self, label: str, ev: TraceEvent | None = None) -> None:
-        safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", label)
-        self.summary.snapshots.append(safe)
+        safe = self.snapshot_name(label)
         if self.out:
             Path(self.out, f"slabinfo.{safe}").write_text(self.k.slabinfo())
             Path(self.out, f"buddyinfo.{safe}").write_text(self.k.buddyinfo())

@@ -104,6 +104,15 @@ class Followed:
     ALLOC_AFTER_IRQ: Final = "allocations whose event came after an interrupt's"
 
 
+class OrderUnknown:
+    """Keys of ``ReplaySummary.order_unknown``: what the kernel did in an order the trace cannot tell."""
+
+    #: two CPUs of one node were in cache_alloc_refill of the same cache at once: which one took the node's
+    #: list_lock first (and so which objects each got) is not in the trace; the replay takes the order of
+    #: their allocation events
+    REFILLS_OVERLAPPED: Final = "allocations whose refill overlapped another CPU's refill of the cache on its node"
+
+
 @dataclass
 class ReplayOptions:
     reap: str = ReapMode.TRACE  # a ReapMode value
@@ -135,6 +144,8 @@ class ReplaySummary:
     #: what the function tracer showed and the replay followed: the kernel's cache_reap runs (and how
     #: the model's compare), refills that ran at the same time on two CPUs
     followed: Counter[str] = field(default_factory=Counter)
+    #: allocations (or frees) whose order in the kernel the trace cannot tell (keys: ``OrderUnknown``)
+    order_unknown: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
     #: CONFIG_SLAB_FREELIST_RANDOM: per cache, what became of the objects fresh slabs handed out (keys of
     #: shuffle.FreshAlloc), and the fresh objects it took to learn the cache's random_seq
