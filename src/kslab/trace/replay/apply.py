@@ -28,6 +28,7 @@ from ..events import (
 from .boot import Boot
 from .fastpath import FastPath
 from .internal import InternalPairing
+from .lost import LostAllocs
 from .markers import Markers
 from .options import Applied, Clock, Followed, Internal, ReplayError, ReplaySummary, Skipped, UnknownFree
 from .placeholders import Placeholders
@@ -101,6 +102,7 @@ class Apply(Stage):
         self.refills = RefillEvidence(k, summary)
         self.saw_functions = False
         self.shrink_rotor: Counter[str] = Counter()
+        self.lost = LostAllocs(k, boot, placeholders, summary)
         self.fast = FastPath(k, boot, ptrs, internal, markers, self, clock, summary)
 
     def push(self, ev: TraceEvent) -> None:
@@ -177,6 +179,8 @@ class Apply(Stage):
 
     def _alloc(self, ev: TraceEvent) -> None:
         kind = ev.kind
+        if self.lost.pending and ev.cpu in self.lost.pending:
+            self.lost.before_alloc(ev)
         if ev.kind in (KMEM_CACHE_ALLOC_NODE, KMALLOC_NODE, KMALLOC, KMEM_CACHE_ALLOC) and ev.ptr == 0:
             self.refills.refilled.pop(ev.cpu, None)
         site = site_function(ev.call_site)
@@ -330,6 +334,8 @@ class Apply(Stage):
             refills.refilled[ev.cpu] = 1
             refills.refill_line[ev.cpu] = ev.lineno
             refills.grew.pop(ev.cpu, None)
+        elif fn == "____cache_alloc_node":
+            self.lost.func(ev, ev.cpu in self.refills.refilled)
         elif fn == "cache_grow_begin" and parent == "cache_alloc_refill":
             self.refills.grew[ev.cpu] = ev.lineno
         elif fn == "cache_reap":

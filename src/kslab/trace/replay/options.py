@@ -102,6 +102,8 @@ class Followed:
     FLUSH_BEFORE_REFILL: Final = "frees whose flush came before another CPU's refill"
     ALLOC_BEFORE_IRQ: Final = "allocations done before an interrupt whose events came first"
     ALLOC_AFTER_IRQ: Final = "allocations whose event came after an interrupt's"
+    LOST_ALLOC: Final = "remote allocations the function tracer showed without an event (replayed)"
+    LOST_ALLOC_UNKNOWN: Final = "remote allocations without an event, not replayed (call or node unknown)"
 
 
 @dataclass
