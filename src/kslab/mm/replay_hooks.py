@@ -29,6 +29,10 @@ class ReplayHooks:
       cache at once, each finding the node empty and growing a slab, the one replayed second would find
       the first one's slab: a replay sets race_grow to that cache, and the next cache_alloc_refill of it
       goes straight to growing, as the kernel's did (then it is None again);
+    * ``grow_outcomes``: per CPU, what the kernel's grows for the allocation being replayed on it got:
+      the node of their pages, or -1 when the page allocation failed (the model sees neither the page
+      cache nor reclaim, so its nodes do not run out of pages when the kernel's do): the model's
+      cache_grow_begin takes them one each, in order (grow_node);
     * ``kernel_cache_addr``: the address a struct kmem_cache of the model had in the traced kernel (a
       replay pairs them, see adopt_kernel_cache_addr), from which its node timers start;
     * ``shuffled``: called as shuffled(cachep, page, precomputed) when CONFIG_SLAB_FREELIST_RANDOM's
@@ -41,6 +45,18 @@ class ReplayHooks:
         self.race_grow: KmemCache | None = None
         self.kernel_cache_addr: dict[int, int] = {}
         self.shuffled: Callable[[KmemCache, Page, bool], None] | None = None
+        self.grow_outcomes: dict[int, list[int]] = {}
+
+    def grow_node(self, cpu: int, nodeid: int, thisnode: bool) -> int | None:
+        """The node the next grow on ``cpu`` takes its pages from (None: it fails), asked for ``nodeid``
+        (with ``thisnode``: __GFP_THISNODE, which only fails or not); see grow_outcomes."""
+        outcomes = self.grow_outcomes.get(cpu)
+        if not outcomes:
+            return nodeid
+        node = outcomes.pop(0)
+        if node == -1:
+            return None
+        return nodeid if thisnode or node < 0 else node
 
     def raced(self, cachep: KmemCache) -> None:
         """The next cache_alloc_refill of ``cachep`` grows (see race_grow)."""

@@ -188,7 +188,10 @@ def cache_grow_begin(cachep: KmemCache, flags: int, nodeid: int) -> Page | None:
                     "constructor and __GFP_ZERO was requested")
     local_flags = flags & (GFP_CONSTRAINT_MASK | GFP_RECLAIM_MASK)
     ex = k.explain
-    page = kmem_getpages(cachep, local_flags, nodeid)
+    node: int | None = nodeid
+    if k.replay_hooks.grow_outcomes:  # a replay: where the kernel's grow got pages (ReplayHooks.grow_outcomes)
+        node = k.replay_hooks.grow_node(k.cpu, nodeid, bool(local_flags & __GFP_THISNODE))
+    page = kmem_getpages(cachep, local_flags, node) if node is not None else None
     if page is None:
         cachep.paths.grow_failed += 1
         if ex is not None:

@@ -27,7 +27,9 @@ from ..events import (
 )
 from .boot import Boot
 from .fastpath import FastPath
+from .grows import GrowOutcomes
 from .internal import InternalPairing
+from .lost import LostAllocs
 from .markers import Markers
 from .options import Applied, Followed, Internal, OrderUnknown, ReplayError, ReplaySummary, Skipped, UnknownFree
 from .placeholders import Placeholders
@@ -128,6 +130,8 @@ class Apply(Stage):
         self.refills = RefillEvidence(k, summary)
         self.saw_functions = False
         self.shrink_rotor: Counter[str] = Counter()
+        self.lost = LostAllocs(k, boot, placeholders, summary)
+        self.grows = GrowOutcomes(k, boot, summary)
         self.fast = FastPath(k, boot, ptrs, internal, markers, self, clock, summary)
         #: CONFIG_SLAB_FREELIST_RANDOM: the follower of fresh slabs' order (set by the engine)
         self.shuffle: ShuffleFollower | None = None
@@ -165,6 +169,8 @@ class Apply(Stage):
             elif kind == MARK:
                 self.markers.mark(ev)
             elif kind in (MM_PAGE_ALLOC, MM_PAGE_FREE, MM_PAGE_FREE_BATCHED):
+                if kind == MM_PAGE_ALLOC and self.grows.open:
+                    self.grows.page_alloc(ev)
                 self.summary.skipped[Skipped.PAGE_EVENT] += 1
             else:
                 self.summary.skipped[Skipped.OTHER_KIND] += 1
@@ -214,6 +220,17 @@ class Apply(Stage):
         return False
 
     def _alloc(self, ev: TraceEvent) -> None:
+        if self.lost.pending and ev.cpu in self.lost.pending:
+            self.lost.before_alloc(ev)
+        if self.grows.log and ev.cpu in self.grows.log:
+            try:  # the model's grows follow the kernel's outcomes (grows.py)
+                self._alloc_one(ev)
+            finally:
+                self.grows.allocated(ev.cpu)
+            return
+        self._alloc_one(ev)
+
+    def _alloc_one(self, ev: TraceEvent) -> None:
         kind = ev.kind
         if ev.kind in (KMEM_CACHE_ALLOC_NODE, KMALLOC_NODE, KMALLOC, KMEM_CACHE_ALLOC) and ev.ptr == 0:
             self.refills.refilled.pop(ev.cpu, None)
@@ -372,8 +389,12 @@ class Apply(Stage):
             refills.refilled[ev.cpu] = 1
             refills.refill_line[ev.cpu] = ev.lineno
             refills.grew.pop(ev.cpu, None)
-        elif fn == "cache_grow_begin" and parent == "cache_alloc_refill":
-            self.refills.grew[ev.cpu] = ev.lineno
+        elif fn == "____cache_alloc_node":
+            self.lost.func(ev, ev.cpu in self.refills.refilled)
+        elif fn == "cache_grow_begin" or fn == "cache_grow_end":
+            self.grows.func(ev)
+            if fn == "cache_grow_begin" and parent == "cache_alloc_refill":
+                self.refills.grew[ev.cpu] = ev.lineno
         elif fn == "cache_reap":
             if self.reaper.cache_reap(ev):
                 return

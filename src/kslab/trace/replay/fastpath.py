@@ -48,7 +48,8 @@ _PG_SLAB = 1 << PG_slab
 # (no pairing, no ``run_pending``), the CPU exists and is online (no remapping, no bring-up), no mempolicy on
 # this CPU and no spreading (``slab_alloc`` goes straight to ``____cache_alloc``), nothing is explained, no
 # debug checks, the kernel's event hook is the replay's own (which ignores calls without an ``internal`` tag),
-# the kernel did not show a refill on this CPU, the cache is known, and its array on this CPU holds an object.
+# the kernel did not show a refill on this CPU (nor a remote allocation whose event may be lost: lost.py, nor
+# a grow: grows.py), the cache is known, and its array on this CPU holds an object.
 # While the boot's interleave policies apply, the events of pids 0 and 1 take the general code; for any other
 # task ``TaskPolicies.apply`` only removes this CPU's policy, which is done here too; with no policy on this
 # CPU, ``slab_alloc`` -> ``__do_cache_alloc`` ends in the same ``____cache_alloc`` hit (a policy on another
@@ -68,6 +69,8 @@ class FastPath:
         self.pending_read = markers.pending_read
         self.apply = apply
         self.refilled = apply.refills.refilled
+        self.lost = apply.lost.pending
+        self.grows = apply.grows.log
         self.clock = clock
         self.applied = summary.applied
         self.cpus = k.config.cpus
@@ -83,7 +86,8 @@ class FastPath:
         clock = self.clock
         if (not ev.ptr or not 0 <= cpu < self.cpus or self.pending_read or k.explain is not None
                 or k.debug or k.cpuset_slab_spread or k.event_hook is not self.hook
-                or cpu in self.refilled or (boot.directive_mode and cpu not in k.online_cpus)
+                or cpu in self.refilled or cpu in self.lost or cpu in self.grows
+                or (boot.directive_mode and cpu not in k.online_cpus)
                 or (clock.in_seconds and int(ev.ts * clock.hz) > k.jiffies)):
             return False
         call_site = ev.call_site

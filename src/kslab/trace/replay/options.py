@@ -102,6 +102,10 @@ class Followed:
     FLUSH_BEFORE_REFILL: Final = "frees whose flush came before another CPU's refill"
     ALLOC_BEFORE_IRQ: Final = "allocations done before an interrupt whose events came first"
     ALLOC_AFTER_IRQ: Final = "allocations whose event came after an interrupt's"
+    GROW_FOLLOWED: Final = "grows that failed, or took another node's pages, as the kernel's did"
+    GROW_NOT_TAKEN: Final = "grows that failed or took another node's pages in the kernel, not made by the model"
+    LOST_ALLOC: Final = "remote allocations the function tracer showed without an event (replayed)"
+    LOST_ALLOC_UNKNOWN: Final = "remote allocations without an event, not replayed (call or node unknown)"
 
 
 class OrderUnknown:
