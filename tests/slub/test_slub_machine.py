@@ -67,7 +67,8 @@ def test_slabinfo_command_prints_the_kernels_header_and_geometry(capsys: pytest.
     for line in kernel[2:]:
         f = line.split()
         assert model[f[0]][3:6] == f[3:6], f[0]  # objsize, objperslab, pagesperslab
-    assert list(model)[0] == "dma-kmalloc-8k" and list(model)[-2:] == ["kmem_cache_node", "kmem_cache"]  # newest first, as S1 lists them
+    names = list(model)  # newest first, as S1 lists them
+    assert names[0] == "dma-kmalloc-8k" and names[-2:] == ["kmem_cache_node", "kmem_cache"]
 
 
 def test_slabinfo_json_and_buddyinfo(capsys: pytest.CaptureFixture[str]) -> None:
