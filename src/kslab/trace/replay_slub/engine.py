@@ -26,9 +26,13 @@ from ...mm.slub.geometry import oo_order
 from ...mm.slub.machine import SlubKernel
 from ...mm.slub.slub_def import KMALLOC_MAX_CACHE_SIZE, KmemCache
 from ..cache import cached_events
-from ..events import FREE_KINDS, KFREE, KMALLOC, KMALLOC_NODE, KMEM_CACHE_ALLOC_NODE, MARK, TraceEvent
+from ..events import FREE_KINDS, FUNC, KFREE, KMALLOC, KMALLOC_NODE, KMEM_CACHE_ALLOC_NODE, MARK, TraceEvent
 
 SNAPSHOT_PREFIX: Final = "oracle: snapshot "
+#: the cache of the seq_file that cat's open of /proc/slabinfo allocates (seq_open)
+SEQ_FILE: Final = "seq_file"
+#: the function-tracer entry that starts a bulk free (kfree_bulk calls it too)
+BULK_FREE: Final = "kmem_cache_free_bulk"
 
 
 class Skip:
@@ -45,6 +49,15 @@ class Skip:
     MARK_OTHER: Final = "trace marker other than a snapshot"
 
 
+class Applied:
+    """Keys of :attr:`SlubReplay.applied` besides the event kinds' names."""
+
+    PLACEHOLDER: Final = "placeholder (allocated before tracing began)"
+    PLACEHOLDER_SUFFIX: Final = " of a placeholder"
+    SNAPSHOT: Final = "snapshot"
+    BULK: Final = "kmem_cache_free_bulk (its objects' frees as one call)"
+
+
 class SlubReplayError(KslabError):
     """A trace the SLUB replay cannot follow (names the trace line and the reason)."""
 
@@ -57,6 +70,15 @@ class Snapshot:
     lineno: int
     slabinfo: str
     sysfs: list[str]
+
+
+@dataclass(slots=True)
+class Bulk:
+    """A kmem_cache_free_bulk being traced on a CPU: its task, its objects' call site, the model objects."""
+
+    pid: int
+    call_site: str
+    objects: list[int]
 
 
 @dataclass(slots=True)
@@ -82,21 +104,64 @@ class SlubReplay:
     cross: Cross = field(default_factory=Cross)
     snapshots: list[Snapshot] = field(default_factory=list)
     events: int = 0
+    #: model objects standing for the kernel's objects allocated before tracing began, per cache name
+    placeholders: dict[str, list[int]] = field(default_factory=dict)
+    #: frees of unknown pointers by cache name (kmem_cache_free names it), up to ``stop_at`` when given
+    unknown_frees: Counter[str] = field(default_factory=Counter)
+    stop_at: str | None = None
+    #: between a snapshot's begin marker and the allocation of the seq_file that reads /proc/slabinfo
+    reading: bool = False
+    #: the kmem_cache_free_bulk in progress on each CPU
+    bulk: dict[int, Bulk] = field(default_factory=dict)
+
+    def place(self, counts: dict[str, int]) -> None:
+        """Allocate ``counts[name]`` placeholder objects of each cache on CPU 0, in the model's boot order
+        (the kernel allocated them before its trace began, with only the boot CPU up)."""
+        for s in reversed(self.k.slab_caches):
+            for name in (s.name, *s.aliases):
+                n = counts.get(name, 0)
+                if n > 0:
+                    got = [self.k.kmem_cache_alloc(s, cpu=0) for _ in range(n)]
+                    self.placeholders.setdefault(name, []).extend(p for p in got if p)
+                    self.applied[Applied.PLACEHOLDER] += len(got)
 
     def run(self, events: Iterable[TraceEvent]) -> SlubReplay:
-        """Apply every event in order."""
+        """Apply every event in order (up to the snapshot marker ``stop_at``, when given)."""
+        stop = f"{SNAPSHOT_PREFIX}{self.stop_at} end" if self.stop_at is not None else None
         for ev in events:
+            if stop is not None and ev.kind == MARK and ev.text.strip() == stop:
+                self.mark(ev)
+                break
             self.events += 1
             kind = ev.kind
+            bulk = self.bulk.get(ev.cpu)
+            if bulk is not None and not (kind in FREE_KINDS and ev.call_site == bulk.call_site
+                                         and ev.pid == bulk.pid):
+                if bulk.call_site or kind not in FREE_KINDS:
+                    self.flush_bulk(ev.cpu)
+                else:
+                    bulk.call_site, bulk.pid = ev.call_site, ev.pid
             if kind <= KMEM_CACHE_ALLOC_NODE:
                 self.alloc(ev)
             elif kind in FREE_KINDS:
                 self.free(ev)
             elif kind == MARK:
                 self.mark(ev)
+            elif kind == FUNC and ev.text == BULK_FREE:
+                self.bulk[ev.cpu] = Bulk(ev.pid, "", [])
+                self.applied[Applied.BULK] += 1
             else:
                 self.skipped[Skip.PAGE if kind < MARK else Skip.FUNC] += 1
+        for cpu in list(self.bulk):
+            self.flush_bulk(cpu)
         return self
+
+    def flush_bulk(self, cpu: int) -> None:
+        """The objects of a kmem_cache_free_bulk (traced one by one before the kernel frees them) go back in
+        one call, which frees each slab's objects as one detached freelist."""
+        bulk = self.bulk.pop(cpu)
+        if bulk.objects:
+            self.k.kmem_cache_free_bulk(None, bulk.objects, cpu)
 
     # ---- the stages ---------------------------------------------------------------------------------
     def alloc(self, ev: TraceEvent) -> None:
@@ -133,6 +198,8 @@ class SlubReplay:
         if s is not None:
             span = PAGE_SIZE << oo_order(s.oo)
             self.layout[kptr % span == mptr % span] += 1
+        if self.reading and ev.name == SEQ_FILE:
+            self.read_point()
 
     def free(self, ev: TraceEvent) -> None:
         """kfree / kmem_cache_free on the event's CPU of the model object paired with the kernel's."""
@@ -142,7 +209,7 @@ class SlubReplay:
             return
         mptr = self.kmap.pop(kptr, None)
         if mptr is None:
-            self.skipped[Skip.FREE_UNKNOWN] += 1
+            self.free_placeholder(ev)
             return
         cpu = ev.cpu
         if self.alloc_cpu.pop(kptr) == cpu:
@@ -150,7 +217,10 @@ class SlubReplay:
         else:
             self.cross.other_cpu += 1
         k = self.k
-        if ev.kind == KFREE:
+        bulk = self.bulk.get(cpu)
+        if bulk is not None:
+            bulk.objects.append(mptr)
+        elif ev.kind == KFREE:
             k.kfree(mptr, cpu)
         else:
             s = k.virt_to_cache(mptr)
@@ -160,15 +230,45 @@ class SlubReplay:
                 k.kmem_cache_free(s, mptr, cpu)
         self.applied[ev.kind_name] += 1
 
+    def free_placeholder(self, ev: TraceEvent) -> None:
+        """A free of an object allocated before tracing: a placeholder of its cache (the one at the same
+        offset in its slab if there is one, else the last placed); counted as unknown when there is none."""
+        name = ev.name or ""
+        self.unknown_frees[name] += 1
+        pool = self.placeholders.get(name)
+        if not pool:
+            self.skipped[Skip.FREE_UNKNOWN] += 1
+            return
+        s = self.k.find_cache(name)
+        span = PAGE_SIZE << oo_order(s.oo) if s is not None else PAGE_SIZE
+        i = next((j for j in range(len(pool) - 1, -1, -1) if pool[j] % span == ev.ptr % span), len(pool) - 1)
+        mptr = pool.pop(i)
+        self.k.kfree(mptr, ev.cpu)
+        self.applied[ev.kind_name + Applied.PLACEHOLDER_SUFFIX] += 1
+
     def mark(self, ev: TraceEvent) -> None:
-        """A ``snapshot NAME begin`` marker records the model's /proc/slabinfo and /sys/kernel/slab."""
+        """The snapshot markers: ``snapshot NAME begin`` starts one (its /proc/slabinfo is taken when the
+        reader's seq_file is allocated, see :meth:`read_point`), ``snapshot NAME end`` takes /sys/kernel/slab
+        (the capture reads it right after that marker)."""
         text = ev.text.strip()
-        if text.startswith(SNAPSHOT_PREFIX) and text.endswith(" begin"):
-            name = text[len(SNAPSHOT_PREFIX):-len(" begin")]
-            self.snapshots.append(Snapshot(name, ev.lineno, self.k.slabinfo(), self.k.sysfs_dump()))
-            self.applied["snapshot"] += 1
+        if not text.startswith(SNAPSHOT_PREFIX):
+            self.skipped[Skip.MARK_OTHER] += 1
+            return
+        name, _, what = text[len(SNAPSHOT_PREFIX):].rpartition(" ")
+        if what == "begin":
+            self.snapshots.append(Snapshot(name, ev.lineno, self.k.slabinfo(), []))
+            self.reading = True
+            self.applied[Applied.SNAPSHOT] += 1
+        elif what == "end" and self.snapshots and self.snapshots[-1].name == name:
+            self.snapshots[-1].sysfs = self.k.sysfs_dump()
+            self.reading = False
         else:
             self.skipped[Skip.MARK_OTHER] += 1
+
+    def read_point(self) -> None:
+        """The reader of the snapshot's /proc/slabinfo got its seq_file: the kernel prints the file now."""
+        self.snapshots[-1].slabinfo = self.k.slabinfo()
+        self.reading = False
 
     # ---- figures -----------------------------------------------------------------------------------
     def fast_path_share(self) -> tuple[int, int]:
@@ -186,12 +286,38 @@ class SlubReplay:
         return {s.name: s for s in self.k.slab_caches}
 
 
-def replay_slub_trace(k: SlubKernel, trace: str | os.PathLike[str], *, use_cache: bool = True) -> SlubReplay:
-    """Replay ``trace`` (a path) through the SLUB machine ``k``, booted with the trace's cache log."""
-    events: Iterable[TraceEvent]
+def trace_events(trace: str | os.PathLike[str], use_cache: bool) -> Iterable[TraceEvent]:
     if use_cache:
-        events = cached_events(trace)
-    else:
-        from ..ftrace import iter_events  # noqa: PLC0415
-        events = iter_events(trace)
-    return SlubReplay(k).run(events)
+        return cached_events(trace)
+    from ..ftrace import iter_events  # noqa: PLC0415
+    return iter_events(trace)
+
+
+def replay_slub_trace(k: SlubKernel, trace: str | os.PathLike[str], *, use_cache: bool = True,
+                      placeholders: dict[str, int] | None = None) -> SlubReplay:
+    """Replay ``trace`` (a path) through the SLUB machine ``k``, booted with the trace's cache log, after
+    allocating ``placeholders`` (see :func:`placeholder_counts`)."""
+    rep = SlubReplay(k)
+    if placeholders:
+        rep.place(placeholders)
+    return rep.run(trace_events(trace, use_cache))
+
+
+def placeholder_counts(rep: SlubReplay, kernel_slabinfo: dict[str, dict[str, int]]) -> dict[str, int]:
+    """How many objects each cache had from before tracing began, from a replay without placeholders stopped
+    at a snapshot (``rep.stop_at``) and the kernel's /proc/slabinfo there: the kernel's active objects the
+    model lacks, plus the frees of unknown objects of the cache before the snapshot."""
+    model = rep.snapshots[-1].slabinfo if rep.snapshots else rep.k.slabinfo()
+    from ..slabinfo_parse import parse_slabinfo  # noqa: PLC0415
+    mine = parse_slabinfo(model)
+    out: dict[str, int] = {}
+    for name, kv in kernel_slabinfo.items():
+        mv = mine.get(name)
+        lack = kv["active_objs"] - (mv["active_objs"] if mv else 0)
+        n = max(lack, 0) + rep.unknown_frees.get(name, 0)
+        if n:
+            out[name] = n
+    for name, n in rep.unknown_frees.items():
+        if name and name not in out and name not in kernel_slabinfo:
+            out[name] = n
+    return out

@@ -154,9 +154,9 @@ def _stats_growth(fid: Fidelity, before: tuple[dict[str, dict[str, str]], dict[s
             for cpu in cpus:
                 kg = kd1.get(cpu, 0) - kd0.get(cpu, 0)
                 mg = md1.get(cpu, 0) - md0.get(cpu, 0)
-                fid.stats.add(kg == mg, f"{attr}", abs(kg - mg))
+                fid.stats.add(kg == mg, f"{directory}/{attr}", abs(kg - mg))
                 if kg or mg:
-                    fid.stats_nonzero.add(kg == mg, f"{attr}", abs(kg - mg))
+                    fid.stats_nonzero.add(kg == mg, f"{directory}/{attr}", abs(kg - mg))
 
 
 def fid_cpus(ksys: dict[str, dict[str, str]]) -> int:
@@ -166,3 +166,23 @@ def fid_cpus(ksys: dict[str, dict[str, str]]) -> int:
         for cpu in per_cpu(files.get("alloc_fastpath", "0")):
             top = max(top, cpu + 1)
     return max(top, 1)
+
+
+def replay_capture(run_dir: Path, *, sync_at: str = "0-start", use_cache: bool = True) -> SlubReplay:
+    """Replay a capture run with its sync: a first pass up to the snapshot ``sync_at`` says how many objects
+    each cache had from before tracing began (the kernel's /proc/slabinfo there against the model's), the
+    second boots again, places them, and replays the whole trace."""
+    from ...mm.slub.machine import SlubKernel  # noqa: PLC0415
+    from .engine import placeholder_counts, trace_events  # noqa: PLC0415
+    trace = run_dir / "trace.txt.xz"
+    if not trace.exists():
+        trace = run_dir / "trace.txt"
+    config, manifest = run_shape(run_dir), run_manifest(run_dir)
+    counts: dict[str, int] = {}
+    kernel = run_dir / f"slabinfo.{sync_at}"
+    if kernel.exists():
+        first = SlubReplay(SlubKernel(config, manifest), stop_at=sync_at).run(trace_events(trace, use_cache))
+        counts = placeholder_counts(first, parse_slabinfo(kernel.read_text(encoding="utf-8"), str(kernel)))
+    rep = SlubReplay(SlubKernel(config, manifest))
+    rep.place(counts)
+    return rep.run(trace_events(trace, use_cache))
