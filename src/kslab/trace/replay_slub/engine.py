@@ -31,6 +31,24 @@ from ..events import FREE_KINDS, FUNC, KFREE, KMALLOC, KMALLOC_NODE, KMEM_CACHE_
 SNAPSHOT_PREFIX: Final = "oracle: snapshot "
 #: the cache of the seq_file that cat's open of /proc/slabinfo allocates (seq_open)
 SEQ_FILE: Final = "seq_file"
+#: The order in which ``grep -r`` reads the files of a 6.12 /sys/kernel/slab cache directory (kernfs's readdir
+#: order, the same in every directory), as the captures show it: the order of their sysslab lines, with the two
+#: files that print nothing (validate and shrink, in an order the captures cannot tell) where the trace's reads
+#: (one seq_read_iter buffer per file, show_stat and show_slab_objects by their own allocations) place them.
+SYSFS_READ_ORDER: Final = (
+    "remote_node_defrag_ratio", "free_frozen", "total_objects", "cpuslab_flush", "alloc_fastpath",
+    "cpu_partial_free", "cpu_slabs", "objects", "deactivate_full", "objects_partial", "cpu_partial",
+    "cmpxchg_double_cpu_fail", "validate", "free_slowpath", "deactivate_to_tail", "min_partial", "order_fallback",
+    "deactivate_empty", "alloc_from_partial", "poison", "red_zone", "free_slab", "slabs", "cpu_partial_node",
+    "alloc_slowpath", "destroy_by_rcu", "sanity_checks", "align", "alloc_node_mismatch", "deactivate_remote_frees",
+    "alloc_slab", "free_remove_partial", "aliases", "store_user", "trace", "reclaim_account", "order",
+    "object_size", "alloc_refill", "cpu_partial_drain", "free_fastpath", "shrink", "hwcache_align",
+    "cpu_partial_alloc", "cmpxchg_double_fail", "deactivate_bypass", "objs_per_slab", "partial",
+    "slabs_cpu_partial", "free_add_partial", "ctor", "slab_size", "cache_dma", "deactivate_to_head")
+#: the reader of /sys/kernel/slab in the captures, and the allocations that mark its reads
+GREP: Final = "grep"
+READ_BUFFER_SITE: Final = "seq_read_iter"
+SHOW_SITES: Final = ("show_stat", "show_slab_objects")
 #: the function-tracer entry that starts a bulk free (kfree_bulk calls it too)
 BULK_FREE: Final = "kmem_cache_free_bulk"
 
@@ -70,6 +88,18 @@ class Snapshot:
     lineno: int
     slabinfo: str
     sysfs: list[str]
+
+
+@dataclass(slots=True)
+class GrepRead:
+    """``grep -r . /sys/kernel/slab`` after a snapshot's end marker: its process, the directories in the order it
+    reads them, how many files it has read, and whether the last read's value is still to be taken."""
+
+    snapshot: Snapshot
+    dirs: list[str]
+    pid: int = -1
+    index: int = 0
+    pending: bool = False
 
 
 @dataclass(slots=True)
@@ -113,6 +143,10 @@ class SlubReplay:
     reading: bool = False
     #: the kmem_cache_free_bulk in progress on each CPU
     bulk: dict[int, Bulk] = field(default_factory=dict)
+    #: snapshot name -> the /sys/kernel/slab directories in the order the capture's grep read them; with one,
+    #: each file's value is taken when grep reads it (see :meth:`grep_event`), else all at the end marker
+    sysfs_plans: dict[str, list[str]] = field(default_factory=dict)
+    grep: GrepRead | None = None
 
     def place(self, counts: dict[str, int]) -> None:
         """Allocate ``counts[name]`` placeholder objects of each cache on CPU 0, in the model's boot order
@@ -134,6 +168,8 @@ class SlubReplay:
                 break
             self.events += 1
             kind = ev.kind
+            if self.grep is not None and ev.comm == GREP and self.grep_event(ev):
+                continue
             bulk = self.bulk.get(ev.cpu)
             if bulk is not None and not (kind in FREE_KINDS and ev.call_site == bulk.call_site
                                          and ev.pid == bulk.pid):
@@ -155,6 +191,42 @@ class SlubReplay:
         for cpu in list(self.bulk):
             self.flush_bulk(cpu)
         return self
+
+    def grep_event(self, ev: TraceEvent) -> bool:
+        """An event of the sysfs reader: its read-buffer allocation starts a file's read, whose value is taken
+        before grep's next event (after it, when that is the show function's own allocation). A new grep
+        process starts the directory over (the capture's last walk is the one in its file). True when the
+        event was applied here."""
+        g = self.grep
+        assert g is not None
+        if ev.pid != g.pid:
+            g.pid, g.index, g.pending = ev.pid, 0, False
+        applied = False
+        if g.pending:
+            if ev.kind == KMALLOC and ev.call_site.startswith(SHOW_SITES):
+                self.alloc(ev)
+                applied = True
+            self.take_read(g)
+        if not applied and ev.kind == KMALLOC and ev.call_site.startswith(READ_BUFFER_SITE):
+            self.alloc(ev)
+            g.pending = True
+            return True
+        return applied
+
+    def take_read(self, g: GrepRead) -> None:
+        """The value of the file grep is reading, as the model has it now."""
+        from ...mm.slub.sysfs import SLAB_ATTRS, sysfs_dirs  # noqa: PLC0415
+        g.pending = False
+        if not g.index:  # the walk's first file: its values replace what the end marker (or a walk before) left
+            g.snapshot.sysfs = []
+        d, i = divmod(g.index, len(SYSFS_READ_ORDER))
+        g.index += 1
+        if d >= len(g.dirs):
+            return
+        attr = SYSFS_READ_ORDER[i]
+        s = sysfs_dirs(self.k.sl).get(g.dirs[d])
+        if s is not None and attr in SLAB_ATTRS:
+            g.snapshot.sysfs.append(f"/sys/kernel/slab/{g.dirs[d]}/{attr}:{SLAB_ATTRS[attr](s)}")
 
     def flush_bulk(self, cpu: int) -> None:
         """The objects of a kmem_cache_free_bulk (traced one by one before the kernel frees them) go back in
@@ -256,12 +328,16 @@ class SlubReplay:
             return
         name, _, what = text[len(SNAPSHOT_PREFIX):].rpartition(" ")
         if what == "begin":
+            self.grep = None
             self.snapshots.append(Snapshot(name, ev.lineno, self.k.slabinfo(), []))
             self.reading = True
             self.applied[Applied.SNAPSHOT] += 1
         elif what == "end" and self.snapshots and self.snapshots[-1].name == name:
             self.snapshots[-1].sysfs = self.k.sysfs_dump()
             self.reading = False
+            plan = self.sysfs_plans.get(name)
+            if plan:
+                self.grep = GrepRead(self.snapshots[-1], plan)
         else:
             self.skipped[Skip.MARK_OTHER] += 1
 

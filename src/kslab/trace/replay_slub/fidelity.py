@@ -100,6 +100,19 @@ def parse_sysslab(lines: list[str]) -> dict[str, dict[str, str]]:
     return out
 
 
+def sysfs_plans(run_dir: Path) -> dict[str, list[str]]:
+    """Per snapshot, the /sys/kernel/slab directories in the order the capture's grep read them (the order of
+    the directories' lines in its sysslab file)."""
+    plans = {}
+    for path in sorted(run_dir.glob("sysslab.*")):
+        dirs: dict[str, None] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("/sys/kernel/slab/"):
+                dirs[line[len("/sys/kernel/slab/"):].partition("/")[0]] = None
+        plans[path.name.removeprefix("sysslab.")] = list(dirs)
+    return plans
+
+
 def per_cpu(value: str) -> dict[int, int]:
     """A SLUB_STATS file's ``total C0=n C1=n`` as {cpu: n} (absent CPUs are 0)."""
     out = {}
@@ -179,10 +192,11 @@ def replay_capture(run_dir: Path, *, sync_at: str = "0-start", use_cache: bool =
         trace = run_dir / "trace.txt"
     config, manifest = run_shape(run_dir), run_manifest(run_dir)
     counts: dict[str, int] = {}
+    plans = sysfs_plans(run_dir)
     kernel = run_dir / f"slabinfo.{sync_at}"
     if kernel.exists():
         first = SlubReplay(SlubKernel(config, manifest), stop_at=sync_at).run(trace_events(trace, use_cache))
         counts = placeholder_counts(first, parse_slabinfo(kernel.read_text(encoding="utf-8"), str(kernel)))
-    rep = SlubReplay(SlubKernel(config, manifest))
+    rep = SlubReplay(SlubKernel(config, manifest), sysfs_plans=plans)
     rep.place(counts)
     return rep.run(trace_events(trace, use_cache))
