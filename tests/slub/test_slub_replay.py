@@ -49,6 +49,15 @@ class T:
         self._line(cpu, f"kfree: call_site=g+0x1/0x10 ptr={ptr:x}")
         return self
 
+    def grep_read(self, ptr: int) -> T:
+        """grep reading a sysfs file: its seq_read_iter buffer (allocated and freed)."""
+        self._line(0, f"kmalloc: call_site=seq_read_iter+0x1/0x10 ptr={ptr:x} bytes_req=4096 bytes_alloc=4096 "
+                      "gfp_flags=GFP_KERNEL node=-1 accounted=false", pid=7)
+        self.lines[-1] = self.lines[-1].replace("task-7", "grep-7")
+        self._line(0, f"kfree: call_site=seq_release+0x1/0x10 ptr={ptr:x}", pid=7)
+        self.lines[-1] = self.lines[-1].replace("task-7", "grep-7")
+        return self
+
     def mark(self, text: str) -> T:
         self._line(0, f"tracing_mark_write: oracle: {text}")
         return self
@@ -115,6 +124,27 @@ def test_snapshot_slabinfo_at_the_readers_seq_file_and_sysfs_at_the_end_marker()
     assert info["seq_file"]["num_slabs"] == 1 and info["kmalloc-64"]["num_slabs"] == 1
     assert "/sys/kernel/slab/:0000064/alloc_slowpath:1 C0=1" in snap.sysfs
     assert "/sys/kernel/slab/:0000064/alloc_fastpath:1 C0=1" in snap.sysfs  # at end: 2 allocations, not 3
+
+
+def test_sysfs_files_take_their_values_when_grep_reads_them() -> None:
+    """With the capture's directory order, each file's value is the model's when grep reads it: files in
+    kernfs's readdir order (remote_node_defrag_ratio, free_frozen, total_objects, cpuslab_flush,
+    alloc_fastpath, ...)."""
+    t = T().mark("snapshot 0-start begin").mark("snapshot 0-start end")
+    t.cache_alloc(BASE, "kmalloc-64", 64)
+    for i in range(4):
+        t.grep_read(BASE + 0x100000 + i * 0x1000)
+        t.cache_alloc(BASE + 0x40 * (i + 1), "kmalloc-64", 64)
+    t.grep_read(BASE + 0x200000)
+    rep = SlubReplay(machine(), sysfs_plans={"0-start": [":0000064"]})
+    t.replay(rep)
+    assert rep.snapshots[0].sysfs == [
+        "/sys/kernel/slab/:0000064/remote_node_defrag_ratio:100",
+        "/sys/kernel/slab/:0000064/free_frozen:0",
+        "/sys/kernel/slab/:0000064/total_objects:64 N0=64",
+        "/sys/kernel/slab/:0000064/cpuslab_flush:0",
+        "/sys/kernel/slab/:0000064/alloc_fastpath:4 C0=4",  # the allocations between the reads count
+    ]
 
 
 def test_a_bulk_free_frees_each_slabs_objects_in_one_call() -> None:
