@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from ..mm.errors import KslabError
 from . import common
 
-COMMANDS = ("slabinfo", "buddyinfo", "geometry", "replay", "explain", "top", "stats", "report", "sweep", "ask")
+COMMANDS = ("slabinfo", "buddyinfo", "geometry", "replay", "explain", "top", "stats", "report", "sweep", "ask", "sysfs")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import ask, buddyinfo, explain, geometry, replay, report, slabinfo, stats, sweep, top  # noqa: PLC0415
+    from . import ask, buddyinfo, explain, geometry, replay, report, slabinfo, stats, sweep, sysfs, top  # noqa: PLC0415
     ap = argparse.ArgumentParser(
         prog="kslab",
         description="kslab: the Linux 5.10 SLAB allocator (mm/slab.c), executable.",
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"kslab {__version__}")
     ap.add_argument("--traceback", action="store_true", help="show the Python traceback of an error")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
-    for mod in (slabinfo, buddyinfo, geometry, replay, explain, top, stats, report, sweep, ask):
+    for mod in (slabinfo, buddyinfo, geometry, replay, explain, top, stats, report, sweep, ask, sysfs):
         mod.register(sub)
     return ap
 

@@ -7,6 +7,7 @@ import sys
 
 from .common import machine_after
 from .replay import add_replay_options
+from .slub_machine import slub_machine_after, wants_slub
 
 EXAMPLES = r"""examples:
   kslab buddyinfo                                        after boot (1 CPU, 2 GiB)
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    k = machine_after(args)
+    k = slub_machine_after(args) if wants_slub(args) else machine_after(args)
     if args.json:
         import json  # noqa: PLC0415
         json.dump(k.page_alloc.zoneinfo_summary(), sys.stdout, indent=1, sort_keys=True, default=str)

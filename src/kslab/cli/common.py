@@ -9,6 +9,7 @@ from ..manifest import boot_machine, read_manifest
 from ..mm.config import MachineConfig, parse_topology
 from ..mm.kernel import Kernel
 from ..mm.page_alloc import MAX_ORDER
+from .slub_machine import add_allocator_option, refuse_slub
 
 
 def one_line(e: BaseException) -> str:
@@ -45,6 +46,7 @@ def add_machine_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--slab-nomerge", action="store_true", help="boot with slab_nomerge")
     g.add_argument("--no-numa", action="store_true", help="a kernel built without CONFIG_NUMA (one node only)")
     g.add_argument("--caches", metavar="FILE", help="cache manifest: the kernel's kmem_cache_create calls")
+    add_allocator_option(g)
 
 
 def slab_max_order(value: int | None) -> int | None:
@@ -88,6 +90,7 @@ def machine_config(args: argparse.Namespace) -> MachineConfig:
 
 
 def build_machine(args: argparse.Namespace) -> Kernel:
+    refuse_slub(args, getattr(args, "command", None) or "")
     config = machine_config(args)
     manifest = read_manifest(args.caches, config) if args.caches else None
     return boot_machine(config, manifest, args.caches or "")

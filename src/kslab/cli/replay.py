@@ -367,6 +367,9 @@ def one_line_summary(d: dict[str, object]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "allocator", "slab") == "slub":
+        from .replay_slub import run as run_slub  # noqa: PLC0415
+        return run_slub(args)
     demo = wants_bundled(args.trace)
     kernel = Path(args.kernel_slabinfo) if args.kernel_slabinfo else None
     if demo:

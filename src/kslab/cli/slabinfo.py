@@ -9,11 +9,13 @@ import sys
 from ..mm.slabinfo import get_slabinfo
 from .common import machine_after
 from .replay import add_replay_options
+from .slub_machine import slub_machine_after, wants_slub
 
 EXAMPLES = """examples:
   kslab slabinfo                               1 CPU, 2 GiB, every kmalloc cache
   kslab slabinfo --cpus 4 --nodes 2 --debug-slab
   kslab slabinfo --cpus 2 --caches caches.manifest --json
+  kslab slabinfo --allocator slub --cpus 4 --nodes 2 --caches S3/caches.log   Linux 6.12 SLUB, as it prints it
 """
 
 
@@ -28,6 +30,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    if wants_slub(args):
+        sk = slub_machine_after(args)
+        if args.json:
+            keys = ("name", "active_objs", "num_objs", "objsize", "objperslab", "order", "active_slabs", "num_slabs")
+            json.dump({"slabinfo": [{key: c[key] for key in keys} for c in sk.snapshot()["caches"]]}, sys.stdout,
+                      indent=1, sort_keys=True)
+            sys.stdout.write("\n")
+        else:
+            sys.stdout.write(sk.slabinfo())
+        return 0
     k = machine_after(args)
     if args.json:
         rows = [get_slabinfo(c) for c in k.slab_caches]

@@ -27,6 +27,7 @@ EXAMPLES = r"""examples:
   kslab stats trace.txt.xz --slab --all-caches --json   every cache's path counters, as JSON
   kslab stats trace.txt.xz --no-replay -s frag,bytes    the trace alone (no model), like perf kmem stat
   kslab stats                                           the bundled real 5.10 trace
+  kslab stats S1/trace.txt.xz --allocator slub --caches S1/caches.log   SLAB and SLUB side by side (what-if)
 """
 
 
@@ -48,7 +49,36 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
+def run_whatif(args: argparse.Namespace) -> int:
+    """``--allocator slub``: the trace through SLUB (booted from --caches, the trace's 6.12 cache log) and
+    through SLAB (its caches inferred from the trace), side by side."""
+    import copy  # noqa: PLC0415
+
+    from ..report.whatif import render_whatif, slab_figures, slab_paths, slub_figures, whatif_dict  # noqa: PLC0415
+    from .replay_slub import run_slub_replay  # noqa: PLC0415
+    if not args.trace or wants_bundled(args.trace):
+        raise ValueError("stats --allocator slub: give a 6.12 trace and its cache log (--caches caches.log)")
+    slub = run_slub_replay(args, args.trace)
+    if not slub.events:
+        raise ValueError(f"{args.trace}: no events")
+    sargs = copy.copy(args)
+    sargs.caches, sargs.allocator, sargs.quiet = None, "slab", True
+    rep = make_replayer(sargs)
+    before = slab_paths(rep.k)
+    run_replay(rep, sargs)
+    a, b = slab_figures(rep.k, slub.cross.other_cpu, before), slub_figures(slub)
+    if args.json:
+        json.dump({"whatif": whatif_dict(a, b)}, sys.stdout, indent=1, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(f"the same trace through Linux 5.10's SLAB and Linux 6.12's SLUB ({args.trace})\n")
+        sys.stdout.write(render_whatif(a, b))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "allocator", "slab") == "slub":
+        return run_whatif(args)
     sort = parse_sort(args.sort)
     if args.lines < 0:
         raise ValueError(f"--lines {args.lines}: must be 0 (all) or a positive number")
