@@ -44,7 +44,7 @@ _MAGIC: Final = b"kslab-replay-state\n"
 # The model's object graph is deep (lists of pages and slabs): pickle recurses once per link.
 _RECURSION: Final = 200_000
 # The replay options that must be the same to continue (the others act at markers still to come).
-_SAME_OPTIONS: Final = ("reap", "start_slabinfo", "sync_on", "unknown_free", "skip_bad")
+_SAME_OPTIONS: Final = ("reap", "start_slabinfo", "sync_on", "unknown_free")
 
 _version: str | None = None
 
