@@ -19,9 +19,15 @@ def array_alloc_hit(cachep: KmemCache, ac: ArrayCache) -> int:
 
 
 def array_alloc_hit_counted(cachep: KmemCache, ac: ArrayCache) -> int:
-    """slab_alloc() of a hit: array_alloc_hit() and _post_alloc()'s count of a successful allocation."""
-    cachep.paths.alloc += 1
-    return array_alloc_hit(cachep, ac)
+    """slab_alloc() of a hit: array_alloc_hit() and _post_alloc()'s count of a successful allocation
+    (written out rather than calling array_alloc_hit(): the replay's fast path calls it at every
+    allocation, and a nested call costs it about 2 %)."""
+    ac.touched = 1
+    cachep.stats.allochit += 1
+    paths = cachep.paths
+    paths.alloc_hit += 1
+    paths.alloc += 1
+    return ac.entry.pop()
 
 
 def count_free_hit(cachep: KmemCache) -> None:
@@ -37,7 +43,10 @@ def count_free_miss(cachep: KmemCache) -> None:
 
 
 def array_free_hit(cachep: KmemCache, ac: ArrayCache, objp: int) -> None:
-    """___cache_free() of a local object with room in the array: counted, and pushed on the array."""
-    cachep.paths.free += 1
-    count_free_hit(cachep)
+    """___cache_free() of a local object with room in the array: its count, count_free_hit() (written out,
+    as in array_alloc_hit_counted()), and the push on the array."""
+    cachep.stats.freehit += 1
+    paths = cachep.paths
+    paths.free += 1
+    paths.free_hit += 1
     ac.entry.append(objp)

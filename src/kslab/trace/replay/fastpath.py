@@ -17,7 +17,7 @@ from ...mm.kernel import Kernel
 from ...mm.page import PAGE_OFFSET, PAGE_SHIFT, PG_slab
 from ...mm.slab.alloc import slab_want_init_on_alloc
 from ...mm.slab.free import ___cache_free
-from ...mm.slab.hits import array_alloc_hit, count_free_hit
+from ...mm.slab.hits import array_alloc_hit_counted, array_free_hit
 from ...mm.slab.kmalloc import kmalloc_slab
 from ...mm.slab_def import ArrayCache, KmemCache
 from ..events import KIND_NAMES, KMALLOC_NODE, KMEM_CACHE_FREE, TraceEvent
@@ -139,8 +139,7 @@ class FastPath:
         _post_alloc()'s initialisation, the count of the event and record_alloc()."""
         ptrs = self.ptrs
         ptrs.evno += 1
-        mptr = array_alloc_hit(cachep, ac)  # ____cache_alloc(): the per-CPU hit
-        cachep.paths.alloc += 1  # _post_alloc()'s count
+        mptr = array_alloc_hit_counted(cachep, ac)  # ____cache_alloc(): the per-CPU hit, and _post_alloc()'s count
         if self.shuffle is not None:
             mptr = self.shuffle.alloc(ev.ptr, cachep, mptr)
         flags = ev.gfp
@@ -231,10 +230,7 @@ class FastPath:
         if (not k.sk_memalloc_socks and not k.config.init_on_free and (not k.numa_multi or page.nid == k.numa_node)
                 and len(entry) < ac.limit
                 and not (k.config.CONFIG_SLAB_FREELIST_HARDENED and entry and entry[-1] == mptr)):
-            # ___cache_free()'s fast case: a local free with room in the array
-            c.paths.free += 1
-            count_free_hit(c)
-            entry.append(mptr)
+            array_free_hit(c, ac, mptr)  # ___cache_free(): a local free with room in the array (its fast case)
         else:
             _cache_free(c, mptr, 0)  # ___cache_free()
         self.applied[KIND_NAMES[kind]] += 1
