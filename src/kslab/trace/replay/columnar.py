@@ -35,7 +35,7 @@ from ...mm.slab_def import KmemCache
 from ..chunk import ColumnChunk
 from ..events import KIND_NAMES, KMALLOC_NODE, KMEM_CACHE_ALLOC_NODE, KMEM_CACHE_FREE, MARK, TraceEvent
 from .boot import HEAD_EVENTS
-from .options import Clock, ReplaySummary
+from .options import ReplaySummary
 from .sites import PLAIN_ALLOC_SITES, PLAIN_FREE_SITES, plain_alloc_site, plain_free_site
 
 if TYPE_CHECKING:
@@ -138,7 +138,8 @@ class Lean:
               and not self.reap.watches and self.slabinfo.held is None and k.explain is None and not k.debug
               and k.event_hook is rep.internal.hook)
         self.free_ok = ok
-        self.alloc_ok = ok and not fast.pending_read and not k.cpuset_slab_spread
+        # FREELIST_RANDOM's follower renames a hit's object (FastPath._take): such rows go to the general code
+        self.alloc_ok = ok and not fast.pending_read and not k.cpuset_slab_spread and fast.shuffle is None
         if not ok:
             return
         directive = rep.boot.directive_mode
@@ -148,7 +149,8 @@ class Lean:
                          and c not in refill_seen and c not in refill_open)
         self.free_cpus = cpus
         refilled = fast.refilled
-        self.alloc_cpus = frozenset(c for c in cpus if c not in refilled)
+        lost, grows = fast.lost, fast.grows  # FastPath.alloc steps aside for these CPUs too
+        self.alloc_cpus = frozenset(c for c in cpus if c not in refilled and c not in lost and c not in grows)
 
     def run(self, chunks: Iterator[ColumnChunk], start: int, n: int) -> int:
         """Replay the rows from row ``start`` of the first chunk on; ``n``: the events fed before.  Returns the
@@ -200,7 +202,7 @@ class Lean:
         fast = self.apply.fast
         k = fast.k
         clock = fast.clock
-        if not kptr or (clock.mode == Clock.SECONDS and int(ts * clock.hz) > k.jiffies):
+        if not kptr or (clock.in_seconds and int(ts * clock.hz) > k.jiffies):
             return False
         plain = PLAIN_ALLOC_SITES.get(call_site)
         if plain is None:
@@ -274,7 +276,7 @@ class Lean:
         fast = self.apply.fast
         k = fast.k
         clock = fast.clock
-        if kptr <= 16 or (clock.mode == Clock.SECONDS and int(ts * clock.hz) > k.jiffies):
+        if kptr <= 16 or (clock.in_seconds and int(ts * clock.hz) > k.jiffies):
             return False
         plain = PLAIN_FREE_SITES.get(call_site)
         if plain is None:
