@@ -3,7 +3,21 @@ the e820 usable RAM of every NUMA node, and the boot reservations and zone bound
 (:mod:`kslab.mm.page_alloc`) builds its zones from.
 
 Mirrors what qemu's ``pc_memory_init``/SRAT and the firmware's e820 table give the kernel's
-``e820__memblock_setup`` (see page_alloc.py's docstring for the layout in words).
+``e820__memblock_setup``.
+
+Physical layout (a qemu x86_64 "pc" machine with SeaBIOS, as in the oracle captures):
+
+* RAM below 4 GiB is all of it when ``mem`` < 3.5 GiB; otherwise 3 GiB stay below and the rest
+  is mapped from 4 GiB (the PCI hole), as qemu's i440fx board does.
+* e820: pfn 0 is reserved by the kernel, 0x9fc00-0xfffff is not RAM (pfns 159..255), and the top
+  128 KiB below the end of low RAM are reserved by the firmware (32 pages).
+* Node *i* gets the i-th ``mem/N`` slice of RAM in address order (qemu's SRAT).
+* Zones: DMA (pfn < 4096), DMA32 (< 4 GiB), Normal; a zone exists where the node has memory.
+* Boot reservations: the first 64 KiB (reserve_low) and the 24 KiB real-mode trampoline just
+  below 0x9f000 are present but not managed, which reproduces the real DMA zone exactly
+  (spanned 4095, present 3998, managed 3977, buddyinfo ``1 0 0 1 2 1 1 0 1 1 3``).  Nothing else
+  is reserved: the kernel image, mem_map, initrd and swiotlb of a real boot are not modelled, so
+  DMA32/Normal have managed == present and start completely free.
 """
 
 from __future__ import annotations

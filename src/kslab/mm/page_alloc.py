@@ -6,26 +6,14 @@ stealing, and the min/low/high watermarks.  Methods keep the kernel's function n
 (``__rmqueue_smallest``, ``expand``, ``__free_one_page``, ``free_pcppages_bulk`` ...); inside the
 class Python mangles the ``__`` names, which is harmless because only the class calls them.
 
-The module keeps the allocation side and the zones' boot; the rest lives beside it and is
-re-exported here: the free side and the per-CPU page lists (:mod:`kslab.mm.page_free`), fallback stealing
-(:mod:`kslab.mm.page_fallback`), the watermarks and zonelists (:mod:`kslab.mm.page_zones`) and the counters
+The module keeps the allocation side; the rest lives beside it and is re-exported here: the free
+side and the per-CPU page lists (:mod:`kslab.mm.page_free`), fallback stealing (:mod:`kslab.mm.page_fallback`),
+the zones' boot, the watermarks and zonelists (:mod:`kslab.mm.page_zones`) and the counters
 and reports (:mod:`kslab.mm.page_counters`) (base classes of
 :class:`PageAllocator`), the mmzone.h structures and constants (:mod:`kslab.mm.mmzone`), qemu's e820
 memory map (:mod:`kslab.mm.e820`) and the consistency check (:mod:`kslab.mm.page_alloc_check`).
 
-Physical layout (a qemu x86_64 "pc" machine with SeaBIOS, as in the oracle captures):
-
-* RAM below 4 GiB is all of it when ``mem`` < 3.5 GiB; otherwise 3 GiB stay below and the rest
-  is mapped from 4 GiB (the PCI hole), as qemu's i440fx board does.
-* e820: pfn 0 is reserved by the kernel, 0x9fc00-0xfffff is not RAM (pfns 159..255), and the top
-  128 KiB below the end of low RAM are reserved by the firmware (32 pages).
-* Node *i* gets the i-th ``mem/N`` slice of RAM in address order (qemu's SRAT).
-* Zones: DMA (pfn < 4096), DMA32 (< 4 GiB), Normal; a zone exists where the node has memory.
-* Boot reservations: the first 64 KiB (reserve_low) and the 24 KiB real-mode trampoline just
-  below 0x9f000 are present but not managed, which reproduces the real DMA zone exactly
-  (spanned 4095, present 3998, managed 3977, buddyinfo ``1 0 0 1 2 1 1 0 1 1 3``).  Nothing else
-  is reserved: the kernel image, mem_map, initrd and swiotlb of a real boot are not modelled, so
-  DMA32/Normal have managed == present and start completely free.
+The physical layout of the qemu machine is described in :mod:`kslab.mm.e820`.
 
 Memory cost is proportional to the number of free *blocks* (order-10 blocks at boot: 16 Ki for
 64 GiB), never to the number of pages.
@@ -54,15 +42,11 @@ from typing import Final
 
 from .config import PAGE_SHIFT, MachineConfig
 from .e820 import (
-    BOOT_RESERVED,
     E820_LOW_HOLES,
     FIRMWARE_TOP_RESERVED_PAGES,
     QEMU_BELOW_4G_GIGALIGNED,
     QEMU_LOWMEM_LIMIT,
-    ZONE_BOUNDS,
-    clip_ranges,
     qemu_node_ranges,
-    subtract_ranges,
 )
 from .gfp import (
     __GFP_ATOMIC,
@@ -84,18 +68,15 @@ from .mmzone import (
     ALLOC_CMA,
     ALLOC_CPUSET,
     ALLOC_HARDER,
-    ALLOC_HIGH,
     ALLOC_KSWAPD,
     ALLOC_NO_WATERMARKS,
     ALLOC_NOFRAGMENT,
-    ALLOC_OOM,
     ALLOC_WMARK_HIGH,
     ALLOC_WMARK_LOW,
     ALLOC_WMARK_MASK,
     ALLOC_WMARK_MIN,
     FPI_NONE,
     FPI_SKIP_REPORT_NOTIFY,
-    FPI_TO_TAIL,
     LOCAL_DISTANCE,
     MAX_NR_ZONES,
     MAX_NUMNODES,
@@ -149,9 +130,6 @@ KERNEL_SYMBOLS: Final = (
     "__rmqueue",
     "__rmqueue_smallest",
     "expand",
-    "__zone_watermark_ok",
-    "zone_watermark_fast",
-    "zone_watermark_ok",
     "__free_pages",
     "zone_batchsize",
 )
@@ -225,28 +203,7 @@ class PageAllocator(ZoneSetup, PageFreeing, PageFallback, PageCounters):
         self._pb_mt: dict[int, int] = {}  # pageblock index -> migratetype, where not MOVABLE
         self._warned: set[str] = set()
 
-        # node_zones: every node has MAX_NR_ZONES slots, None where the zone is not populated
-        self.node_zones: list[list[Zone | None]] = []
-        self.zones: list[Zone] = []  # for_each_populated_zone order
-        self.node_ranges = qemu_node_ranges(config)
-        for nid, ranges in enumerate(self.node_ranges):
-            slots: list[Zone | None] = [None] * MAX_NR_ZONES
-            if ranges:
-                node_start, node_end = ranges[0][0], ranges[-1][1]
-                for zi, (lo, hi) in enumerate(ZONE_BOUNDS):
-                    zs, ze = max(node_start, lo), min(node_end, hi)
-                    present = clip_ranges(ranges, zs, ze)
-                    if zs >= ze or not present:
-                        continue
-                    free = subtract_ranges(present, BOOT_RESERVED) if nid == 0 else present
-                    zone = Zone(nid, zi, zs, ze, present, free, len(self.zones))
-                    slots[zi] = zone
-                    self.zones.append(zone)
-                    self.__memmap_init_zone(zone)
-            self.node_zones.append(slots)
-        self.max_pfn = max(z.zone_end_pfn for z in self.zones)
-        for zone in self.zones:
-            self.__free_boot_memory(zone)
+        self.free_area_init(config)
         self.min_free_kbytes = 0
         self.init_per_zone_wmark_min()
         for zone in self.zones:
@@ -254,29 +211,6 @@ class PageAllocator(ZoneSetup, PageFreeing, PageFallback, PageCounters):
             zone.pageset = [PerCpuPages(6 * batch, max(1, batch)) for _ in range(config.cpus)]
         self.node_order = self._build_all_zonelists()
         self._zonelist_cache: dict[tuple[int, int, bool], tuple[tuple[Zone, ...], int]] = {}
-
-    # ---- boot ------------------------------------------------------------------------------------
-
-    def __memmap_init_zone(self, zone: Zone) -> None:
-        # Every pageblock whose first pfn is present starts MOVABLE; the others keep the zeroed
-        # bitmap value, UNMOVABLE (the DMA zone's first pageblock: pfn 0 is not RAM).
-        # Only a pageblock in which a present range starts can have a missing first pfn.
-        for start, _ in zone.present_ranges:
-            pb_start = start & ~(pageblock_nr_pages - 1)
-            if pb_start >= zone.zone_start_pfn and any(s <= pb_start < e for s, e in zone.present_ranges):
-                continue
-            self._pb_mt.setdefault(pb_start >> pageblock_order, MIGRATE_UNMOVABLE)
-
-    def __free_boot_memory(self, zone: Zone) -> None:
-        # memblock_free_all: maximal aligned blocks in ascending order, each queued at the tail
-        for start, end in zone.free_ranges:
-            pfn = start
-            while pfn < end:
-                order = min(MAX_ORDER - 1, (pfn & -pfn).bit_length() - 1 if pfn else MAX_ORDER - 1)
-                while pfn + (1 << order) > end:
-                    order -= 1
-                self._free_one_page_at_boot(zone, pfn, order, self.get_pageblock_migratetype(pfn), FPI_TO_TAIL)
-                pfn += 1 << order
 
     # ---- pageblocks ------------------------------------------------------------------------------
 
@@ -388,44 +322,6 @@ class PageAllocator(ZoneSetup, PageFreeing, PageFallback, PageCounters):
                 alloc_flags &= ~ALLOC_NOFRAGMENT
                 continue
             return None
-
-    def zone_watermark_fast(self, z: Zone, order: int, mark: int, highest_zoneidx: int, alloc_flags: int) -> bool:
-        free_pages = z.free_pages
-        if not order:
-            reserved = 0 if alloc_flags & (ALLOC_HARDER | ALLOC_OOM) else z.nr_reserved_highatomic
-            usable = free_pages - min(free_pages, reserved)
-            if usable > mark + z.lowmem_reserve[highest_zoneidx]:
-                return True
-        return self.__zone_watermark_ok(z, order, mark, highest_zoneidx, alloc_flags, free_pages)
-
-    def zone_watermark_ok(self, z: Zone, order: int, mark: int, highest_zoneidx: int, alloc_flags: int) -> bool:
-        return self.__zone_watermark_ok(z, order, mark, highest_zoneidx, alloc_flags, z.free_pages)
-
-    def __zone_watermark_ok(self, z: Zone, order: int, mark: int, highest_zoneidx: int, alloc_flags: int,
-                            free_pages: int) -> bool:
-        harder = alloc_flags & (ALLOC_HARDER | ALLOC_OOM)
-        free_pages -= (1 << order) - 1
-        if not harder:
-            free_pages -= z.nr_reserved_highatomic
-        mn = mark
-        if alloc_flags & ALLOC_HIGH:
-            mn -= mn // 2
-        if harder:
-            mn -= mn // 2 if alloc_flags & ALLOC_OOM else mn // 4
-        if free_pages <= mn + z.lowmem_reserve[highest_zoneidx]:
-            return False
-        if not order:
-            return True
-        fl = z.free_list
-        for o in range(order, MAX_ORDER):
-            if not z.nr_free[o]:
-                continue
-            base = o * MIGRATE_TYPES
-            if fl[base] or fl[base + 1] or fl[base + 2]:
-                return True
-            if harder and fl[base + MIGRATE_HIGHATOMIC]:
-                return True
-        return False
 
     def rmqueue(self, preferred: Zone, zone: Zone, order: int, alloc_flags: int, mt: int, cpu: int) -> int:
         """Take a block from ``zone``: order 0 through the CPU's pcp list.  Returns a pfn or -1."""

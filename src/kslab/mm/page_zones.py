@@ -1,4 +1,6 @@
-"""Zone setup of the buddy allocator (mm/page_alloc.c, v5.10): the watermarks (``init_per_zone_wmark_min``,
+"""Zone setup of the buddy allocator (mm/page_alloc.c, v5.10): the zones built from the e820 map at boot
+(``free_area_init``, ``memmap_init_zone``, ``memblock_free_all``), the watermarks and their checks
+(``zone_watermark_ok``, ``zone_watermark_fast``), the watermark setup (``init_per_zone_wmark_min``,
 ``__setup_per_zone_wmarks``), the lowmem reserves, and the zonelists (the node order of
 ``build_zonelists``, ``find_next_best_node``) with the zones an allocation may use.
 
@@ -9,25 +11,37 @@ state it works on (declared below); the class is not used on its own.
 from __future__ import annotations
 
 import math
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from .config import PAGE_SHIFT
+from .config import PAGE_SHIFT, MachineConfig
+from .e820 import BOOT_RESERVED, ZONE_BOUNDS, clip_ranges, qemu_node_ranges, subtract_ranges
 from .errors import KernelBug
 from .gfp import __GFP_DMA, __GFP_DMA32, __GFP_THISNODE
 from .mmzone import (
+    ALLOC_HARDER,
+    ALLOC_HIGH,
     ALLOC_NOFRAGMENT,
+    ALLOC_OOM,
+    FPI_TO_TAIL,
     LOCAL_DISTANCE,
     MAX_NR_ZONES,
     MAX_NUMNODES,
+    MAX_ORDER,
+    MIGRATE_HIGHATOMIC,
+    MIGRATE_TYPES,
+    MIGRATE_UNMOVABLE,
     REMOTE_DISTANCE,
     ZONE_DMA32,
     ZONE_NORMAL,
     Zone,
+    pageblock_nr_pages,
+    pageblock_order,
     sysctl_lowmem_reserve_ratio,
     watermark_scale_factor,
 )
 
-KERNEL_SYMBOLS: Final = ("__setup_per_zone_wmarks", "init_per_zone_wmark_min")
+KERNEL_SYMBOLS: Final = ("__setup_per_zone_wmarks", "init_per_zone_wmark_min", "__zone_watermark_ok",
+                         "zone_watermark_fast", "zone_watermark_ok", "free_area_init")
 
 # Python mangles ``__names`` inside class bodies, so the class uses these single-underscore aliases.
 _GFP_DMA: Final = __GFP_DMA
@@ -44,6 +58,60 @@ class ZoneSetup:
     min_free_kbytes: int
     node_order: list[list[int]]
     _zonelist_cache: dict[tuple[int, int, bool], tuple[tuple[Zone, ...], int]]
+    node_ranges: list[list[tuple[int, int]]]
+    max_pfn: int
+    _pb_mt: dict[int, int]
+
+    if TYPE_CHECKING:
+        def get_pageblock_migratetype(self, pfn: int) -> int: ...
+        def _free_one_page_at_boot(self, zone: Zone, pfn: int, order: int, mt: int, fpi_flags: int) -> None: ...
+
+    def free_area_init(self, config: MachineConfig) -> None:
+        """free_area_init(): every node's zones from its e820 ranges (a zone where the node has memory),
+        their pageblocks' migrate types (memmap_init_zone), then memblock_free_all() of the free memory."""
+        # node_zones: every node has MAX_NR_ZONES slots, None where the zone is not populated
+        self.node_zones: list[list[Zone | None]] = []
+        self.zones: list[Zone] = []  # for_each_populated_zone order
+        self.node_ranges = qemu_node_ranges(config)
+        for nid, ranges in enumerate(self.node_ranges):
+            slots: list[Zone | None] = [None] * MAX_NR_ZONES
+            if ranges:
+                node_start, node_end = ranges[0][0], ranges[-1][1]
+                for zi, (lo, hi) in enumerate(ZONE_BOUNDS):
+                    zs, ze = max(node_start, lo), min(node_end, hi)
+                    present = clip_ranges(ranges, zs, ze)
+                    if zs >= ze or not present:
+                        continue
+                    free = subtract_ranges(present, BOOT_RESERVED) if nid == 0 else present
+                    zone = Zone(nid, zi, zs, ze, present, free, len(self.zones))
+                    slots[zi] = zone
+                    self.zones.append(zone)
+                    self.__memmap_init_zone(zone)
+            self.node_zones.append(slots)
+        self.max_pfn = max(z.zone_end_pfn for z in self.zones)
+        for zone in self.zones:
+            self.__free_boot_memory(zone)
+
+    def __memmap_init_zone(self, zone: Zone) -> None:
+        # Every pageblock whose first pfn is present starts MOVABLE; the others keep the zeroed
+        # bitmap value, UNMOVABLE (the DMA zone's first pageblock: pfn 0 is not RAM).
+        # Only a pageblock in which a present range starts can have a missing first pfn.
+        for start, _ in zone.present_ranges:
+            pb_start = start & ~(pageblock_nr_pages - 1)
+            if pb_start >= zone.zone_start_pfn and any(s <= pb_start < e for s, e in zone.present_ranges):
+                continue
+            self._pb_mt.setdefault(pb_start >> pageblock_order, MIGRATE_UNMOVABLE)
+
+    def __free_boot_memory(self, zone: Zone) -> None:
+        # memblock_free_all: maximal aligned blocks in ascending order, each queued at the tail
+        for start, end in zone.free_ranges:
+            pfn = start
+            while pfn < end:
+                order = min(MAX_ORDER - 1, (pfn & -pfn).bit_length() - 1 if pfn else MAX_ORDER - 1)
+                while pfn + (1 << order) > end:
+                    order -= 1
+                self._free_one_page_at_boot(zone, pfn, order, self.get_pageblock_migratetype(pfn), FPI_TO_TAIL)
+                pfn += 1 << order
 
     def init_per_zone_wmark_min(self) -> None:
         """min_free_kbytes = sqrt(16 * lowmem kB) clamped to [128, 262144], then the watermarks."""
@@ -147,6 +215,44 @@ class ZoneSetup:
         res = (tuple(zl), nofrag)
         self._zonelist_cache[key] = res
         return res
+
+    def zone_watermark_fast(self, z: Zone, order: int, mark: int, highest_zoneidx: int, alloc_flags: int) -> bool:
+        free_pages = z.free_pages
+        if not order:
+            reserved = 0 if alloc_flags & (ALLOC_HARDER | ALLOC_OOM) else z.nr_reserved_highatomic
+            usable = free_pages - min(free_pages, reserved)
+            if usable > mark + z.lowmem_reserve[highest_zoneidx]:
+                return True
+        return self.__zone_watermark_ok(z, order, mark, highest_zoneidx, alloc_flags, free_pages)
+
+    def zone_watermark_ok(self, z: Zone, order: int, mark: int, highest_zoneidx: int, alloc_flags: int) -> bool:
+        return self.__zone_watermark_ok(z, order, mark, highest_zoneidx, alloc_flags, z.free_pages)
+
+    def __zone_watermark_ok(self, z: Zone, order: int, mark: int, highest_zoneidx: int, alloc_flags: int,
+                            free_pages: int) -> bool:
+        harder = alloc_flags & (ALLOC_HARDER | ALLOC_OOM)
+        free_pages -= (1 << order) - 1
+        if not harder:
+            free_pages -= z.nr_reserved_highatomic
+        mn = mark
+        if alloc_flags & ALLOC_HIGH:
+            mn -= mn // 2
+        if harder:
+            mn -= mn // 2 if alloc_flags & ALLOC_OOM else mn // 4
+        if free_pages <= mn + z.lowmem_reserve[highest_zoneidx]:
+            return False
+        if not order:
+            return True
+        fl = z.free_list
+        for o in range(order, MAX_ORDER):
+            if not z.nr_free[o]:
+                continue
+            base = o * MIGRATE_TYPES
+            if fl[base] or fl[base + 1] or fl[base + 2]:
+                return True
+            if harder and fl[base + MIGRATE_HIGHATOMIC]:
+                return True
+        return False
 
     # PageAllocator builds the zonelists at boot and allocates through these names (Python mangles the
     # __ names with this class's name)
