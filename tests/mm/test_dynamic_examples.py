@@ -147,19 +147,19 @@ def test_12_4_free_limit_trimming():
     assert c.stats.grown == 30
     assert k.page_alloc.nr_allocated_pages - pages_before == 60
     destroyed = []
-    prev_hook = k.page_alloc.on_page_free
+    prev_hook = k.page_alloc.hooks.on_page_free
 
     def hook(page, order):
         destroyed.append((page.pfn, order))
         if prev_hook is not None:
             prev_hook(page, order)
 
-    k.page_alloc.on_page_free = hook
+    k.page_alloc.hooks.on_page_free = hook
     history = []
     for o in objs:
         k.kmem_cache_free(c, o, cpu=0)
         history.append((len(ac(c, 0)), node(c).free_objects, node(c).total_slabs))
-    k.page_alloc.on_page_free = prev_hook
+    k.page_alloc.hooks.on_page_free = prev_hook
     # first 8 fill the array; the 9th flushes 4 (free_block), and so on every 4th free
     assert [h[0] for h in history] == [1, 2, 3, 4, 5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7, 8,
                                        5, 6, 7, 8, 5, 6]

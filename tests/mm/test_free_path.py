@@ -22,13 +22,13 @@ def ctor(_obj: int) -> None:
 
 
 class PageFreeLog:
-    """Chain onto page_alloc.on_page_free and record (pfn, order) of every freed block."""
+    """Chain onto page_alloc.hooks.on_page_free and record (pfn, order) of every freed block."""
 
     def __init__(self, k):
         self.k = k
         self.log: list[tuple[int, int]] = []
-        self.prev = k.page_alloc.on_page_free
-        k.page_alloc.on_page_free = self
+        self.prev = k.page_alloc.hooks.on_page_free
+        k.page_alloc.hooks.on_page_free = self
 
     def __call__(self, page, order):
         self.log.append((page.pfn, order))

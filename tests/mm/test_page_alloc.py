@@ -346,7 +346,7 @@ def test_fallback_to_lower_zone() -> None:
 def test_out_of_memory_returns_none_and_atomic_dips_deeper() -> None:
     pa = make("64M")
     warnings: list[str] = []
-    pa.on_warn = warnings.append
+    pa.hooks.on_warn = warnings.append
     held: list[tuple[Page, int]] = []
     assert pa.alloc_pages_node(0, GFP_KERNEL, 11) is None
     while (p := pa.alloc_pages_node(0, GFP_KERNEL, 10)) is not None:
@@ -467,8 +467,8 @@ def test_hooks_counters_and_aliases() -> None:
     pa = make("256M", cpus=2)
     allocs: list[tuple[int | None, int, int, int]] = []
     frees: list[tuple[int, int]] = []
-    pa.on_page_alloc = lambda page, order, mt, gfp: allocs.append((page.pfn if page else None, order, mt, gfp))
-    pa.on_page_free = lambda page, order: frees.append((page.pfn, order))
+    pa.hooks.on_page_alloc = lambda page, order, mt, gfp: allocs.append((page.pfn if page else None, order, mt, gfp))
+    pa.hooks.on_page_free = lambda page, order: frees.append((page.pfn, order))
     p = __alloc_pages_node(pa, 0, GFP_KERNEL | __GFP_COMP, 2)
     assert p is not None
     assert allocs == [(p.pfn, 2, MIGRATE_UNMOVABLE, GFP_KERNEL | __GFP_COMP)]

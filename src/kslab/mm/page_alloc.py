@@ -37,7 +37,6 @@ Simplifications (the kernel's behaviour is otherwise followed step by step):
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from typing import Final
 
 from .config import PAGE_SHIFT, MachineConfig
@@ -78,7 +77,6 @@ from .mmzone import (
     FPI_NONE,
     FPI_SKIP_REPORT_NOTIFY,
     LOCAL_DISTANCE,
-    MAX_NR_ZONES,
     MAX_NUMNODES,
     MAX_ORDER,
     MIGRATE_HIGHATOMIC,
@@ -116,9 +114,9 @@ from .mmzone import (
 )
 from .page import MemMap, Page
 from .page_alloc_check import check_page_allocator
-from .page_counters import PageCounters
+from .page_counters import PageCounters, VmStat
 from .page_fallback import PageFallback
-from .page_free import PageFreeHook, PageFreeing
+from .page_free import PageAllocHook, PageFreeHook, PageFreeing, PageHooks
 from .page_zones import ZoneSetup
 
 KERNEL_SYMBOLS: Final = (
@@ -137,8 +135,6 @@ KERNEL_SYMBOLS: Final = (
 # MAX_ORDER, the migrate types, zones and the watermark/ALLOC_* flags are in mmzone.py, the qemu memory
 # map in e820.py, the consistency check in page_alloc_check.py (all re-exported here).
 
-
-PageAllocHook = Callable[[Page | None, int, int, int], None]
 
 # Python mangles ``__names`` inside class bodies, so the class uses these single-underscore aliases.
 _GFP_ATOMIC: Final = __GFP_ATOMIC
@@ -172,12 +168,15 @@ class PageAllocator(ZoneSetup, PageFreeing, PageFallback, PageCounters):
     :param config: the machine (CPUs, NUMA topology, memory).
     :param mem_map: where allocated pages get their ``struct page`` (prep_new_block/release_block).
 
-    Hooks (None by default), for trace events:
+    Hooks (``hooks``, a :class:`~kslab.mm.page_free.PageHooks`; None by default), for trace events:
 
-    * ``on_page_alloc(page, order, migratetype, gfp)``: after every attempt of order <= 10, as
+    * ``hooks.on_page_alloc(page, order, migratetype, gfp)``: after every attempt of order <= 10, as
       trace_mm_page_alloc is; ``page`` is None when the allocation failed.
-    * ``on_page_free(page, order)``: before a block is given back (trace_mm_page_free).
-    * ``on_warn(message)``: warn_alloc() failure lines and one-time warnings.
+    * ``hooks.on_page_free(page, order)``: before a block is given back (trace_mm_page_free).
+    * ``hooks.on_warn(message)``: warn_alloc() failure lines and one-time warnings.
+
+    The vmstat counters (node_stat items, PGALLOC, PGFREE) are in ``vmstat``
+    (a :class:`~kslab.mm.page_counters.VmStat`).
 
     ``zones`` lists the populated zones in for_each_populated_zone() order; ``node_zones[nid][zone]``
     is a Zone or None.  ``comm`` is the task name printed in "Bad page state" messages.
@@ -189,17 +188,12 @@ class PageAllocator(ZoneSetup, PageFreeing, PageFallback, PageCounters):
         self.comm = "kslab"  # current->comm in messages
         self.nr_nodes = config.nr_nodes
         self._cpu_node = [config.cpu_to_node(c) for c in range(config.cpus)]
-        self.on_page_alloc: PageAllocHook | None = None
-        self.on_page_free: PageFreeHook | None = None
-        self.on_warn: Callable[[str], None] | None = None
+        self.hooks = PageHooks()
         self.last_alloc_pfmemalloc = False
         # allocated blocks: head pfn -> order | migratetype << 4 | pfmemalloc << 6 | zone key << 8
         self._alloc: dict[int, int] = {}
         self.nr_allocated_pages = 0
-        self.node_stat: list[dict[str, int]] = [
-            {NR_SLAB_RECLAIMABLE_B: 0, NR_SLAB_UNRECLAIMABLE_B: 0} for _ in range(self.nr_nodes)]
-        self.pgalloc = [0] * MAX_NR_ZONES
-        self.pgfree = 0
+        self.vmstat = VmStat(self.nr_nodes)
         self._pb_mt: dict[int, int] = {}  # pageblock index -> migratetype, where not MOVABLE
         self._warned: set[str] = set()
 
@@ -245,8 +239,9 @@ class PageAllocator(ZoneSetup, PageFreeing, PageFallback, PageCounters):
                                            zl, highest, mt, cpu)
         if page is None:
             page = self.__alloc_pages_slowpath(gfp, order, zl, highest, mt, cpu)
-        if self.on_page_alloc is not None:
-            self.on_page_alloc(page, order, mt, gfp)
+        on_page_alloc = self.hooks.on_page_alloc
+        if on_page_alloc is not None:
+            on_page_alloc(page, order, mt, gfp)
         return page
 
     def alloc_pages(self, gfp: int, order: int = 0, cpu: int = 0) -> Page | None:
@@ -281,8 +276,9 @@ class PageAllocator(ZoneSetup, PageFreeing, PageFallback, PageCounters):
                 page = self.get_page_from_freelist(gfp, order, alloc_flags, zl, highest, mt, cpu)
                 if page is not None:
                     return page
-        if not gfp & _GFP_NOWARN and self.on_warn is not None:
-            self.on_warn(f"{self.comm}: page allocation failure: order:{order}, "
+        on_warn = self.hooks.on_warn
+        if not gfp & _GFP_NOWARN and on_warn is not None:
+            on_warn(f"{self.comm}: page allocation failure: order:{order}, "
                          f"mode:{gfp:#x}({show_gfp_flags(gfp)}), nodemask=(null)")
         return None
 
@@ -336,7 +332,7 @@ class PageAllocator(ZoneSetup, PageFreeing, PageFallback, PageCounters):
             pcp.count -= 1
             if zone.pcp_mt:
                 zone.pcp_mt.pop(pfn, None)
-            self.pgalloc[zone.idx] += 1
+            self.vmstat.pgalloc[zone.idx] += 1
         else:
             pfn = -1
             if alloc_flags & ALLOC_HARDER:
@@ -346,7 +342,7 @@ class PageAllocator(ZoneSetup, PageFreeing, PageFallback, PageCounters):
                 if pfn < 0:
                     return -1
             zone.free_pages -= 1 << order
-            self.pgalloc[zone.idx] += 1 << order
+            self.vmstat.pgalloc[zone.idx] += 1 << order
         # zone_statistics()
         st = zone.numa_stat
         if zone.nid == preferred.nid:
@@ -409,8 +405,9 @@ class PageAllocator(ZoneSetup, PageFreeing, PageFallback, PageCounters):
     def __warn_once(self, msg: str) -> None:
         if msg not in self._warned:
             self._warned.add(msg)
-            if self.on_warn is not None:
-                self.on_warn(msg)
+            on_warn = self.hooks.on_warn
+            if on_warn is not None:
+                on_warn(msg)
 
     # ---- consistency ---------------------------------------------------------------------------
 
@@ -465,8 +462,12 @@ __all__ = [
     "ZONE_DMA32",
     "ZONE_MOVABLE",
     "ZONE_NORMAL",
+    "PageAllocHook",
     "PageAllocator",
+    "PageFreeHook",
+    "PageHooks",
     "PerCpuPages",
+    "VmStat",
     "Zone",
     "__alloc_pages_node",
     "__free_pages",

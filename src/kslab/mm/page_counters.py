@@ -11,8 +11,11 @@ from __future__ import annotations
 from typing import Any, Final
 
 from .mmzone import (
+    MAX_NR_ZONES,
     MAX_ORDER,
     MIGRATE_TYPES,
+    NR_SLAB_RECLAIMABLE_B,
+    NR_SLAB_UNRECLAIMABLE_B,
     WMARK_HIGH,
     WMARK_LOW,
     WMARK_MIN,
@@ -29,27 +32,39 @@ KERNEL_SYMBOLS: Final = ("mod_node_page_state",)
 ALLOC_PFMEMALLOC_BIT: Final = 1 << 6
 
 
+class VmStat:
+    """The page allocator's vmstat (include/linux/vmstat.h): per node, the node_stat items kept
+    (``node_stat[nid][item]``, vm_node_stat); the PGALLOC_<zone> events (``pgalloc[zone]``) and PGFREE
+    (``pgfree``) of vm_event_states."""
+
+    __slots__ = ("node_stat", "pgalloc", "pgfree")
+
+    def __init__(self, nr_nodes: int) -> None:
+        self.node_stat: list[dict[str, int]] = [
+            {NR_SLAB_RECLAIMABLE_B: 0, NR_SLAB_UNRECLAIMABLE_B: 0} for _ in range(nr_nodes)]
+        self.pgalloc = [0] * MAX_NR_ZONES
+        self.pgfree = 0
+
+
 class PageCounters:
     """The counting and reporting methods of :class:`~kslab.mm.page_alloc.PageAllocator`."""
 
     _alloc: dict[int, int]
-    node_stat: list[dict[str, int]]
+    vmstat: VmStat
     zones: list[Zone]
     node_zones: list[list[Zone | None]]
     node_order: list[list[int]]
     nr_nodes: int
     min_free_kbytes: int
     nr_allocated_pages: int
-    pgalloc: list[int]
-    pgfree: int
 
     def mod_node_page_state(self, nid: int, item: str, delta: int) -> None:
         """Add ``delta`` to node vmstat ``item`` ("NR_SLAB_UNRECLAIMABLE_B" ...: bytes for *_B items)."""
-        st = self.node_stat[nid]
+        st = self.vmstat.node_stat[nid]
         st[item] = st.get(item, 0) + delta
 
     def node_page_state(self, nid: int, item: str) -> int:
-        return self.node_stat[nid].get(item, 0)
+        return self.vmstat.node_stat[nid].get(item, 0)
 
     def page_is_pfmemalloc(self, page: Page) -> bool:
         """True if the block was handed out from the reserves (ALLOC_NO_WATERMARKS)."""
@@ -114,7 +129,7 @@ class PageCounters:
             nodes.append({
                 "node": nid,
                 "zones": zones,
-                "stats": dict(self.node_stat[nid]),
+                "stats": dict(self.vmstat.node_stat[nid]),
                 "zonelist": list(self.node_order[nid]),
             })
         return {
@@ -123,7 +138,7 @@ class PageCounters:
             "nr_free_pages": self.nr_free_pages(),
             "nr_pcp_pages": self.nr_pcp_pages(),
             "nr_allocated_pages": self.nr_allocated_pages,
-            "pgalloc": dict(zip(zone_names, self.pgalloc, strict=True)),
-            "pgfree": self.pgfree,
+            "pgalloc": dict(zip(zone_names, self.vmstat.pgalloc, strict=True)),
+            "pgfree": self.vmstat.pgfree,
             "nodes": nodes,
         }

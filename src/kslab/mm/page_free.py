@@ -25,6 +25,7 @@ from .mmzone import (
     pageblock_order,
 )
 from .page import MemMap, Page, PG_slab
+from .page_counters import VmStat
 
 KERNEL_SYMBOLS: Final = (
     "free_unref_page", "__free_pages_ok", "__free_one_page", "buddy_merge_likely",
@@ -32,6 +33,20 @@ KERNEL_SYMBOLS: Final = (
 )
 
 PageFreeHook = Callable[[Page, int], None]
+PageAllocHook = Callable[[Page | None, int, int, int], None]
+
+
+class PageHooks:
+    """The page allocator's tracepoint-like hooks, None by default (see :class:`~kslab.mm.page_alloc.PageAllocator`):
+    ``on_page_alloc(page, order, migratetype, gfp)`` (trace_mm_page_alloc), ``on_page_free(page, order)``
+    (trace_mm_page_free) and ``on_warn(message)`` (warn_alloc() and one-time warnings)."""
+
+    __slots__ = ("on_page_alloc", "on_page_free", "on_warn")
+
+    def __init__(self) -> None:
+        self.on_page_alloc: PageAllocHook | None = None
+        self.on_page_free: PageFreeHook | None = None
+        self.on_warn: Callable[[str], None] | None = None
 
 
 def _mapping_text(mapping: object) -> str:
@@ -57,10 +72,10 @@ class PageFreeing:
     config: MachineConfig
     mem_map: MemMap
     comm: str
-    on_page_free: PageFreeHook | None
+    hooks: PageHooks
     _alloc: dict[int, int]
     nr_allocated_pages: int
-    pgfree: int
+    vmstat: VmStat
     _pb_mt: dict[int, int]
     node_zones: list[list[Zone | None]]
     zones: list[Zone]
@@ -89,8 +104,9 @@ class PageFreeing:
             self.__bad_page(page, pfn, "non-NULL mapping")
         if page.flags & (1 << PG_slab):
             self.__bad_page(page, pfn, "PAGE_FLAGS_CHECK_AT_FREE flag(s) set")
-        if self.on_page_free is not None:
-            self.on_page_free(page, order)
+        on_page_free = self.hooks.on_page_free
+        if on_page_free is not None:
+            on_page_free(page, order)
         del self._alloc[pfn]
         self.nr_allocated_pages -= 1 << order
         self.mem_map.release_block(pfn, order)
@@ -106,7 +122,7 @@ class PageFreeing:
     def free_unref_page(self, zone: Zone, pfn: int, cpu: int) -> None:
         """Queue an order-0 page at the head of the CPU's pcp list; drain a batch at ``high``."""
         mt = self._pb_mt.get(pfn >> pageblock_order, MIGRATE_MOVABLE)
-        self.pgfree += 1
+        self.vmstat.pgfree += 1
         if mt >= MIGRATE_PCPTYPES:
             zone.pcp_mt[pfn] = mt
             mt = MIGRATE_MOVABLE
@@ -117,7 +133,7 @@ class PageFreeing:
             self.free_pcppages_bulk(zone, pcp.batch, pcp)
 
     def __free_pages_ok(self, zone: Zone, pfn: int, order: int, fpi_flags: int) -> None:
-        self.pgfree += 1 << order
+        self.vmstat.pgfree += 1 << order
         self.__free_one_page(zone, pfn, order, self.get_pageblock_migratetype(pfn), fpi_flags)
 
     def __free_one_page(self, zone: Zone, pfn: int, order: int, mt: int, fpi_flags: int) -> None:

@@ -88,8 +88,22 @@ def sort_stats(rows: Iterable[SiteStat], keys: list[str]) -> list[SiteStat]:
     return out
 
 
+@dataclass(slots=True)
+class PageTotals:
+    """The page events of a trace (``perf kmem stat --page``'s totals): mm_page_alloc and mm_page_free lines,
+    and the pages they cover (2^order each)."""
+
+    allocs: int = 0
+    pages_allocated: int = 0
+    frees: int = 0
+    pages_freed: int = 0
+
+
 class TraceStats:
-    """What ``perf kmem stat`` computes, fed one event at a time (``observe`` or ``wrap``)."""
+    """What ``perf kmem stat`` computes, fed one event at a time (``observe`` or ``wrap``).
+
+    The per-site tables (``callers``, ``allocs``, ``live``) and the object totals are attributes of their own;
+    the page events' totals are in ``pages`` (a :class:`PageTotals`)."""
 
     def __init__(self, cpu_to_node: Callable[[int], int] | None = None) -> None:
         self.callers: dict[str, SiteStat] = {}
@@ -104,8 +118,7 @@ class TraceStats:
         self.failed_allocs = 0
         self.null_frees = 0
         self.unknown_frees = 0
-        self.page_allocs = self.pages_allocated = 0
-        self.page_frees = self.pages_freed = 0
+        self.pages = PageTotals()
         self.first_line = self.last_line = 0
         self.cpus: set[int] = set()
 
@@ -116,11 +129,13 @@ class TraceStats:
         elif kind <= KMEM_CACHE_FREE:
             self._free(ev)
         elif kind == MM_PAGE_ALLOC:
-            self.page_allocs += 1
-            self.pages_allocated += 1 << max(ev.order, 0)
+            pages = self.pages
+            pages.allocs += 1
+            pages.pages_allocated += 1 << max(ev.order, 0)
         elif kind in (MM_PAGE_FREE, MM_PAGE_FREE_BATCHED):
-            self.page_frees += 1
-            self.pages_freed += 1 << max(ev.order, 0)
+            pages = self.pages
+            pages.frees += 1
+            pages.pages_freed += 1 << max(ev.order, 0)
         else:
             return
         if not self.first_line:
@@ -196,8 +211,8 @@ class TraceStats:
             "fragmentation_percent": round(100.0 * waste / self.total_alloc, 6) if self.total_alloc else 0.0,
             "cross_cpu_frees": self.cross_cpu_frees, "node_allocations": self.node_allocs,
             "cross_node_allocations": self.cross_node_allocs, "call_sites": len(self.callers),
-            "page_allocs": self.page_allocs, "pages_allocated": self.pages_allocated,
-            "page_frees": self.page_frees, "pages_freed": self.pages_freed, "cpus": sorted(self.cpus),
+            "page_allocs": self.pages.allocs, "pages_allocated": self.pages.pages_allocated,
+            "page_frees": self.pages.frees, "pages_freed": self.pages.pages_freed, "cpus": sorted(self.cpus),
         }
 
     def caller_rows(self, sort: list[str], limit: int = 0) -> list[SiteStat]:
@@ -252,8 +267,8 @@ class CacheWindow:
     def rebase(self, lineno: int = 0) -> None:
         self.base = {c: _counters(c) for c in self.k.slab_caches}
         pa = self.k.page_alloc
-        self.pgalloc0 = sum(pa.pgalloc)
-        self.pgfree0 = pa.pgfree
+        self.pgalloc0 = sum(pa.vmstat.pgalloc)
+        self.pgfree0 = pa.vmstat.pgfree
         self.start_line = lineno
 
     def rows(self, all_caches: bool = False) -> list[dict[str, Any]]:
@@ -288,8 +303,8 @@ class CacheWindow:
 
     def totals(self) -> dict[str, Any]:
         pa = self.k.page_alloc
-        return {"start_line": self.start_line, "pages_allocated": sum(pa.pgalloc) - self.pgalloc0,
-                "pages_freed": pa.pgfree - self.pgfree0}
+        return {"start_line": self.start_line, "pages_allocated": sum(pa.vmstat.pgalloc) - self.pgalloc0,
+                "pages_freed": pa.vmstat.pgfree - self.pgfree0}
 
 
 class WindowWatch(Observer):
