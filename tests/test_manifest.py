@@ -28,7 +28,7 @@ def test_a_cpu_the_machine_does_not_have_never_comes_up() -> None:
     """A what-if on a smaller machine than the one whose creation log is the manifest."""
     k = boot_machine(MachineConfig.build(cpus=2), parse_manifest(["a 64 0 0 0", "@init_late", "@cpu_up 1",
                                                                   "@cpu_up 3", "b 96 0 0 0"]))
-    assert k.online_cpus == {0, 1} and k.find_cache("b") is not None
+    assert k.topo.online_cpus == {0, 1} and k.find_cache("b") is not None
     assert any("@cpu_up 3 skipped" in line for line in k.dmesg)
 
 

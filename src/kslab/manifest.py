@@ -170,7 +170,7 @@ def caches_from_slabinfo(text: str, config: MachineConfig, path: str = "<slabinf
     from .trace.slabinfo_parse import parse_slabinfo  # noqa: PLC0415
     rows = parse_slabinfo(text, path)
     scratch = Kernel(config)
-    scratch.slab_nomerge = True
+    scratch.boot_params.slab_nomerge = True
     out: list[Entry] = []
     for lineno, (name, row) in enumerate(reversed(list(rows.items())), 1):
         if name.startswith(BOOT_CACHE_PREFIXES):

@@ -78,7 +78,7 @@ def machine_facts(k: Kernel) -> dict[str, Any]:
 def cache_state(k: Kernel, c: KmemCache, cpu: int, nodes: Iterable[int] = ()) -> dict[str, Any]:
     """The numbers that decide an alloc/free path: the CPU's array, the node's shared array, alien
     arrays, lists and counters.  ``nodes`` adds other nodes (e.g. the home node of an alien object)."""
-    node = k.cpu_to_node[cpu]
+    node = k.topo.cpu_to_node[cpu]
     ac = c.cpu_cache[cpu]
     st: dict[str, Any] = {
         "cache": c.name, "object_size": c.object_size, "size": c.size, "num": c.num, "order": c.gfporder,
@@ -112,7 +112,7 @@ def explain_operation(k: Kernel, operation: dict[str, Any], fn: Callable[[], Any
     :param fn: performs exactly that operation on ``k``
     """
     state = cache_state(k, cache, cpu, other_nodes) if cache is not None else {"cpu": cpu,
-                                                                               "node": k.cpu_to_node[cpu]}
+                                                                               "node": k.topo.cpu_to_node[cpu]}
     result, steps = explain_call(k, fn)
     return Explanation(operation=operation, state=state, steps=steps, result=result, machine=machine_facts(k))
 
@@ -192,7 +192,7 @@ def _freehit(k: Kernel, size: int) -> Explanation:
 
 def _flush_shared(k: Kernel, size: int) -> Explanation:
     c = _cache(k, size)
-    n0 = c.node[k.cpu_to_node[0]]
+    n0 = c.node[k.topo.cpu_to_node[0]]
     if n0 is None or n0.shared is None:
         why = ("objects larger than a page never get one" if c.size > 4096
                else "a 1-CPU machine has sharedfactor 0" if k.nr_cpu_ids == 1 else "shared is 0 for this cache")
@@ -207,7 +207,7 @@ def _flush_shared(k: Kernel, size: int) -> Explanation:
 
 def _flush_free_block(k: Kernel, size: int) -> Explanation:
     c = _cache(k, size)
-    n0 = c.node[k.cpu_to_node[0]]
+    n0 = c.node[k.topo.cpu_to_node[0]]
     assert n0 is not None
     shared = n0.shared.limit if n0.shared is not None else 0
     count = n0.free_limit + c.limit + shared + 2 * c.num + c.batchcount
@@ -240,7 +240,7 @@ def _alien(k: Kernel, size: int) -> Explanation:
 def _alien_overflow(k: Kernel, size: int) -> Explanation:
     c = _cache(k, size)
     cpu_b, home = _remote_cpu(k, "alien-overflow")
-    n0 = c.node[k.cpu_to_node[0]]
+    n0 = c.node[k.topo.cpu_to_node[0]]
     alien = n0.alien[home] if n0 is not None and n0.alien is not None else None
     if alien is None:
         raise ScenarioError("alien-overflow needs alien arrays: boot without --noaliencache")
@@ -284,7 +284,7 @@ def _grow_shuffle(k: Kernel, size: int) -> Explanation:
 
 
 def _not_slab(k: Kernel, size: int) -> Explanation:
-    page = k.page_alloc.alloc_pages_node(k.cpu_to_node[0], GFP_KERNEL | __GFP_COMP, 1, 0)
+    page = k.page_alloc.alloc_pages_node(k.topo.cpu_to_node[0], GFP_KERNEL | __GFP_COMP, 1, 0)
     if page is None:
         raise ScenarioError("alloc_pages(order 1) failed: the machine is too small")
     ptr = page.address + 4096 + 0x40  # inside the tail page of a compound page

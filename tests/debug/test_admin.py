@@ -197,7 +197,7 @@ def test_cpu_down_frees_the_dead_cpus_array_and_every_empty_slab_of_the_node():
     assert n.shared is shared  # CPU 0 is still on the node: the shared array stays
     # then drain_freelist(INT_MAX) for every cache on the node: no empty slab is left anywhere
     assert all(not c.node[0].slabs_free for c in k.slab_caches)
-    assert 1 not in k.online_cpus and all(timer[2] != 1 for timer in k.reap_timers)
+    assert 1 not in k.topo.online_cpus and all(timer[2] != 1 for timer in k.reap_work.timers)
     k.check()
 
 
@@ -208,7 +208,7 @@ def test_cpu_up_recomputes_free_limit_without_the_new_cpu():
     k.cpu_up(1)
     # cpuup_prepare runs before the CPU joins its node: (1 + 1) * 60 + 64
     assert node(t).free_limit == 184
-    assert 1 in k.online_cpus and any(timer[2] == 1 for timer in k.reap_timers)
+    assert 1 in k.topo.online_cpus and any(timer[2] == 1 for timer in k.reap_work.timers)
     p = k.kmem_cache_alloc(t, cpu=1)
     k.kmem_cache_free(t, p, cpu=1)
     k.check()

@@ -109,7 +109,7 @@ def test_reap_of_one_cpu_leaves_the_other_cpus_array_alone():
 def _t64_spec_12_3():
     """Spec §12.3: 200 allocations then 200 frees in allocation order on CPU 0: ac0 72, shared 180."""
     k = boot(cpus=2)
-    k.reap_offsets["t64"] = 0
+    k.reap_work.offsets["t64"] = 0
     t = k.kmem_cache_create("t64", 64)
     assert node(t).next_reap == 4 * HZ  # created at jiffies 0: 0 + REAPTIMEOUT_NODE + offset 0
     objs = [k.kmem_cache_alloc(t, cpu=0) for _ in range(200)]
@@ -172,7 +172,7 @@ def _big():
     slabs beyond free_objects 13 are destroyed at once (3 + 4 + 4 = 11): 19 slabs, 13 free, 6 in ac1.
     No allocation found free objects on the node (each went straight to growing), so free_touched is 0."""
     k = boot(cpus=2, slab_nomerge=True)
-    k.reap_offsets["big"] = 123
+    k.reap_work.offsets["big"] = 123
     k.advance(500, run_timers=False)
     c = k.kmem_cache_create("big", 8192)
     assert (c.num, c.gfporder, c.limit, c.batchcount, c.shared) == (1, 1, 8, 4, 0)
@@ -255,7 +255,7 @@ def test_reap_timer_cadence_first_about_a_second_then_every_two_with_skew():
     assert times == [(3, 1695), (2, 1698), (1, 1701), (0, 1704),
                      (3, 3695), (2, 3698), (1, 3701), (0, 3704),
                      (3, 5695), (2, 5698), (1, 5701), (0, 5704)]
-    assert k.reap_runs == 12 and k.jiffies == 6000
+    assert k.reap_work.runs == 12 and k.jiffies == 6000
 
 
 def test_reap_timer_matches_the_real_kernels_reaps():
@@ -266,12 +266,12 @@ def test_reap_timer_matches_the_real_kernels_reaps():
     k = boot(cpus=1)
     assert _reap_times(k, 2000) == [(0, 1704)]
     k = boot(cpus=1)
-    k.reap_timers.clear()
+    k.reap_work.timers.clear()
     k.advance(1745, run_timers=False)  # the prod kernel's first reap ran at 1.744923 s
     k.run_cache_reap(0, rearm=True)
-    assert [t[0] for t in k.reap_timers] == [3704]  # observed 3.728985
+    assert [t[0] for t in k.reap_work.timers] == [3704]  # observed 3.728985
     k = boot(cpus=1)
-    k.reap_timers.clear()
+    k.reap_work.timers.clear()
     k.advance(3827, run_timers=False)  # the debug kernel's first reap (a slower boot)
     k.run_cache_reap(0, rearm=True)
     assert _reap_times(k, 8000) == [(0, 5704), (0, 7704)]  # observed 5.752340, 7.736243
@@ -279,7 +279,7 @@ def test_reap_timer_matches_the_real_kernels_reaps():
 
 def test_round_jiffies_relative_rules():
     k = boot(cpus=2)
-    k.reap_timers.clear()
+    k.reap_work.timers.clear()
     # just past a whole second (less than HZ/4): rounded down, if that is still in the future
     k.advance(4750, run_timers=False)  # +1000 +3 -> 5753, absolute remainder 49: down to 5704 - 3
     assert k.round_jiffies_relative(HZ, 1) == 5701 - 4750
@@ -297,14 +297,14 @@ def test_cpu_hotplug_stops_and_restarts_the_cpus_reap_timer():
     k = boot(cpus=2)
     k.advance(2000)  # CPU 1 reaped at 1701, CPU 0 at 1704
     k.cpu_down(1)
-    assert sorted(t[0] for t in k.reap_timers) == [3704]  # only CPU 0's
+    assert sorted(t[0] for t in k.reap_work.timers) == [3704]  # only CPU 0's
     k.advance(4750)
     k.cpu_up(1)  # 4750 + 1000 + 3 rounds down (remainder 49) to 5704 - 3
-    assert sorted((t[2], t[0]) for t in k.reap_timers) == [(0, 5704), (1, 5701)]
+    assert sorted((t[2], t[0]) for t in k.reap_work.timers) == [(0, 5704), (1, 5701)]
     k.cpu_down(1)
     k.advance(5000)
     k.cpu_up(1)  # 5000 + 1000 + 3: remainder 299, up to 6704 - 3
-    assert [t[0] for t in k.reap_timers if t[2] == 1] == [6701]
+    assert [t[0] for t in k.reap_work.timers if t[2] == 1] == [6701]
 
 
 # ---- alien arrays: the reap rotor on 2 nodes -------------------------------------------------------
@@ -316,7 +316,7 @@ def test_alien_reap_rotor_two_nodes():
     far_future(k, t)
     n0, n1 = node(t, 0), node(t, 1)
     assert n0.alien[0] is None and n0.alien[1].limit == 12  # limit 120 > 1: alien arrays hold 12
-    assert k.slab_reap_node == [1, 0]  # init_reap_node: the next online node after the CPU's own
+    assert k.reap_work.slab_reap_node == [1, 0]  # init_reap_node: the next online node after the CPU's own
     objs = [k.kmem_cache_alloc(t, cpu=1) for _ in range(10)]  # node-1 objects
     for p in objs[:5]:
         k.kmem_cache_free(t, p, cpu=0)  # freed on node 0: staged in n0.alien[1]
@@ -324,11 +324,11 @@ def test_alien_reap_rotor_two_nodes():
     shared1 = len(n1.shared.entry)
     k.run_cache_reap(0)  # rotor at node 1: alien[1] drained into node 1's shared array
     assert n0.alien[1].entry == [] and len(n1.shared.entry) == shared1 + 5
-    assert k.slab_reap_node[0] == 0
+    assert k.reap_work.slab_reap_node[0] == 0
     for p in objs[5:]:
         k.kmem_cache_free(t, p, cpu=0)
     k.run_cache_reap(0)  # rotor at node 0: n0.alien[0] does not exist: nothing drained
-    assert len(n0.alien[1].entry) == 5 and k.slab_reap_node[0] == 1
+    assert len(n0.alien[1].entry) == 5 and k.reap_work.slab_reap_node[0] == 1
     k.run_cache_reap(0)  # back at node 1
     assert n0.alien[1].entry == [] and len(n1.shared.entry) == shared1 + 10
     k.check()

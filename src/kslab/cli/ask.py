@@ -93,7 +93,7 @@ def run_script(k: Kernel, script: str, cpu: int) -> list[int]:
                              "kfree #I or cpu N")
         verb, arg, times = m.group(1), m.group(2), int(m.group(3) or 1)
         if verb == "cpu":
-            if not arg.isdigit() or int(arg) not in k.online_cpus:
+            if not arg.isdigit() or int(arg) not in k.topo.online_cpus:
                 raise ValueError(f"--script operation {n} {op!r}: no online CPU {arg}")
             k.set_cpu(int(arg))
         elif verb == "kfree":

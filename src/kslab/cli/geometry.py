@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.size <= 0:
         raise ValueError(f"--size {args.size}: must be a positive number of bytes")
     k = build_machine(args)
-    k.slab_nomerge = True  # show this cache's own geometry, not the cache it would merge into
+    k.boot_params.slab_nomerge = True  # show this cache's own geometry, not the cache it would merge into
     c = k.kmem_cache_create(args.name, args.size, args.align, parse_flags(args.flags), True if args.ctor else None)
     if c is None:
         refused = parse_flags(args.flags) & ~SLAB_FLAGS_PERMITTED

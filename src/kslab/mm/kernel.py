@@ -26,19 +26,46 @@ from .memory import Memory
 from .mempolicy import KernelMemPolicy, MemPolicy
 from .page import MemMap, Page
 from .page_alloc import PageAllocator
-from .printk import KERNEL_TEXT_START, TAINT_FLAGS, KernelDiagnostics, Misuse
+from .printk import KERNEL_TEXT_START, TAINT_FLAGS, Diagnostics, KernelDiagnostics, Misuse
 from .replay_hooks import ReplayHooks
 from .slab import alloc as _alloc
 from .slab import free as _free
 from .slab import kmalloc as _km
 from .slab import reap as _reap
 from .slab_def import DOWN, FULL, KmemCache
-from .timer import KernelTime
-from .topology import KernelTopology
+from .timer import KernelTime, ReapWork
+from .topology import KernelTopology, Topology
 
-__all__ = ["EARLY_INIT_CACHES", "KERNEL_TEXT_START", "TAINT_FLAGS", "ExplainSink", "Kernel", "MemPolicy", "Misuse"]
+__all__ = ["EARLY_INIT_CACHES", "KERNEL_TEXT_START", "TAINT_FLAGS", "BootParams", "ExplainSink", "FindMemo", "Kernel",
+           "MemPolicy", "Misuse"]
 
 ExplainSink = Any  # an object with .step(func, key, **values)
+
+
+class BootParams:
+    """The slab allocator's kernel command-line parameters (``Kernel.boot_params``), set from the
+    MachineConfig at boot: ``slab_nomerge`` (mm/slab_common.c's, also on when CONFIG_SLAB_MERGE_DEFAULT is
+    off), ``slab_max_order`` (mm/slab.c's ``slab_max_order=``, as it stands after boot) and
+    ``use_alien_caches`` (off with ``noaliencache``)."""
+
+    __slots__ = ("slab_max_order", "slab_nomerge", "use_alien_caches")
+
+    def __init__(self, config: MachineConfig) -> None:
+        self.slab_nomerge = config.slab_nomerge or not config.CONFIG_SLAB_MERGE_DEFAULT
+        self.slab_max_order = config.effective_slab_max_order
+        self.use_alien_caches = config.use_alien_caches
+
+
+class FindMemo:
+    """What find_cache() remembers (``Kernel.find_memo``): the caches found by name (``by_name``), valid
+    while ``slab_caches`` has ``length`` entries and ``head`` first (no kernel structure: a lookup cache)."""
+
+    __slots__ = ("by_name", "head", "length")
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, KmemCache] = {}
+        self.length = 0
+        self.head: KmemCache | None = None
 
 
 class Kernel(KernelTopology, KernelMemPolicy, KernelDiagnostics, KernelTime):
@@ -47,17 +74,11 @@ class Kernel(KernelTopology, KernelMemPolicy, KernelDiagnostics, KernelTime):
     def __init__(self, config: MachineConfig | None = None, *, boot: bool = True) -> None:
         self.config = config = config or MachineConfig()
         self.debug = config.CONFIG_DEBUG_SLAB
-        self.numa = config.CONFIG_NUMA
         self.nr_cpu_ids = config.cpus
         self.nr_node_ids = config.nr_nodes
-        self.online_nodes = list(range(config.nr_nodes))
-        self.numa_multi = len(self.online_nodes) > 1
-        self.use_alien_caches = config.use_alien_caches
-        self.slab_nomerge = config.slab_nomerge or not config.CONFIG_SLAB_MERGE_DEFAULT
-        self.slab_max_order = config.effective_slab_max_order
-        self.cpu_to_node = [config.cpu_to_node(c) for c in range(config.cpus)]
-        self.node_cpus: list[set[int]] = [set() for _ in self.online_nodes]
-        self.online_cpus: set[int] = set()
+        self.topo = Topology(config)  # cpu_to_node, the online CPU and node masks, node_cpus
+        self.numa_multi = len(self.topo.online_nodes) > 1
+        self.boot_params = BootParams(config)  # slab_nomerge, slab_max_order, use_alien_caches
         self.mem_map = MemMap()
         self.page_alloc = PageAllocator(config, self.mem_map)
         self.memory = Memory(self.mem_map)
@@ -69,17 +90,11 @@ class Kernel(KernelTopology, KernelMemPolicy, KernelDiagnostics, KernelTime):
         self.slab_state = DOWN
         self.kmem_cache: KmemCache | None = None
         self.cache_by_addr: dict[int, KmemCache] = {}
-        # find_cache(): name -> cache, valid while slab_caches has _find_len entries and _find_head first
-        self._find_memo: dict[str, KmemCache] = {}
-        self._find_len = 0
-        self._find_head: KmemCache | None = None
+        self.find_memo = FindMemo()
         self.cpu = 0
-        self.numa_node = self.cpu_to_node[0]
+        self.numa_node = self.topo.cpu_to_node[0]
         self.jiffies = 0
-        self.slab_reap_node = [0] * config.cpus
-        self.reap_timers: list[tuple[int, int, int]] = []  # heap of (jiffies, seq, cpu)
-        self._reap_seq = 0
-        self.reap_runs = 0
+        self.reap_work = ReapWork(config.cpus)  # the per-CPU reap timers, slab_reap_node, reap runs
         self.explain: ExplainSink | None = None
         self.event_hook: Callable[..., None] | None = None
         self.sk_memalloc_socks = False
@@ -87,18 +102,10 @@ class Kernel(KernelTopology, KernelMemPolicy, KernelDiagnostics, KernelTime):
         self.cpuset_slab_spread = False
         self._spread_rotor = -1
         self.policies: dict[int, MemPolicy] = {}
-        self.dmesg: list[str] = []
-        self.misuse: list[Misuse] = []
-        self._reports: list[Misuse] = []  # misuse reports being collected (misuse_report)
-        self.symbols: dict[int, tuple[str, int]] = {}  # ksym(): address -> (name, size)
-        self.tainted: set[str] = set()
-        self._warned: set[str] = set()
-        self.creation_log: list[str] = []
+        self.diag = Diagnostics()  # dmesg, misuse records, taint, WARN_ONCE keys, symbols, creation log
         self.rcu_callbacks: list[Callable[[], None]] = []
-        self.reap_offsets: dict[str, int] = {}
         #: what a replay of a real trace tells the model (race_grow, the kernel's cache addresses...)
         self.replay_hooks = ReplayHooks(self)
-        self.boot_cpu_in_node = False
         self.init_late_done = False
         # get_random_int/get_random_long: one seeded stream per machine (a real kernel's cannot be predicted)
         self.crng = random.Random(config.random_seed)
@@ -110,9 +117,10 @@ class Kernel(KernelTopology, KernelMemPolicy, KernelDiagnostics, KernelTime):
     def boot_early(self) -> None:
         """start_kernel() up to kmem_cache_init(): only the boot CPU is online."""
         from .slab_common import kmem_cache_init  # noqa: PLC0415
-        self.online_cpus = {0}
-        if not self.numa:
-            self.node_cpus[0] = self.online_cpus
+        topo = self.topo
+        topo.online_cpus = {0}
+        if not topo.numa:
+            topo.node_cpus[0] = topo.online_cpus
         self.set_cpu(0)
         kmem_cache_init(self)
 
@@ -154,12 +162,13 @@ class Kernel(KernelTopology, KernelMemPolicy, KernelDiagnostics, KernelTime):
 
     def kmem_cache_create_unmerged(self, name: str, size: int, align: int = 0, flags: int = 0) -> KmemCache | None:
         """kmem_cache_create() as with slab_nomerge: a cache of its own, never an alias."""
-        saved = self.slab_nomerge
-        self.slab_nomerge = True
+        params = self.boot_params
+        saved = params.slab_nomerge
+        params.slab_nomerge = True
         try:
             return self.kmem_cache_create(name, size, align, flags)
         finally:
-            self.slab_nomerge = saved
+            params.slab_nomerge = saved
 
     # ---- lookup helpers ----------------------------------------------------------------------------
     def kmalloc_slab(self, size: int, flags: int) -> KmemCache | None:
@@ -172,18 +181,19 @@ class Kernel(KernelTopology, KernelMemPolicy, KernelDiagnostics, KernelTime):
         # remembered answer holds while slab_caches keeps its length and its first (newest) entry: every
         # creation inserts at the head and every destruction removes, so any change shows in one of the two.
         caches = self.slab_caches
+        memo = self.find_memo
         if caches:
-            if len(caches) == self._find_len and caches[0] is self._find_head:
-                c = self._find_memo.get(name)
+            if len(caches) == memo.length and caches[0] is memo.head:
+                c = memo.by_name.get(name)
                 if c is not None:
                     return c
             else:
-                self._find_memo.clear()
-                self._find_len = len(caches)
-                self._find_head = caches[0]
+                memo.by_name.clear()
+                memo.length = len(caches)
+                memo.head = caches[0]
         for c in caches:
             if c.name == name:
-                self._find_memo[name] = c
+                memo.by_name[name] = c
                 return c
         for c in caches:
             if name in c.aliases:
@@ -355,10 +365,10 @@ class Kernel(KernelTopology, KernelMemPolicy, KernelDiagnostics, KernelTime):
         return {
             "machine": {"cpus": self.nr_cpu_ids, "nodes": self.nr_node_ids, "topology": self.config.topology_text(),
                         "mem": self.config.mem, "CONFIG_DEBUG_SLAB": self.debug, "jiffies": self.jiffies,
-                        "online_cpus": sorted(self.online_cpus)},
+                        "online_cpus": sorted(self.topo.online_cpus)},
             "caches": caches,
             "buddy": self.page_alloc.zoneinfo_summary(),
-            "dmesg": list(self.dmesg),
+            "dmesg": list(self.diag.dmesg),
         }
 
     def check(self) -> None:

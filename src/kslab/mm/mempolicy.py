@@ -15,6 +15,7 @@ from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .kernel import Kernel
+    from .topology import Topology
 
 __all__ = ["KernelMemPolicy", "MemPolicy"]
 
@@ -51,7 +52,7 @@ class KernelMemPolicy:
     """The tasks' memory policies and the cpuset spread rotor of :class:`~kslab.mm.kernel.Kernel`."""
 
     cpu: int
-    online_nodes: list[int]
+    topo: Topology
     policies: dict[int, MemPolicy]
     _spread_rotor: int
 
@@ -75,7 +76,7 @@ class KernelMemPolicy:
             raise ConfigError(f"unknown memory policy {mode!r}: use local, preferred, interleave or bind")
         ns = tuple(nodes)
         for n in ns:
-            if n not in self.online_nodes:
+            if n not in self.topo.online_nodes:
                 raise ConfigError(f"memory policy names node {n}, which does not exist")
         if mode == "local":
             self.policies.pop(cpu, None)

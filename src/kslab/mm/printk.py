@@ -1,8 +1,8 @@
 """What the kernel reports: the dmesg lines (printk), WARN and BUG, taint, the misuse records, the callers'
 symbols (%pS) and the creation log in the format of the oracle kernel's ``kslab-oracle:`` lines.
 
-:class:`KernelDiagnostics` is a base class of :class:`~kslab.mm.kernel.Kernel`, which owns the state it
-works on (declared below); the class is not used on its own.
+:class:`KernelDiagnostics` is a base class of :class:`~kslab.mm.kernel.Kernel` (the class is not used on its
+own); the state it works on is the kernel's :class:`Diagnostics`, ``Kernel.diag``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .errors import KernelBug
 if TYPE_CHECKING:
     from .slab_def import KmemCache
 
-__all__ = ["KERNEL_TEXT_START", "TAINT_FLAGS", "KernelDiagnostics", "Misuse"]
+__all__ = ["KERNEL_TEXT_START", "TAINT_FLAGS", "Diagnostics", "KernelDiagnostics", "Misuse"]
 
 # print_tainted(): one column per flag of include/linux/kernel.h's TAINT_* bits, in bit order
 # (set letter, clear letter); a clean P column shows 'G'.
@@ -51,26 +51,48 @@ class Misuse:
     check: str = ""
 
 
+class Diagnostics:
+    """What the machine has reported (``Kernel.diag``): the kernel log (``dmesg``, printk's buffer), the
+    :class:`Misuse` records (``misuse``) and those still collecting their lines (``reports``), the taint
+    flags (``tainted``, the kernel's tainted_mask), the WARN_ONCE keys already printed (``warned``), ksym()'s
+    symbols (``symbols``: address -> (name, size)) and the ``kslab-oracle:`` creation log (``creation_log``)."""
+
+    __slots__ = ("creation_log", "dmesg", "misuse", "reports", "symbols", "tainted", "warned")
+
+    def __init__(self) -> None:
+        self.dmesg: list[str] = []
+        self.misuse: list[Misuse] = []
+        self.reports: list[Misuse] = []  # misuse reports being collected (misuse_report)
+        self.symbols: dict[int, tuple[str, int]] = {}
+        self.tainted: set[str] = set()
+        self.warned: set[str] = set()
+        self.creation_log: list[str] = []
+
+
 class KernelDiagnostics:
     """printk(), WARN/BUG, taint, misuse records and the creation log of :class:`~kslab.mm.kernel.Kernel`."""
 
     cpu: int
     jiffies: int
-    dmesg: list[str]
-    misuse: list[Misuse]
-    _reports: list[Misuse]
-    symbols: dict[int, tuple[str, int]]
-    tainted: set[str]
-    _warned: set[str]
-    creation_log: list[str]
+    diag: Diagnostics
 
     if TYPE_CHECKING:
         def nr_cpus_node(self, node: int) -> int: ...
 
+    @property
+    def dmesg(self) -> list[str]:
+        """The kernel log so far, one line an entry (``diag.dmesg``; as SlubKernel's ``dmesg``)."""
+        return self.diag.dmesg
+
+    @property
+    def misuse(self) -> list[Misuse]:
+        """Every misuse detected so far, oldest first (``diag.misuse``)."""
+        return self.diag.misuse
+
     def printk(self, msg: str) -> None:
         """One dmesg line; it also belongs to every misuse report being collected (misuse_report)."""
-        self.dmesg.append(msg)
-        for rec in self._reports:
+        self.diag.dmesg.append(msg)
+        for rec in self.diag.reports:
             rec.messages.append(msg)
 
     @contextmanager
@@ -81,19 +103,19 @@ class KernelDiagnostics:
         kernel's report).  The record stays when the block ends in :class:`KernelBug`."""
         rec = Misuse(kind, cachep.name if cachep is not None else "", ptr, self.cpu, self.jiffies, [],
                      last_user, caller, check)
-        self.misuse.append(rec)
-        self._reports.append(rec)
+        self.diag.misuse.append(rec)
+        self.diag.reports.append(rec)
         try:
             yield rec
         finally:
-            self._reports.remove(rec)
+            self.diag.reports.remove(rec)
 
     def report_misuse(self, kind: str, cachep: KmemCache | None, ptr: int, messages: Iterable[str] = (), *,
                       check: str = "", last_user: int = 0, caller: int = 0) -> Misuse:
         """Record a misuse whose report (``messages``, possibly none) is already in dmesg."""
         rec = Misuse(kind, cachep.name if cachep is not None else "", ptr, self.cpu, self.jiffies,
                      list(messages), last_user, caller, check)
-        self.misuse.append(rec)
+        self.diag.misuse.append(rec)
         return rec
 
     def warn(self, msg: str, objp: int = 0, *, kind: str = "warning", check: str = "",
@@ -108,33 +130,33 @@ class KernelDiagnostics:
         """WARN_ONCE(key): printed (and taint W) the first time only; every occurrence is a misuse record
         (of ``kind``, default ``key``)."""
         with self.misuse_report(kind or key, cachep, objp, check=check):
-            if key not in self._warned:
-                self._warned.add(key)
+            if key not in self.diag.warned:
+                self.diag.warned.add(key)
                 self.printk(msg)
                 self.taint("W")
 
     def taint(self, flag: str) -> None:
-        self.tainted.add(flag)
+        self.diag.tainted.add(flag)
 
     def print_tainted(self) -> str:
         """print_tainted(): ``Not tainted``, or one column per taint flag (``Tainted: G    B``...)."""
-        if not self.tainted:
+        if not self.diag.tainted:
             return "Not tainted"
-        return "Tainted: " + "".join(on if on in self.tainted else off for on, off in TAINT_FLAGS)
+        return "Tainted: " + "".join(on if on in self.diag.tainted else off for on, off in TAINT_FLAGS)
 
     def ksym(self, name: str, size: int = 0x100) -> int:
         """A kernel text address for the function ``name`` (to pass as ``caller``): SLAB_STORE_USER
         reports then print it as the kernel's %pS does, ``name+0x0/0x100``."""
-        for addr, (n, _) in self.symbols.items():
+        for addr, (n, _) in self.diag.symbols.items():
             if n == name:
                 return addr
-        addr = KERNEL_TEXT_START + sum(sz for _, sz in self.symbols.values())
-        self.symbols[addr] = (name, size)
+        addr = KERNEL_TEXT_START + sum(sz for _, sz in self.diag.symbols.values())
+        self.diag.symbols[addr] = (name, size)
         return addr
 
     def symbolize(self, addr: int) -> str:
         """%pS of a caller address: ``name+off/size`` for a ksym() address, else the raw hex value."""
-        for start, (name, size) in self.symbols.items():
+        for start, (name, size) in self.diag.symbols.items():
             if start <= addr < start + size:
                 return f"{name}+{addr - start:#x}/{size:#x}"
         return f"{addr:#x}" if addr else "0x0"
@@ -165,7 +187,7 @@ class KernelDiagnostics:
         parts = [f"kslab-oracle: {what}"]
         for key, v in fields.items():
             parts.append(f"{key}={v:#x}" if key == "flags" and isinstance(v, int) else f"{key}={v}")
-        self.creation_log.append(" ".join(parts))
+        self.diag.creation_log.append(" ".join(parts))
 
     def log_geometry(self, s: KmemCache) -> None:
         self.log("geometry", name=s.name, object_size=s.object_size, size=s.size, align=s.align, flags=s.flags,

@@ -56,7 +56,7 @@ def kmem_cache_size_of_struct(k: Kernel) -> int:
 
 
 def slab_unmergeable(k: Kernel, s: KmemCache) -> bool:
-    if k.slab_nomerge or s.flags & SLAB_NEVER_MERGE:
+    if k.boot_params.slab_nomerge or s.flags & SLAB_NEVER_MERGE:
         return True
     if s.ctor:
         return True
@@ -66,7 +66,7 @@ def slab_unmergeable(k: Kernel, s: KmemCache) -> bool:
 
 
 def find_mergeable(k: Kernel, size: int, align: int, flags: int, name: str, ctor: Any) -> KmemCache | None:
-    if k.slab_nomerge or ctor:
+    if k.boot_params.slab_nomerge or ctor:
         return None
     size = ALIGN(size, 8)
     align = calculate_alignment(flags, align, size, k.config.cache_line_size)
@@ -223,7 +223,7 @@ def kmem_cache_init(k: Kernel) -> None:
     k.slab_state = PARTIAL_NODE
     setup_kmalloc_cache_index_table(k)
     # init_list(): the static node structures of the first two caches get kmalloc'd copies
-    for nid in k.online_nodes:
+    for nid in k.topo.online_nodes:
         for cachep in (kc, k.kmalloc_caches[KMALLOC_NORMAL][index_node]):
             assert cachep is not None
             addr = kmalloc_node(k, SIZEOF_KMEM_CACHE_NODE, GFP_NOWAIT, nid, internal="init_list")

@@ -1,8 +1,8 @@
 """Time: jiffies moving on, the per-CPU reap work (kernel/time/timer.c's rounding, mm/slab.c's
 start_cpu_timer and cache_reap rearming) and RCU grace periods (call_rcu, synchronize_rcu).
 
-:class:`KernelTime` is a base class of :class:`~kslab.mm.kernel.Kernel`, which owns the state it works on
-(declared below); the class is not used on its own.
+:class:`KernelTime` is a base class of :class:`~kslab.mm.kernel.Kernel` (the class is not used on its own);
+the reap timers' state is :class:`ReapWork`, ``Kernel.reap_work``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,26 @@ from .slab import reap as _reap
 if TYPE_CHECKING:
     from .kernel import Kernel
     from .slab_def import KmemCache
+    from .topology import Topology
 
-__all__ = ["KernelTime"]
+__all__ = ["KernelTime", "ReapWork"]
+
+
+class ReapWork:
+    """mm/slab.c's per-CPU reap work (``Kernel.reap_work``): the armed timers (``timers``, a heap of
+    (jiffies, seq, cpu): the delayed work ``reap_work`` of each CPU, ``seq`` keeping equal times in arming
+    order), how many cache_reap() runs there were (``runs``), each CPU's ``slab_reap_node`` (the node whose
+    alien arrays its next reap drains) and, by cache name, the part of a node's first ``next_reap`` that
+    the kernel derives from its cache's address (``offsets``, when a caller fixes it)."""
+
+    __slots__ = ("offsets", "runs", "seq", "slab_reap_node", "timers")
+
+    def __init__(self, cpus: int) -> None:
+        self.timers: list[tuple[int, int, int]] = []
+        self.seq = 0
+        self.runs = 0
+        self.slab_reap_node = [0] * cpus
+        self.offsets: dict[str, int] = {}
 
 
 class KernelTime:
@@ -28,10 +46,8 @@ class KernelTime:
 
     config: MachineConfig
     jiffies: int
-    online_cpus: set[int]
-    reap_timers: list[tuple[int, int, int]]
-    _reap_seq: int
-    reap_offsets: dict[str, int]
+    topo: Topology
+    reap_work: ReapWork
     rcu_callbacks: list[Callable[[], None]]
     replay_hooks: ReplayHooks
 
@@ -56,8 +72,9 @@ class KernelTime:
 
     def reap_offset(self, cachep: KmemCache) -> int:
         """The address-derived part of a node's first next_reap: (address of the cache) % REAPTIMEOUT_NODE."""
-        if cachep.name in self.reap_offsets:
-            return self.reap_offsets[cachep.name]
+        offsets = self.reap_work.offsets
+        if cachep.name in offsets:
+            return offsets[cachep.name]
         kaddr = self.replay_hooks.kernel_cache_addr.get(cachep.addr)
         if kaddr is not None:
             return kaddr % (4 * self.config.HZ)
@@ -89,8 +106,9 @@ class KernelTime:
         self._arm(cpu, self.jiffies + delay)
 
     def _arm(self, cpu: int, when: int) -> None:
-        self._reap_seq += 1
-        heapq.heappush(self.reap_timers, (when, self._reap_seq, cpu))
+        work = self.reap_work
+        work.seq += 1
+        heapq.heappush(work.timers, (when, work.seq, cpu))
 
     def advance(self, jiffies: int, run_timers: bool = True) -> int:
         """Move the clock to ``jiffies``, running every reap that falls due on the way."""
@@ -100,19 +118,20 @@ class KernelTime:
         # With nothing allocated in between, five per-CPU reaps empty an array and five node reaps empty
         # the free lists; after 16 periods per CPU a reap changes nothing, so a long idle gap is skipped
         # in bounded time: the remaining timers are moved past the gap on their 2 s grid.
-        budget = 16 * max(1, len(self.online_cpus))
-        while run_timers and self.reap_timers and self.reap_timers[0][0] <= jiffies:
+        budget = 16 * max(1, len(self.topo.online_cpus))
+        work = self.reap_work
+        while run_timers and work.timers and work.timers[0][0] <= jiffies:
             if ran >= budget:
                 period = 2 * self.config.HZ
                 timers = []
-                for when, seq, cpu in self.reap_timers:
+                for when, seq, cpu in work.timers:
                     if when <= jiffies:
                         when += ((jiffies - when) // period + 1) * period
                     timers.append((when, seq, cpu))
                 heapq.heapify(timers)
-                self.reap_timers = timers
+                work.timers = timers
                 break
-            when, _, cpu = heapq.heappop(self.reap_timers)
+            when, _, cpu = heapq.heappop(work.timers)
             if when > self.jiffies:
                 self.jiffies = when
             self.synchronize_rcu()

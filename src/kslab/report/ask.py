@@ -136,8 +136,8 @@ def next_objects(k: Kernel, cachep: KmemCache, cpu: int, count: int, learnt: lis
     """The next ``count`` allocations of ``cachep`` on ``cpu`` (kmem_cache_alloc, GFP_KERNEL, nothing freed in
     between), found by making them on ``k`` (and more, up to ``limit``, until one comes from a fresh slab).
     ``learnt``: a random_seq learnt from a trace (up to rotation).  Changes ``k``."""
-    if cpu not in k.online_cpus:
-        raise ValueError(f"CPU {cpu} is not online (CPUs {sorted(k.online_cpus)})")
+    if cpu not in k.topo.online_cpus:
+        raise ValueError(f"CPU {cpu} is not online (CPUs {sorted(k.topo.online_cpus)})")
     before = {p.pfn for n in cachep.node if n is not None
               for lst in (n.slabs_full, n.slabs_partial, n.slabs_free) for p in lst}
     k.set_cpu(cpu)
@@ -212,7 +212,7 @@ def until_release(k: Kernel, addr: int, max_seconds: int = 120) -> ReleaseAnswer
     if not by_free:
         while passes * 2 < max_seconds:
             k.advance(k.jiffies + 2 * hz, run_timers=False)
-            for cpu in sorted(k.online_cpus):
+            for cpu in sorted(k.topo.online_cpus):
                 k.run_cache_reap(cpu)
             passes += 1
             if not _slab_alive(k, c, h.pfn):

@@ -66,7 +66,7 @@ ARRAY_HEAD = "    array       avail  limit batchcount  touched"
 def _cpu_reaps(k: Kernel) -> dict[int, int]:
     """CPU -> jiffies of its next cache_reap run (its delayed work's timer), if one is armed."""
     out: dict[int, int] = {}
-    for when, _, cpu in k.reap_timers:
+    for when, _, cpu in k.reap_work.timers:
         if cpu not in out or when < out[cpu]:
             out[cpu] = when
     return out
@@ -90,7 +90,7 @@ def cache_detail(k: Kernel, c: KmemCache, kernel: KernelSlabinfo | None = None, 
     out.append("")
     out.append("  per-CPU arrays (cpu_cache):")
     out.append(ARRAY_HEAD)
-    online = k.online_cpus
+    online = k.topo.online_cpus
     for cpu, ac in enumerate(c.cpu_cache):
         state = "" if cpu in online else "  (offline)"
         out.append(_array_line(f"CPU {cpu}", ac) + state)
@@ -98,7 +98,7 @@ def cache_detail(k: Kernel, c: KmemCache, kernel: KernelSlabinfo | None = None, 
     for nid, n in enumerate(c.node):
         if n is None:
             continue
-        cpus = sorted(k.node_cpus[nid]) if nid < len(k.node_cpus) else []
+        cpus = sorted(k.topo.node_cpus[nid]) if nid < len(k.topo.node_cpus) else []
         out.append("")
         out.append(f"  node {nid} (CPUs {','.join(map(str, cpus)) or '-'}): slabs partial {len(n.slabs_partial)}, "
                    f"full {len(n.slabs_full)}, free {len(n.slabs_free)} (total_slabs {n.total_slabs}, "

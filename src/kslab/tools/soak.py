@@ -203,7 +203,7 @@ class Workload(Operations):
         k = self.k
         for ptr in list(self.live_list):
             c = self._release(ptr)
-            k.kmem_cache_free(c, ptr, cpu=min(k.online_cpus))
+            k.kmem_cache_free(c, ptr, cpu=min(k.topo.online_cpus))
         for c in list(self.caches):
             self.caches.remove(c)
             if c not in self.caches:

@@ -116,7 +116,7 @@ class Operations:
 
     # ---- choices --------------------------------------------------------------------------------------
     def _cpu(self) -> int:
-        online = self.k.online_cpus
+        online = self.k.topo.online_cpus
         cpu = self.rng.randrange(self.k.nr_cpu_ids)
         return cpu if cpu in online else min(online)
 
@@ -326,11 +326,11 @@ class Operations:
     def _op_hotplug(self, _op: str) -> None:
         """``hotplug``."""
         k, rng = self.k, self.rng
-        offline = [c for c in range(k.nr_cpu_ids) if c not in k.online_cpus]
+        offline = [c for c in range(k.nr_cpu_ids) if c not in k.topo.online_cpus]
         if offline and rng.random() < 0.6:
             k.cpu_up(rng.choice(offline))
-        elif len(k.online_cpus) > 1:
-            k.cpu_down(rng.choice(sorted(k.online_cpus - {0})))
+        elif len(k.topo.online_cpus) > 1:
+            k.cpu_down(rng.choice(sorted(k.topo.online_cpus - {0})))
 
     def _op_pressure(self, op: str) -> None:
         """``pressure``."""

@@ -264,7 +264,7 @@ def alternate_node_alloc(cachep: KmemCache, flags: int) -> int:
 
 def __do_cache_alloc(cachep: KmemCache, flags: int) -> int:
     k = cachep.k
-    if k.numa:
+    if k.topo.numa:
         if k.current_policy() is not None or k.cpuset_slab_spread:
             obj = alternate_node_alloc(cachep, flags)
             if obj:

@@ -240,7 +240,7 @@ def ___cache_free(cachep: KmemCache, objp: int, caller: int) -> None:
             ex.step("___cache_free", "debugcheck", cache=cachep.name, obj=objp)
     cachep.paths.free += 1
     if ex is not None and not k.numa_multi:
-        ex.step("___cache_free", "one_node", cache=cachep.name, nodes=len(k.online_nodes))
+        ex.step("___cache_free", "one_node", cache=cachep.name, nodes=len(k.topo.online_nodes))
     if k.numa_multi and cache_free_alien(cachep, objp):
         return
     if len(ac.entry) < ac.limit:

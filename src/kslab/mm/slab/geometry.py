@@ -92,7 +92,7 @@ def cache_estimate(gfporder: int, buffer_size: int, flags: int) -> tuple[int, in
 def calculate_slab_order(k: Kernel, cachep: KmemCache, size: int, flags: int) -> int:
     """mm/slab.c:calculate_slab_order(): sets cachep.num/gfporder, returns the left-over bytes."""
     left_over = 0
-    slab_max_order = k.slab_max_order
+    slab_max_order = k.boot_params.slab_max_order
     for gfporder in range(KMALLOC_MAX_ORDER + 1):
         num, remainder = cache_estimate(gfporder, size, flags)
         if not num:

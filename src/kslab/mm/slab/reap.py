@@ -66,18 +66,19 @@ def drain_array(cachep: KmemCache, n: KmemCacheNode, ac: ArrayCache | None, node
 
 
 def init_reap_node(k: Kernel, cpu: int) -> None:
-    k.slab_reap_node[cpu] = k.next_node_in(k.cpu_to_node[cpu])
+    k.reap_work.slab_reap_node[cpu] = k.next_node_in(k.topo.cpu_to_node[cpu])
 
 
 def next_reap_node(k: Kernel) -> None:
-    k.slab_reap_node[k.cpu] = k.next_node_in(k.slab_reap_node[k.cpu])
+    reap_node = k.reap_work.slab_reap_node
+    reap_node[k.cpu] = k.next_node_in(reap_node[k.cpu])
 
 
 def reap_alien(cachep: KmemCache, n: KmemCacheNode) -> None:
     k = cachep.k
     if n.alien is None:
         return
-    node = k.slab_reap_node[k.cpu]
+    node = k.reap_work.slab_reap_node[k.cpu]
     ac = n.alien[node] if node < len(n.alien) else None
     if ac is not None and ac.entry:
         lst: list[Page] = []
@@ -92,7 +93,7 @@ def cache_reap(k: Kernel) -> None:
     ex = k.explain
     if ex is not None:
         ex.step("cache_reap", "reap", cpu=k.cpu, node=node, jiffies=jiffies)
-    k.reap_runs += 1
+    k.reap_work.runs += 1
     for searchp in list(k.slab_caches):
         n = searchp.node[node] if node < len(searchp.node) else None
         if n is None:
@@ -126,7 +127,7 @@ def do_drain(cachep: KmemCache, cpu: int) -> None:
     """Empty one CPU's array into its node."""
     k = cachep.k
     ac = cachep.cpu_cache[cpu]
-    node = k.cpu_to_node[cpu]
+    node = k.topo.cpu_to_node[cpu]
     lst: list[Page] = []
     free_block(cachep, ac.entry, len(ac.entry), node, lst)
     ac.entry.clear()
@@ -135,7 +136,7 @@ def do_drain(cachep: KmemCache, cpu: int) -> None:
 
 def drain_cpu_caches(cachep: KmemCache) -> None:
     k = cachep.k
-    for cpu in sorted(k.online_cpus):
+    for cpu in sorted(k.topo.online_cpus):
         saved = k.set_cpu(cpu)
         do_drain(cachep, cpu)
         k.set_cpu(saved)
@@ -167,7 +168,7 @@ def __kmem_cache_shutdown(cachep: KmemCache) -> int:
 
 def cpuup_prepare(k: Kernel, cpu: int) -> int:
     """Before CPU ``cpu`` runs: node structures (free_limit without it) and missing shared/alien arrays."""
-    node = k.cpu_to_node[cpu]
+    node = k.topo.cpu_to_node[cpu]
     err = init_cache_node_node(k, node)
     if err < 0:
         cpuup_canceled(k, cpu)
@@ -184,8 +185,8 @@ def cpuup_canceled(k: Kernel, cpu: int) -> None:
     """CPU ``cpu`` is dead: free its arrays; if its node has no CPU left, its shared/alien arrays."""
     from .kmalloc import kfree  # noqa: PLC0415
     from .tune import free_alien_cache  # noqa: PLC0415
-    node = k.cpu_to_node[cpu]
-    node_empty = not k.node_cpus[node]
+    node = k.topo.cpu_to_node[cpu]
+    node_empty = not k.topo.node_cpus[node]
     for cachep in list(k.slab_caches):
         n = cachep.node[node]
         if n is None:

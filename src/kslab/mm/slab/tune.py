@@ -77,7 +77,7 @@ def alloc_alien_cache(cachep: KmemCache, node: int, limit: int, gfp: int) -> tup
     if not ptr:
         return None
     arrays: list[ArrayCache | None] = [None] * k.nr_node_ids
-    for i in k.online_nodes:
+    for i in k.topo.online_nodes:
         if i == node:
             continue
         a = kmalloc_node(k, SIZEOF_ALIEN_CACHE + 8 * limit, gfp, node, internal="__alloc_alien_cache")
@@ -144,7 +144,7 @@ def setup_kmem_cache_node(cachep: KmemCache, node: int, gfp: int, force_change: 
     old_shared: ArrayCache | None = None
     ret = -ENOMEM
     lst: list[Page] = []
-    if k.use_alien_caches:
+    if k.boot_params.use_alien_caches:
         new_alien = alloc_alien_cache(cachep, node, cachep.limit, gfp)
         if new_alien is None:
             return ret
@@ -180,7 +180,7 @@ def setup_kmem_cache_node(cachep: KmemCache, node: int, gfp: int, force_change: 
 
 
 def setup_kmem_cache_nodes(cachep: KmemCache, gfp: int) -> int:
-    for node in cachep.k.online_nodes:
+    for node in cachep.k.topo.online_nodes:
         ret = setup_kmem_cache_node(cachep, node, gfp, True)
         if ret:
             return -ENOMEM
@@ -203,9 +203,9 @@ def do_tune_cpucache(cachep: KmemCache, limit: int, batchcount: int, shared: int
         k.explain.step("do_tune_cpucache", "tune", cache=cachep.name, limit=limit, batchcount=batchcount,
                        shared=shared)
     if prev:
-        for cpu in sorted(k.online_cpus):
+        for cpu in sorted(k.topo.online_cpus):
             ac = prev[cpu]
-            node = k.cpu_to_node[cpu]
+            node = k.topo.cpu_to_node[cpu]
             lst: list[Page] = []
             free_block(cachep, ac.entry, len(ac.entry), node, lst)
             ac.entry.clear()
@@ -253,7 +253,7 @@ def setup_cpu_cache(cachep: KmemCache, gfp: int) -> int:
     if k.slab_state <= PARTIAL:
         # kmem_cache and the INDEX_NODE cache start on static node structures (set_up_node), whose
         # node timers are all set, on every node
-        for node in k.online_nodes:
+        for node in k.topo.online_nodes:
             n = KmemCacheNode(node, 0)
             kmem_cache_node_init(n)
             n.free_limit = 0
@@ -261,7 +261,7 @@ def setup_cpu_cache(cachep: KmemCache, gfp: int) -> int:
             cachep.node[node] = n
             k.log_free_limit(cachep, node, "setup_cpu_cache")
     else:
-        for node in k.online_nodes:
+        for node in k.topo.online_nodes:
             addr = kmalloc_node(k, SIZEOF_KMEM_CACHE_NODE, gfp, node, internal="setup_cpu_cache")
             if not addr:
                 k.bug("kernel BUG at mm/slab.c: setup_cpu_cache: no memory for kmem_cache_node", "setup_cpu_cache")

@@ -70,7 +70,7 @@ class RefillEvidence:
         first (which objects each got) is not in the trace.  Each such allocation is counted once in
         ``order_unknown``; the replay keeps the order of the allocation events (``cache_alloc_refill``)."""
         start = self.refill_line.get(ev.cpu, ev.lineno)
-        node = self.k.cpu_to_node[cpu]
+        node = self.k.topo.cpu_to_node[cpu]
         mine = [False]
         for s, e, other, c, nd, counted in self.recent_refills:
             if other != ev.cpu and c is cachep and nd == node and s < ev.lineno and start < e:
@@ -95,7 +95,7 @@ class RefillEvidence:
             return  # the _node variants refill through ____cache_alloc_node, not cache_alloc_refill
         if cachep is None:
             return
-        node = k.cpu_to_node[cpu]
+        node = k.topo.cpu_to_node[cpu]
         start = self.refill_line.get(ev.cpu, 0)
         for lineno, other, c, nd in self.recent_grows:
             if other != ev.cpu and c is cachep and nd == node and lineno > start:
@@ -194,7 +194,7 @@ class Apply(Stage):
                 # (a CPU not up yet in the model would be brought up by applying the manifest up to its
                 # @cpu_up, creations included: the creation is then left to the boot CPU)
                 cpu = self.boot.cpu(ev, bring_up=False)
-                if cpu in self.k.online_cpus:
+                if cpu in self.k.topo.online_cpus:
                     self.k.set_cpu(cpu)
                     if self.boot.policies.active:
                         self.boot.policies.apply(ev, cpu)

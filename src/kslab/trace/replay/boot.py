@@ -113,7 +113,7 @@ class Boot:
         if cpu >= self.cpus:
             cpu %= self.cpus
             self.summary.cpu_remapped += 1
-        if bring_up and self.directive_mode and cpu not in self.k.online_cpus:
+        if bring_up and self.directive_mode and cpu not in self.k.topo.online_cpus:
             self.bring_up(cpu)
         return cpu
 
@@ -130,7 +130,7 @@ class Boot:
             return False
         e = self.mb.entries[i]
         assert isinstance(e, Directive)
-        if e.arg in self.k.online_cpus:
+        if e.arg in self.k.topo.online_cpus:
             return False
         self.cursor.advance_through(i)
         return True
@@ -229,11 +229,11 @@ class TaskPolicies:
         pid = ev.pid
         pol = None
         if pid == 0 and self.pid0 is None and not self.pid1_seen and k.find_cache("numa_policy") is not None:
-            self.pid0 = MemPolicy("interleave", tuple(k.online_nodes), 0)
+            self.pid0 = MemPolicy("interleave", tuple(k.topo.online_nodes), 0)
         if pid == 1 and not self.pid1_seen:
             self.pid1_seen = True
             src = self.pid0
-            self.pid1 = MemPolicy("interleave", tuple(k.online_nodes), src.il_prev if src else 0)
+            self.pid1 = MemPolicy("interleave", tuple(k.topo.online_nodes), src.il_prev if src else 0)
             self.pid0 = None
         if pid == 0:
             pol = self.pid0

@@ -143,7 +143,7 @@ class Lean:
         if not ok:
             return
         directive = rep.boot.directive_mode
-        online = k.online_cpus
+        online = k.topo.online_cpus
         flush_open, refill_seen, refill_open = flush_order.open, flush_order.refill_seen, refill.refill_open
         cpus = frozenset(c for c in range(fast.cpus) if not (directive and c not in online) and c not in flush_open
                          and c not in refill_seen and c not in refill_open)

@@ -87,7 +87,7 @@ class FastPath:
         if (not ev.ptr or not 0 <= cpu < self.cpus or self.pending_read or k.explain is not None
                 or k.debug or k.cpuset_slab_spread or k.event_hook is not self.hook
                 or cpu in self.refilled or cpu in self.lost or cpu in self.grows
-                or (boot.directive_mode and cpu not in k.online_cpus)
+                or (boot.directive_mode and cpu not in k.topo.online_cpus)
                 or (clock.in_seconds and int(ev.ts * clock.hz) > k.jiffies)):
             return False
         call_site = ev.call_site
@@ -185,7 +185,7 @@ class FastPath:
         clock = self.clock
         if (kptr <= 16 or not 0 <= cpu < self.cpus or k.explain is not None or k.debug
                 or k.event_hook is not self.hook
-                or (self.boot.directive_mode and cpu not in k.online_cpus)
+                or (self.boot.directive_mode and cpu not in k.topo.online_cpus)
                 or (clock.in_seconds and int(ev.ts * clock.hz) > k.jiffies)):
             return False
         call_site = ev.call_site

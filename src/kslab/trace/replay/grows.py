@@ -48,7 +48,7 @@ class GrowOutcomes:
             return
         log = self.log.setdefault(cpu, [])
         log.append(node)
-        if node == NO_PAGE or (node >= 0 and node != self.k.cpu_to_node[cpu]):
+        if node == NO_PAGE or (node >= 0 and node != self.k.topo.cpu_to_node[cpu]):
             self.unusual[cpu] = self.unusual.get(cpu, 0) + 1
             # the model's grows for this CPU's next allocation follow the list (the same object)
             self.k.replay_hooks.grow_outcomes[cpu] = log
@@ -65,6 +65,6 @@ class GrowOutcomes:
         unusual = self.unusual.pop(cpu, 0)
         left = self.k.replay_hooks.grow_outcomes.pop(cpu, None)
         if left is not None:
-            not_taken = sum(1 for n in left if n == NO_PAGE or (n >= 0 and n != self.k.cpu_to_node[cpu]))
+            not_taken = sum(1 for n in left if n == NO_PAGE or (n >= 0 and n != self.k.topo.cpu_to_node[cpu]))
             self.summary.followed[Followed.GROW_FOLLOWED] += unusual - not_taken
             self.summary.followed[Followed.GROW_NOT_TAKEN] += not_taken

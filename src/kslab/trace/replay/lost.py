@@ -69,7 +69,7 @@ class LostAllocs:
         k = self.k
         boot = self.boot
         cpu = boot.cpu(ev)
-        local = k.cpu_to_node[cpu]
+        local = k.topo.cpu_to_node[cpu]
         kn = boot.kernel_node(ev.ptr)
         if kn != local:
             return  # the line was this allocation's own
@@ -106,7 +106,7 @@ class LostAllocs:
         if pol is not None and pol.mode == "interleave" and kn in pol.nodes and len(pol.nodes) > 1:
             nodes = sorted(pol.nodes)
             return nodes[nodes.index(kn) - 1]
-        online = sorted(k.online_nodes)
+        online = sorted(k.topo.online_nodes)
         if len(online) == 2:
             return online[1 - online.index(kn)] if kn in online else -1
         return -1

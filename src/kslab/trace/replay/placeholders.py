@@ -88,7 +88,7 @@ class Placeholders:
                 self.anchored.add(key)
         elif not ac.entry and pool:
             # a CPU's array holds objects of its own node only (remote ones are freed to alien caches)
-            node = k.cpu_to_node[cpu]
+            node = k.topo.cpu_to_node[cpu]
             mem_map = k.mem_map
             for i in range(len(pool) - 1, -1, -1):
                 page = mem_map.virt_to_head_page(pool[i])

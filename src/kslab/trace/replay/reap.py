@@ -181,7 +181,7 @@ class ReapFollower:
         if watch is None or not watch.freelist_pfns:
             return []
         k = self.k
-        node = k.cpu_to_node[cpu]
+        node = k.topo.cpu_to_node[cpu]
         out = []
         for pfn in watch.freelist_pfns:
             c = self.ptrs.kpage_cache.get((PAGE_OFFSET >> PAGE_SHIFT) + pfn)
@@ -209,7 +209,7 @@ class ReapFollower:
         n = self.count[ev.cpu]
         j = k.replay_hooks.first_reap_delay(ev.cpu) + (n - 1) * 2 * hz
         if drains:
-            node = k.cpu_to_node[cpu]
+            node = k.topo.cpu_to_node[cpu]
             timers = [nd.next_reap for c in k.slab_caches if (nd := c.node[node]) is not None and nd not in forced]
             passes = drains - len(k.slab_caches) - len(forced)
             j, exact = pick_jiffies(timers, passes, k.jiffies, j, k.replay_hooks.reap_grid(cpu))
@@ -230,7 +230,7 @@ class ReapFollower:
         taken, once."""
         k = self.k
         boot = self.boot
-        node = k.cpu_to_node[cpu]
+        node = k.topo.cpu_to_node[cpu]
         jiffies = k.jiffies
         early = [(nd, t) for nd, t in boot.early_timers if nd.nid == node and nd not in forced]
         if any(nd.next_reap != t for nd, t in early):
@@ -262,7 +262,7 @@ class ReapFollower:
         """Set the model's node timers so that the caches pass where the kernel's run shows they did
         (see reapwatch.place_passes); a timer the kernel's run did not find expired expires at the next."""
         k = self.k
-        node = k.cpu_to_node[cpu]
+        node = k.topo.cpu_to_node[cpu]
         j = k.jiffies
         nodes = []
         caches = []
@@ -335,7 +335,7 @@ class ReapFollower:
         if drains is None:
             k.run_cache_reap(cpu)
             return
-        node = k.cpu_to_node[cpu]
+        node = k.topo.cpu_to_node[cpu]
         before = [(n, n.next_reap) for c in k.slab_caches if (n := c.node[node]) is not None]
         caches = len(k.slab_caches)
         k.run_cache_reap(cpu)

@@ -76,7 +76,7 @@ class FlushOrder(Stage):
 
     def __init__(self, k: Kernel, event_cache: EventCache, summary: ReplaySummary) -> None:
         super().__init__()
-        self.cpu_to_node = k.cpu_to_node
+        self.cpu_to_node = k.topo.cpu_to_node
         self.cpus = k.config.cpus
         self.event_cache = event_cache
         self.summary = summary
@@ -215,7 +215,7 @@ class IrqWindow(Stage):
             return None
         k = self.k
         cpu = ev.cpu
-        node = k.cpu_to_node[cpu % k.config.cpus]
+        node = k.topo.cpu_to_node[cpu % k.config.cpus]
         first = None
         last_free = None
         freed: set[int] = set()

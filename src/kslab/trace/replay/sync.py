@@ -192,7 +192,7 @@ class Sync:
             take = min(count - done, len(ac.entry))
             if take <= 0:
                 continue
-            free_oldest(cachep, ac, take, k.cpu_to_node[cpu])
+            free_oldest(cachep, ac, take, k.topo.cpu_to_node[cpu])
             done += take
         return done
 
