@@ -15,14 +15,16 @@ Kernel identifiers are never translated.  Unknown (function, key) pairs still re
 
 The data lives in its own modules, this one keeps the logic (call paths, layout, eliding, headers):
 :mod:`~kslab.report.callgraph` (the call graph), :mod:`~kslab.report.narrate_en` (:data:`EN`) and
-:mod:`~kslab.report.narrate_zh` (:data:`ZH`), the templates, keyed by ``(kernel function, step key)``.
+:mod:`~kslab.report.narrate_zh` (:data:`ZH`), the templates, keyed by ``(kernel function, step key)``, and
+:mod:`~kslab.report.narrate_forms`, the steps whose wording depends on a value, written once for both.
 
 Adding a step key, e.g. ``explain.step("shuffle_freelist", "shuffle", ...)`` recorded in ``kslab.mm``:
 
 1. an entry ``("shuffle_freelist", "shuffle"): "..."`` in ``EN`` (narrate_en.py) and in ``ZH``
    (narrate_zh.py): a ``str.format_map`` text over the step's values (``{cache}``, ``{nr}``; a
-   value the text names but the step lacks makes the step fall back to the generic rendering), or
-   a function ``(Values) -> str`` next to the table when the wording depends on a value.  Derived
+   value the text names but the step lacks makes the step fall back to the generic rendering), or,
+   when the wording depends on a value, a form in narrate_forms.py (the choice written once, over
+   phrase keys) with its phrases in each language's ``_PHRASES``, the entry being ``_W["form"]``.  Derived
    fields (``gfp``, ``pages``, ``free``, ...) are computed by ``_derive`` below; add one there if
    both languages need it;
 2. if the function is new to narration, its caller -> function edge in ``CALLS`` (callgraph.py), so

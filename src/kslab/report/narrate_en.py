@@ -1,146 +1,115 @@
 """The English templates of :mod:`kslab.report.narrate`: (kernel function, step key) -> template.
 
 A template is a ``str.format_map`` text over the step's values (and the derived fields of
-``narrate._derive``: ``gfp``, ``pages``, ``free``, ...), or a function of them for the steps whose
-wording depends on a value.  Kernel identifiers are never translated.  See narrate.py's docstring
-for adding a step key.
+``narrate._derive``: ``gfp``, ``pages``, ``free``, ...), or, for the steps whose wording depends on a
+value, a form of :mod:`kslab.report.narrate_forms` worded with this language's phrases (``_PHRASES``).
+Kernel identifiers are never translated.  See narrate.py's docstring for adding a step key.
 """
 
 from __future__ import annotations
 
-from .narrate_types import Template, Values, plural
+from .narrate_forms import worded_all
+from .narrate_types import Template, plural
 
 __all__ = ["EN"]
 
-
-
-def _en_kfree_entry(v: Values) -> str:
-    if v["obj"] <= 16:
-        return "kfree({obj:#x}) on CPU {cpu} (node {node}): trace_kfree fires first, even for NULL".format_map(v)
-    return ("kfree({obj:#x}) on CPU {cpu} (node {node}): trace_kfree fires first; {obj:#x} > ZERO_SIZE_PTR (16), "
-            "not NULL -> local_irq_save, virt_to_cache").format_map(v)
-
-
-def _en_compound_head(v: Values) -> str:
-    s = ("virt_to_page({obj:#x}) = pfn {pfn:#x}; bit 0 of page->compound_head is clear: not a tail page, "
-         "so the page is its own head").format_map(v)
-    if v["order"]:
-        return s + f" (the head page of an order-{v['order']} compound page)"
-    return s + " (an order-0 page)"
-
-
-def _en_push(v: Values) -> str:
-    v["prev"] = v["avail"] - 1
-    if v.get("node", -1) >= 0:
-        return ("alien array for node {node}: entry[{prev}] = {obj:#x}, avail {prev} -> {avail} (limit {limit})"
-                .format_map(v))
-    return ("ac->entry[{prev}] = {obj:#x}, avail {prev} -> {avail} (limit {limit}): the newest entry, the first one "
-            "the next allocation on this CPU gets (LIFO, still cache-hot)").format_map(v)
-
-
-def _en_drain(v: Values) -> str:
-    s = "node {node}'s list_lock held: ".format_map(v)
-    if v["to_shared"]:
-        s += "transfer_objects moved the newest {to_shared} into node {node}'s shared array; ".format_map(v)
-    else:
-        s += "transfer_objects moved nothing (no shared array on node {node}, or it is full); ".format_map(v)
-    if not v["to_slabs"]:
-        return s + "nothing is left for free_block (called with 0 objects); ac->avail = 0"
-    return s + "free_block returns the remaining {to_slabs} to their slabs; ac->avail = 0".format_map(v)
-
-
-def _en_flush_shared(v: Values) -> str:
-    v["before"] = v["shared"] - v["nr"]
-    return ("shared array has room {room} ({before} of {limit} used): move min(batchcount, room) = {nr} oldest "
-            "objects ac->entry[0..{last}] onto it (shared avail {before} -> {shared}); nothing goes back to the "
-            "slabs").format_map(v)
-
-
-def _en_free_block_check(v: Values) -> str:
-    if v["free_objects"] > v["free_limit"]:
-        return ("free_objects {free_objects} > free_limit {free_limit}: too many free objects on node {node} -> "
-                "give back empty slabs, coldest first (tail of slabs_free), while there are any").format_map(v)
-    return "free_objects {free_objects} <= free_limit {free_limit}: no slab is given back".format_map(v)
-
-
-def _en_trim(v: Values) -> str:
-    v["after"] = v["free_objects"] - v.get("num", 0)
-    if "num" not in v:
-        return ("free_objects {free_objects} > free_limit {free_limit}: the coldest empty slab (tail of slabs_free) "
-                "pfn {pfn:#x} moves to the destroy list").format_map(v)
-    return ("free_objects {free_objects} > free_limit {free_limit}: the coldest empty slab (tail of slabs_free) "
-            "pfn {pfn:#x} moves to the head of the destroy list; free_objects -= num {num} -> {after}, "
-            "free_slabs--, total_slabs--").format_map(v)
-
-
-def _en_slab_destroy(v: Values) -> str:
-    if v.get("rcu"):
-        return ("slab pfn {pfn:#x}: SLAB_TYPESAFE_BY_RCU -> call_rcu(kmem_rcu_free): the pages go back after an RCU "
-                "grace period").format_map(v)
-    return "slab pfn {pfn:#x}: not SLAB_TYPESAFE_BY_RCU -> kmem_freepages now".format_map(v)
-
-
-def _en_refill(v: Values) -> str:
-    s = "batchcount {batch}".format_map(v)
-    if not v["touched"]:
-        s += " (ac->touched 0, not used since the last reap: take at most BATCHREFILL_LIMIT = 16)"
-    s += "; node free_objects {free_objects}".format_map(v)
-    s += ", shared avail {shared}".format_map(v) if v["shared"] >= 0 else ", no shared array"
-    if not v["free_objects"] and v["shared"] <= 0:
-        s += ": nothing to take on this node"
-    return s
-
-
-def _en_alloc_block(v: Values) -> str:
-    v["take"] = min(v["batch"], v["num"] - v["active"])
-    v["src_text"] = {"partial": "head of slabs_partial", "free": "head of slabs_free",
-                     "new": "the new slab"}.get(v["src"], v["src"])
-    return ("slab pfn {pfn:#x} ({src_text}), active {active} of {num}: take min(batch {batch}, free {free}) = {take} "
-            "objects in freelist order").format_map(v)
-
-
-def _en_fixup_full(v: Values) -> str:
-    s = "slab pfn {pfn:#x} active {active} of {num}: head of slabs_full".format_map(v)
-    if v.get("objfreelist"):
-        s += "; OBJFREELIST: page->freelist = NULL (its index array sat in an object that is now handed out)"
-    return s
-
-
-def _en_grow_end(v: Values) -> str:
-    s = "node list_lock: total_slabs -> {total_slabs}; ".format_map(v)
-    if not v["active"]:
-        s += "active 0: slab pfn {pfn:#x} goes to the tail of slabs_free (free_slabs++)".format_map(v)
-    else:
-        s += "active {active} of {num}: fixup_slab_list places slab pfn {pfn:#x}".format_map(v)
-    return s + "; free_objects += {free} -> {free_objects}".format_map(v)
-
-
-def _en_grow(v: Values) -> str:
-    s = ("new slab pfn {pfn:#x} (order {order}, {pages_en}) on node {node} at {addr:#x}: colour offset {colour}, "
-         "{num} objects, freelist {placement}; ").format_map(v)
-    return s + ("shuffle_freelist chose the freelist order" if v.get("shuffled") else "cache_init_objs sets "
-                "freelist[i] = i")
-
-
-def _en_shuffle_precomputed(v: Values) -> str:
-    s = ("CONFIG_SLAB_FREELIST_RANDOM: get_random_int() = {rand}; the cache's random_seq is read from position "
-         "{rand} % {num} = {start}, wrapping at the end").format_map(v)
-    if v.get("objfreelist") is not None:
-        s += ("; OBJFREELIST_SLAB: entry {start} (object {objfreelist}) holds the freelist and is handed out "
-              "last").format_map(v)
-    return s + "; freelist[0..7] = {head}".format_map(v)
-
-
-def _en_shuffle_prandom(v: Values) -> str:
-    s = ("CONFIG_SLAB_FREELIST_RANDOM: no random_seq yet (kmem_cache_init_late's enable_cpucache makes it): "
-         "Fisher-Yates shuffle with prandom_u32_state seeded by get_random_int() = {rand}").format_map(v)
-    if v.get("objfreelist") is not None:
-        s += "; OBJFREELIST_SLAB: the last object ({objfreelist}) holds the freelist".format_map(v)
-    return s + "; freelist[0..7] = {head}".format_map(v)
-
+# the phrases of the steps whose wording depends on a value (narrate_forms): form -> phrase key -> text
+_PHRASES: dict[str, dict[str, str]] = {
+    "kfree_entry": {
+        "null": "kfree({obj:#x}) on CPU {cpu} (node {node}): trace_kfree fires first, even for NULL",
+        "object": ("kfree({obj:#x}) on CPU {cpu} (node {node}): trace_kfree fires first; {obj:#x} > ZERO_SIZE_PTR "
+                   "(16), not NULL -> local_irq_save, virt_to_cache"),
+    },
+    "compound_head": {
+        "head": ("virt_to_page({obj:#x}) = pfn {pfn:#x}; bit 0 of page->compound_head is clear: not a tail page, so "
+                 "the page is its own head"),
+        "compound": " (the head page of an order-{order} compound page)",
+        "order0": " (an order-0 page)",
+    },
+    "push": {
+        "alien": "alien array for node {node}: entry[{prev}] = {obj:#x}, avail {prev} -> {avail} (limit {limit})",
+        "local": ("ac->entry[{prev}] = {obj:#x}, avail {prev} -> {avail} (limit {limit}): the newest entry, the first "
+                  "one the next allocation on this CPU gets (LIFO, still cache-hot)"),
+    },
+    "drain": {
+        "lock": "node {node}'s list_lock held: ",
+        "to_shared": "transfer_objects moved the newest {to_shared} into node {node}'s shared array; ",
+        "no_shared": "transfer_objects moved nothing (no shared array on node {node}, or it is full); ",
+        "nothing_left": "nothing is left for free_block (called with 0 objects); ac->avail = 0",
+        "to_slabs": "free_block returns the remaining {to_slabs} to their slabs; ac->avail = 0",
+    },
+    "flush_shared": {
+        "flush": ("shared array has room {room} ({before} of {limit} used): move min(batchcount, room) = {nr} oldest "
+                  "objects ac->entry[0..{last}] onto it (shared avail {before} -> {shared}); nothing goes back to the "
+                  "slabs"),
+    },
+    "free_block_check": {
+        "over": ("free_objects {free_objects} > free_limit {free_limit}: too many free objects on node {node} -> give "
+                 "back empty slabs, coldest first (tail of slabs_free), while there are any"),
+        "under": "free_objects {free_objects} <= free_limit {free_limit}: no slab is given back",
+    },
+    "trim": {
+        "move": ("free_objects {free_objects} > free_limit {free_limit}: the coldest empty slab (tail of slabs_free) "
+                 "pfn {pfn:#x} moves to the destroy list"),
+        "move_num": ("free_objects {free_objects} > free_limit {free_limit}: the coldest empty slab (tail of "
+                     "slabs_free) pfn {pfn:#x} moves to the head of the destroy list; free_objects -= num {num} -> "
+                     "{after}, free_slabs--, total_slabs--"),
+    },
+    "slab_destroy": {
+        "rcu": ("slab pfn {pfn:#x}: SLAB_TYPESAFE_BY_RCU -> call_rcu(kmem_rcu_free): the pages go back after an RCU "
+                "grace period"),
+        "now": "slab pfn {pfn:#x}: not SLAB_TYPESAFE_BY_RCU -> kmem_freepages now",
+    },
+    "refill": {
+        "batch": "batchcount {batch}",
+        "untouched": " (ac->touched 0, not used since the last reap: take at most BATCHREFILL_LIMIT = 16)",
+        "free_objects": "; node free_objects {free_objects}",
+        "shared": ", shared avail {shared}",
+        "no_shared": ", no shared array",
+        "empty": ": nothing to take on this node",
+    },
+    "alloc_block": {
+        "src_partial": "head of slabs_partial",
+        "src_free": "head of slabs_free",
+        "src_new": "the new slab",
+        "take": ("slab pfn {pfn:#x} ({src_text}), active {active} of {num}: take min(batch {batch}, free {free}) = "
+                 "{take} objects in freelist order"),
+    },
+    "fixup_full": {
+        "full": "slab pfn {pfn:#x} active {active} of {num}: head of slabs_full",
+        "objfreelist": ("; OBJFREELIST: page->freelist = NULL (its index array sat in an object that is now handed "
+                        "out)"),
+    },
+    "grow_end": {
+        "lock": "node list_lock: total_slabs -> {total_slabs}; ",
+        "to_free": "active 0: slab pfn {pfn:#x} goes to the tail of slabs_free (free_slabs++)",
+        "placed": "active {active} of {num}: fixup_slab_list places slab pfn {pfn:#x}",
+        "free_objects": "; free_objects += {free} -> {free_objects}",
+    },
+    "grow": {
+        "slab": ("new slab pfn {pfn:#x} (order {order}, {pages_en}) on node {node} at {addr:#x}: colour offset "
+                 "{colour}, {num} objects, freelist {placement}; "),
+        "shuffled": "shuffle_freelist chose the freelist order",
+        "in_order": "cache_init_objs sets freelist[i] = i",
+    },
+    "shuffle_precomputed": {
+        "seq": ("CONFIG_SLAB_FREELIST_RANDOM: get_random_int() = {rand}; the cache's random_seq is read from position "
+                "{rand} % {num} = {start}, wrapping at the end"),
+        "objfreelist": ("; OBJFREELIST_SLAB: entry {start} (object {objfreelist}) holds the freelist and is handed "
+                        "out last"),
+        "head": "; freelist[0..7] = {head}",
+    },
+    "shuffle_prandom": {
+        "prng": ("CONFIG_SLAB_FREELIST_RANDOM: no random_seq yet (kmem_cache_init_late's enable_cpucache makes it): "
+                 "Fisher-Yates shuffle with prandom_u32_state seeded by get_random_int() = {rand}"),
+        "objfreelist": "; OBJFREELIST_SLAB: the last object ({objfreelist}) holds the freelist",
+        "head": "; freelist[0..7] = {head}",
+    },
+}
+_W = worded_all(_PHRASES)
 
 EN: dict[tuple[str, str], Template] = {
-    ("kfree", "entry"): _en_kfree_entry,
+    ("kfree", "entry"): _W["kfree_entry"],
     ("kfree", "null"): "objp {obj:#x} <= ZERO_SIZE_PTR (16): NULL or ZERO_SIZE_PTR, return at once (the kfree event "
                        "was still traced)",
     ("kfree", "enter"): "the object belongs to {cache}; debug_check_no_locks_freed (LOCKDEP) and "
@@ -151,7 +120,7 @@ EN: dict[tuple[str, str], Template] = {
     ("compound_head", "tail"): "virt_to_page({obj:#x}) = pfn {pfn:#x}; page->compound_head = {word:#x} has bit 0 set: "
                                "a TAIL page, the word holds the head's struct page address + 1 -> head page pfn "
                                "{head_pfn:#x} (compound order {order})",
-    ("compound_head", "head"): _en_compound_head,
+    ("compound_head", "head"): _W["compound_head"],
     ("virt_to_cache", "slab_page"): "PageSlab(pfn {pfn:#x}) is true -> page->slab_cache = {cache}",
     ("virt_to_cache", "not_slab"): "PageSlab is false: {obj:#x} is not in a slab page (a page-allocator page, a static "
                                    "object, or a stale pointer into a slab already destroyed) -> WARN_ONCE "
@@ -186,11 +155,11 @@ EN: dict[tuple[str, str], Template] = {
     ("__cache_free_alien", "alien_direct"): "STATS node_frees++; no alien array for node {page_node} (noaliencache, "
                                             "or not set up): free_block straight into node {page_node}'s slabs under "
                                             "its list_lock",
-    ("__drain_alien_cache", "alien_drain"): _en_drain,
-    ("__free_one", "push"): _en_push,
+    ("__drain_alien_cache", "alien_drain"): _W["drain"],
+    ("__free_one", "push"): _W["push"],
     ("__free_one", "hardened_drop"): "CONFIG_SLAB_FREELIST_HARDENED: ac->entry[avail-1] is already {obj:#x}, an "
                                      "immediate double free -> WARN_ON_ONCE, and this free is dropped",
-    ("cache_flusharray", "flush_shared"): _en_flush_shared,
+    ("cache_flusharray", "flush_shared"): _W["flush_shared"],
     ("cache_flusharray", "shared_full"): "the node's shared array is full ({limit} of {limit}): no room",
     ("cache_flusharray", "no_shared"): "this node has no shared array (1 CPU, objects larger than a page, or "
                                        "shared 0)",
@@ -203,8 +172,8 @@ EN: dict[tuple[str, str], Template] = {
     ("free_block", "to_free"): "slab pfn {pfn:#x} (was on {was_list}): active 0 -> head of slabs_free, free_slabs++",
     ("free_block", "to_partial"): "slab pfn {pfn:#x} (was on {was_list}): active {active} of {num} -> tail of "
                                   "slabs_partial",
-    ("free_block", "free_block"): _en_free_block_check,
-    ("free_block", "trim"): _en_trim,
+    ("free_block", "free_block"): _W["free_block_check"],
+    ("free_block", "trim"): _W["trim"],
     ("slab_put_obj", "put"): lambda v: ("obj_to_index: ({obj:#x} - s_mem {s_mem:#x}) / size {size} = {objnr}; "
                                         "page->active {before} -> {active}; set_free_obj: freelist[{active}] = "
                                         "{objnr}").format_map({**v, "before": v["active"] + 1}),
@@ -213,7 +182,7 @@ EN: dict[tuple[str, str], Template] = {
     ("slabs_destroy", "destroy"): lambda v: ("{n_slabs} on the detached list, destroyed in list order (the last "
                                              "trimmed first): pfn {pfn_list}").format_map(
                                                  {**v, "n_slabs": plural(v["nr"], "slab")}),
-    ("slab_destroy", "slab_destroy"): _en_slab_destroy,
+    ("slab_destroy", "slab_destroy"): _W["slab_destroy"],
     ("slab_destroy", "off_slab_freelist"): "OFF_SLAB: the freelist lives outside the slab -> "
                                            "kmem_cache_free({freelist_cache}, {obj:#x})",
     ("kmem_freepages", "free_pages"): "PageSlab(pfn {pfn:#x}) holds; __ClearPageSlabPfmemalloc, __ClearPageSlab; "
@@ -243,7 +212,7 @@ EN: dict[tuple[str, str], Template] = {
                                                  ).format_map({**v, "was": v["avail"] + 1}),
     ("____cache_alloc", "alloc_miss"): "ac->avail 0: this CPU's array is empty, STATS allocmiss++ -> "
                                        "cache_alloc_refill",
-    ("cache_alloc_refill", "refill"): _en_refill,
+    ("cache_alloc_refill", "refill"): _W["refill"],
     ("cache_alloc_refill", "refill_shared"): "transfer_objects: {nr} objects from the shared array (its avail now "
                                              "{shared}); shared->touched = 1",
     ("cache_alloc_refill", "refill_slabs"): "{nr} objects taken from the node's slabs; n->free_objects -= {nr} -> "
@@ -253,13 +222,13 @@ EN: dict[tuple[str, str], Template] = {
                                      "came from that CPU's new slab afterwards)",
     ("cache_alloc_refill", "must_grow"): "the array is still empty: cache_grow_begin(gfp_exact_node(flags), node "
                                          "{node}) for a new slab",
-    ("alloc_block", "take"): _en_alloc_block,
-    ("fixup_slab_list", "full"): _en_fixup_full,
+    ("alloc_block", "take"): _W["alloc_block"],
+    ("fixup_slab_list", "full"): _W["fixup_full"],
     ("fixup_slab_list", "partial"): "slab pfn {pfn:#x} active {active} of {num}: head of slabs_partial",
-    ("cache_grow_begin", "grow"): _en_grow,
+    ("cache_grow_begin", "grow"): _W["grow"],
     ("cache_grow_begin", "grow_fail"): "kmem_getpages(order {order}, node {node}) failed: no new slab",
-    ("shuffle_freelist", "precomputed"): _en_shuffle_precomputed,
-    ("shuffle_freelist", "prandom"): _en_shuffle_prandom,
+    ("shuffle_freelist", "precomputed"): _W["shuffle_precomputed"],
+    ("shuffle_freelist", "prandom"): _W["shuffle_prandom"],
     ("shuffle_freelist", "too_few"): "CONFIG_SLAB_FREELIST_RANDOM: {num} object per slab, nothing to shuffle; "
                                      "cache_init_objs sets freelist[0] = 0",
     ("cache_random_seq_create", "random_seq"): "CONFIG_SLAB_FREELIST_RANDOM: kcalloc({count}, sizeof(unsigned int)) "
@@ -268,7 +237,7 @@ EN: dict[tuple[str, str], Template] = {
                                                "prandom_u32_state; random_seq[0..7] = {head}",
     ("kmem_getpages", "pages"): "__alloc_pages_node(node {node}, order {order}) -> pfn {pfn:#x}; {counter} of node "
                                 "{node} += {bytes}; __SetPageSlab",
-    ("cache_grow_end", "grow_end"): _en_grow_end,
+    ("cache_grow_end", "grow_end"): _W["grow_end"],
     ("____cache_alloc_node", "node_alloc"): "took {obj:#x} straight from a slab of node {node} (bypassing the "
                                             "per-CPU array)",
     ("fallback_alloc", "fallback"): "no object on the wanted node: try every node with free objects in zonelist "
