@@ -117,6 +117,7 @@ class Lean:
         self.alloc_ok = self.free_ok = False
         self.alloc_cpus: frozenset[int] = frozenset()
         self.free_cpus: frozenset[int] = frozenset()
+        self.all_cpus = frozenset(range(apply.fast.cpus))
 
     def update(self) -> None:
         """The flags, worked out again after a row went to the general code (see the module docstring): the
@@ -131,10 +132,11 @@ class Lean:
         if not ok:
             return
         flush_open, refill_seen, refill_open = flush_order.open, flush_order.refill_seen, refill.refill_open
-        cpus = frozenset(c for c in range(fast.cpus) if fast.cpu_allowed(c) and c not in flush_open
-                         and c not in refill_seen and c not in refill_open)
-        self.free_cpus = cpus
-        self.alloc_cpus = frozenset(c for c in cpus if fast.alloc_cpu_allowed(c))
+        cpus = self.all_cpus
+        if flush_open or refill_seen or refill_open:
+            cpus = cpus.difference(flush_open, refill_seen, refill_open)
+        self.free_cpus = cpus = fast.allowed_cpus(cpus)
+        self.alloc_cpus = fast.alloc_allowed_cpus(cpus)
 
     def run(self, chunks: Iterator[ColumnChunk], start: int, n: int) -> int:
         """Replay the rows from row ``start`` of the first chunk on; ``n``: the events fed before.  Returns the
@@ -148,6 +150,7 @@ class Lean:
         task_pid = self.irq.task_pid
         self.update()
         update = self.update
+        alloc_ok, free_ok, alloc_cpus, free_cpus = self.alloc_ok, self.free_ok, self.alloc_cpus, self.free_cpus
         for chunk in chunks:
             lineno_col, who_col, ts_col, code_col, ptr_col, tail_col = (chunk.lineno, chunk.who, chunk.ts, chunk.code,
                                                                       chunk.ptr, chunk.tail)
@@ -161,17 +164,17 @@ class Lean:
                     head = heads[code]
                     kind = head[0]
                     if kind <= KMEM_CACHE_ALLOC_NODE:
-                        if self.alloc_ok:
+                        if alloc_ok:
                             _, pid, cpu, irq = whos[who_col[r]]
-                            if not irq and cpu in self.alloc_cpus:
+                            if not irq and cpu in alloc_cpus:
                                 bytes_req, _, gfp, node, name, _ = tails[tail_col[r]]
                                 if alloc_row(kind, head[1], pid, cpu, ts_col[r], ptr_col[r], bytes_req, gfp, node,
                                              name, None):
                                     task_pid[cpu] = pid  # what the pipeline's entry notes (reorder.make_feed)
                                     continue
-                    elif kind <= KMEM_CACHE_FREE and self.free_ok:
+                    elif kind <= KMEM_CACHE_FREE and free_ok:
                         _, pid, cpu, irq = whos[who_col[r]]
-                        if not irq and cpu in self.free_cpus and free_row(kind, head[1], cpu, ts_col[r], ptr_col[r],
+                        if not irq and cpu in free_cpus and free_row(kind, head[1], cpu, ts_col[r], ptr_col[r],
                                                                           tails[tail_col[r]][4]):
                             task_pid[cpu] = pid
                             continue
@@ -182,5 +185,6 @@ class Lean:
                         on_mark(ev)
                 feed(ev)
                 update()
+                alloc_ok, free_ok, alloc_cpus, free_cpus = self.alloc_ok, self.free_ok, self.alloc_cpus, self.free_cpus
             start = 0
         return n

@@ -66,7 +66,7 @@ class FastPath:
         self.boot = boot
         self.ptrs = ptrs
         self.hook = internal.hook  # fixed for the replay's life (InternalPairing)
-        self.pending_read = markers.pending_read
+        self.markers = markers  # markers.pending_read is a new list after each read: read it there
         self.apply = apply
         self.refilled = apply.refills.refilled
         self.lost = apply.lost.pending
@@ -87,13 +87,26 @@ class FastPath:
     def alloc_allowed(self) -> bool:
         """allowed(), and for an allocation: no /proc/slabinfo read awaited, no cpuset spreading."""
         k = self.k
-        return (k.explain is None and not k.debug and k.event_hook is self.hook and not self.pending_read
+        return (k.explain is None and not k.debug and k.event_hook is self.hook and not self.markers.pending_read
                 and not k.cpuset_slab_spread)
 
     def cpu_allowed(self, cpu: int) -> bool:
         """What a fast allocation or free needs of its CPU: it exists, and is online while the manifest's
         directives bring CPUs up (no remapping, no bring-up)."""
         return 0 <= cpu < self.cpus and not (self.boot.directive_mode and cpu not in self.k.online_cpus)
+
+    def allowed_cpus(self, cpus: frozenset[int]) -> frozenset[int]:
+        """The CPUs of ``cpus`` (of the machine) for which cpu_allowed() holds (the lean loop's flags)."""
+        if not self.boot.directive_mode:
+            return cpus
+        return frozenset(c for c in cpus if self.cpu_allowed(c))
+
+    def alloc_allowed_cpus(self, cpus: frozenset[int]) -> frozenset[int]:
+        """The CPUs of ``cpus`` (of the machine) for which alloc_cpu_allowed() holds (the lean loop's flags)."""
+        if not self.boot.directive_mode:
+            refilled, lost, grows = self.refilled, self.lost, self.grows
+            return cpus.difference(refilled, lost, grows) if refilled or lost or grows else cpus
+        return frozenset(c for c in cpus if self.alloc_cpu_allowed(c))
 
     def alloc_cpu_allowed(self, cpu: int) -> bool:
         """cpu_allowed(), and for an allocation: the kernel showed no refill on this CPU, nor a remote
