@@ -20,6 +20,10 @@ and the same figures in the summary's first line on stderr) and the output folde
 One line per run: ``identical (N files)`` or the first differing file and line.  The exit status is 1 on any
 difference.  ``--old-out DIR`` keeps OLD_SRC's outputs in DIR and reuses them when they are there (the
 base tree then runs only once); the runs go ``--jobs`` at a time (default 2).
+
+Modes of NEW_SRC's runs (issue 14: the lean loop on and off, compiled and pure): ``--new-arg ARG`` (repeatable)
+adds ARG to NEW_SRC's command lines (e.g. ``--new-arg=--no-fast-path``), ``--new-env KEY=VALUE`` (repeatable)
+sets an environment variable for them (e.g. ``--new-env KSLAB_PURE=1``: the pure-Python parser).
 """
 
 from __future__ import annotations
@@ -84,15 +88,18 @@ def all_runs() -> list[Run]:
     return runs
 
 
-def execute(src: Path, run: Run, out: Path) -> None:
-    """Run ``kslab replay`` for ``run`` from ``src`` into ``out`` (stdout, stderr and the exit status kept)."""
+def execute(src: Path, run: Run, out: Path, extra: list[str] | None = None, env_extra: dict[str, str] | None = None
+            ) -> None:
+    """Run ``kslab replay`` for ``run`` from ``src`` into ``out`` (stdout, stderr and the exit status kept), with
+    the arguments ``extra`` added and the environment variables ``env_extra`` set."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     prepare(run, out)
     args = [a.replace("{OUT}", str(out)) for a in run.args]
-    env = dict(os.environ, PYTHONPATH=str(src.resolve()))
-    done = subprocess.run([sys.executable, "-m", "kslab", "replay", *args], capture_output=True, env=env,
+    env = dict(os.environ, PYTHONPATH=str(src.resolve()), **(env_extra or {}))
+    done = subprocess.run([sys.executable, "-m", "kslab", "replay", *args, *(extra or [])], capture_output=True,
+                          env=env,
                           cwd=str(out), timeout=3600)
     (out / "_stdout").write_bytes(done.stdout)
     (out / "_stderr").write_bytes(done.stderr)
@@ -140,7 +147,12 @@ def main() -> int:
     ap.add_argument("--old-out", type=Path, help="keep OLD_SRC's outputs here and reuse them")
     ap.add_argument("--new-out", type=Path, help="keep NEW_SRC's outputs here (default: a temporary folder)")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--new-arg", action="append", default=[], metavar="ARG",
+                    help="an argument added to NEW_SRC's command lines (repeatable), e.g. --new-arg=--no-fast-path")
+    ap.add_argument("--new-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="an environment variable for NEW_SRC's runs (repeatable), e.g. KSLAB_PURE=1")
     opts = ap.parse_args()
+    new_env = dict(kv.split("=", 1) for kv in opts.new_env)
     runs = all_runs()
     if opts.runs:
         wanted = opts.runs.split(",")
@@ -156,7 +168,7 @@ def main() -> int:
         old, new = old_root / run.name, new_root / run.name
         if opts.old_out is None or not (old / "_done").exists():
             execute(opts.old_src, run, old)
-        execute(opts.new_src, run, new)
+        execute(opts.new_src, run, new, opts.new_arg, new_env)
         diff = compare(old, new)
         n = len(list(old.iterdir())) - 1
         return f"{run.name}: identical ({n} files)" if diff is None else f"{run.name}: DIFFERENT: {diff}"

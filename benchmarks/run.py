@@ -468,6 +468,10 @@ BENCHES = {
     "memory_object": bench_memory_object, "memory_64g": bench_memory_64g, "memory_stream": bench_memory_stream,
 }
 
+from oracle_bench import BENCHES as ORACLE_BENCHES  # noqa: E402 - issue 14's rows on the real traces
+
+BENCHES.update(ORACLE_BENCHES)
+
 
 # ---- driver ------------------------------------------------------------------------------------------
 def table(results: list[dict]) -> str:  # type: ignore[type-arg]
@@ -484,6 +488,13 @@ def table(results: list[dict]) -> str:  # type: ignore[type-arg]
                               for k in ("floor", "ftrace", "pure", "compiled") if k + "_lines_per_s" in r)
         elif name.startswith("parse"):
             notes = f"{r['lines_per_s']:,} lines/s, {r['mb_per_s']} MB/s"
+        elif name.startswith("e2e_oracle"):
+            notes = "; ".join(f"{run}: compiled {row['compiled']['events_per_s']:,} ev/s "
+                              f"({row['compiled']['x_floor']}x), pure {row['pure']['events_per_s']:,} "
+                              f"({row['pure']['x_floor']}x)" for run, row in r["runs"].items())
+        elif name == "model_oracle":
+            notes = ", ".join(f"{k} {v['events_per_s']:,} ev/s ({v['x_floor']}x floor)" for k, v in r.items()
+                              if k in ("events_objects", "columns"))
         elif name.startswith(("e2e", "cached")):
             notes = f"{r['lines_per_s']:,} lines/s"
         elif name == "memory_object":

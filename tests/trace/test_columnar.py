@@ -87,8 +87,8 @@ def assert_same(a: dict[str, Any], b: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("config", [{}, {"CONFIG_DEBUG_SLAB": True}, {"CONFIG_SLAB_FREELIST_HARDENED": True},
-                                    {"cpus": 4, "nodes": 2}],
-                         ids=["prod", "debug", "hardened", "2-nodes"])
+                                    {"cpus": 4, "nodes": 2}, {"CONFIG_SLAB_FREELIST_RANDOM": True}],
+                         ids=["prod", "debug", "hardened", "2-nodes", "freelist-random"])
 def test_bundled_trace_same_as_replayer_run(tmp_path: Path, config: dict[str, Any], engine: str) -> None:
     a, b = both(tmp_path, lambda p: bundled(p, **config), lambda: BUNDLED, engine)
     assert a["marks"] and a["summary"]["snapshots"]

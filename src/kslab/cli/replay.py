@@ -76,6 +76,9 @@ def add_replay_options(p: argparse.ArgumentParser, trace_help: str | None = None
                    help="keep the parsed trace in a cache ($KSLAB_CACHE_DIR, default ~/.cache/kslab/parsed) so that "
                         "the next replay of the same, unchanged file skips the parsing")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    g.add_argument("--no-fast-path", action="store_true",
+                   help="replay every event through the general code: no columnar lean loop, no fast paths (the "
+                        "results are the same, only slower: for checking)")
 
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -258,14 +261,18 @@ class MarkerWatch:
         self.markers = 0
 
     def wrap(self, events: Iterable[TraceEvent]) -> Iterator[TraceEvent]:
-        watch, hits = self.watch, self.hits
+        mark = self.mark
         for ev in events:
             if ev.kind == MARK:
-                self.markers += 1
-                for i, (_, rx) in enumerate(watch):
-                    if rx.search(ev.text):
-                        hits[i] += 1
+                mark(ev)
             yield ev
+
+    def mark(self, ev: TraceEvent) -> None:
+        """Count one marker (``wrap``'s work for each marker; the lean replay calls it directly)."""
+        self.markers += 1
+        for i, (_, rx) in enumerate(self.watch):
+            if rx.search(ev.text):
+                self.hits[i] += 1
 
     def warnings(self) -> list[str]:
         seen = f"none of the trace's {self.markers} markers" if self.markers else "the trace has no markers"
@@ -329,16 +336,22 @@ def run_replay(rep: Replayer, args: argparse.Namespace, stats: ParseStats | None
             sys.stderr.write(f"\r  {n:,} events, line {lineno:,}, {n / dt if dt else 0:,.0f} events/s ")
             sys.stderr.flush()
         rep.on_progress = report_progress
+    watch = MarkerWatch(args)
+    check = TraceCheck()
+    if getattr(args, "no_fast_path", False):
+        rep.fast_path = False
+    elif wrap is None and not getattr(args, "cache_parsed", False):
+        # the default: the columnar parser and the lean loop (trace/replay/columnar.py), same results
+        from .replay_lean import run_lean  # noqa: PLC0415
+        return run_lean(rep, args, stats, watch, check, t0, show)
     events: Iterable[TraceEvent]
     if getattr(args, "cache_parsed", False):
         from ..trace.cache import cached_events  # noqa: PLC0415
         events = cached_events(args.trace, skip_bad=args.skip_bad, stats=stats)
     else:
         events = iter_events(args.trace, skip_bad=args.skip_bad, stats=stats)
-    watch = MarkerWatch(args)
     if watch.watch:
         events = watch.wrap(events)
-    check = TraceCheck()
     events = check.wrap(events)
     if wrap is not None:
         events = wrap(iter(events))
@@ -349,13 +362,20 @@ def run_replay(rep: Replayer, args: argparse.Namespace, stats: ParseStats | None
         if text is None:
             raise
         raise ValueError(text) from None
+    return summary, stats, replay_done(args, stats, watch, check, t0, show)
+
+
+def replay_done(args: argparse.Namespace, stats: ParseStats, watch: MarkerWatch, check: TraceCheck, t0: float,
+                show: bool) -> float:
+    """After a replay (run_replay's or the lean one's): the end of the progress line, the error of a trace
+    without events, the warnings.  Returns the seconds since ``t0``."""
     dt = time.perf_counter() - t0
     if show:
         sys.stderr.write("\n")
     check_not_empty(args.trace, stats)
     for text in watch.warnings() + check.warnings(stats):
         sys.stderr.write(f"kslab: warning: {text}\n")
-    return summary, stats, dt
+    return dt
 
 
 def one_line_summary(d: dict[str, object]) -> str:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 from enum import Enum
 
+from ..trace.chunk import ColumnChunk
 from ..trace.events import ALLOC_KINDS, FUNC, KMALLOC, KMALLOC_NODE, TraceEvent
 from ..trace.ftrace import ParseStats
 
@@ -62,20 +63,40 @@ class TraceCheck:
     def wrap(self, events: Iterable[TraceEvent]) -> Iterator[TraceEvent]:
         """The events, looked at up to the first :data:`CHECKED_EVENTS` (the signs show early: the kernel
         is the same all along) and then passed on untouched."""
-        found = self.found
         it = iter(events)
+        look = self.look
         for ev in itertools.islice(it, CHECKED_EVENTS):
-            kind = ev.kind
-            if kind == FUNC:
-                fn = ev.text
-                if fn in SLUB_FUNCTIONS and Finding.SLUB not in found:
-                    found[Finding.SLUB] = f"line {ev.lineno} traces {fn}(), a SLUB function"
-                elif fn in SLOB_FUNCTIONS and Finding.SLOB not in found:
-                    found[Finding.SLOB] = f"line {ev.lineno} traces {fn}(), a SLOB function"
-            elif kind in ALLOC_KINDS:
-                self._alloc(ev)
+            look(ev)
             yield ev
         yield from it
+
+    def wrap_chunks(self, chunks: Iterable[ColumnChunk]) -> Iterator[ColumnChunk]:
+        """``wrap`` for the columnar parser's chunks: the events of the rows up to the first
+        :data:`CHECKED_EVENTS` looked at, each chunk passed on untouched."""
+        it = iter(chunks)
+        left = CHECKED_EVENTS
+        look = self.look
+        for chunk in it:
+            for ev in itertools.islice(chunk.events(), left):
+                look(ev)
+            left -= len(chunk)
+            yield chunk
+            if left <= 0:
+                break
+        yield from it
+
+    def look(self, ev: TraceEvent) -> None:
+        """The checks of one event."""
+        found = self.found
+        kind = ev.kind
+        if kind == FUNC:
+            fn = ev.text
+            if fn in SLUB_FUNCTIONS and Finding.SLUB not in found:
+                found[Finding.SLUB] = f"line {ev.lineno} traces {fn}(), a SLUB function"
+            elif fn in SLOB_FUNCTIONS and Finding.SLOB not in found:
+                found[Finding.SLOB] = f"line {ev.lineno} traces {fn}(), a SLOB function"
+        elif kind in ALLOC_KINDS:
+            self._alloc(ev)
 
     def _alloc(self, ev: TraceEvent) -> None:
         found = self.found

@@ -7,13 +7,17 @@ without a TraceEvent; every other row becomes its TraceEvent (``ColumnChunk.even
 pipeline's entry (``Replayer.feed``), exactly as before.
 
 What decides whether a row may take the lean path is kept as flags, worked out again only after a row went
-to the general code (a lean hit changes none of it): ``alloc_ok`` and ``free_ok`` (nothing held by any stage,
-the fast path switched on, no /proc/slabinfo read awaited, nothing explained, no debug checks, no spreading,
-the replay's own event hook) and the CPUs on which a hit may run (``alloc_cpus``, ``free_cpus``: present,
-online while the manifest's directives bring CPUs up, no refill seen or held, no interrupt window, and for
-allocations, no refill the kernel showed).  What changes with each row is tested per row, in the order
-``FastPath.alloc``/``FastPath.free`` test it: the clock, the call site, the task's policy, the cache and its
-array.  The bookkeeping of a hit is mm's (``mm.slab.hits``), as in the fast paths.
+to the general code, at the next allocation or free (a lean hit changes none of it): ``alloc_ok`` and
+``free_ok`` (nothing held by any stage, the fast path switched on, no /proc/slabinfo read awaited, nothing
+explained, no debug checks, no spreading, the replay's own event hook) and the CPUs on which a hit may run
+(``alloc_cpus``, ``free_cpus``: present, online while the manifest's directives bring CPUs up, no refill seen
+or held, no interrupt window, and for allocations, no refill the kernel showed).
+What changes with each row is tested per row, in the order ``FastPath.alloc``/``FastPath.free`` test it:
+the clock, the call site, the task's policy, the cache and its array.  Those per-row guards and the effects
+of a hit are the fast paths' own (``FastPath.alloc_row`` and ``FastPath.free_row``, which
+``FastPath.alloc``/``free`` call too), and the replay-wide guards behind the flags are
+``FastPath.allowed``/``alloc_allowed``/``allowed_cpus``/``alloc_allowed_cpus``: one definition for both, so
+that they cannot drift apart.  The bookkeeping of a hit is mm's (``mm.slab.hits``).
 
 A replay with observers, a sample callback or a wrapped ``feed`` (``--save-state``) takes every row through
 ``feed`` (still without the line-to-TraceEvent parser).  tests/trace/test_columnar.py compares both with
@@ -25,27 +29,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from ...mm.gfp import __GFP_ZERO
-from ...mm.page import PAGE_OFFSET, PAGE_SHIFT, PG_slab
-from ...mm.slab.alloc import slab_want_init_on_alloc
-from ...mm.slab.free import ___cache_free
-from ...mm.slab.hits import array_alloc_hit_counted, array_free_hit
-from ...mm.slab.kmalloc import kmalloc_slab
-from ...mm.slab_def import KmemCache
 from ..chunk import ColumnChunk
-from ..events import KIND_NAMES, KMALLOC_NODE, KMEM_CACHE_ALLOC_NODE, KMEM_CACHE_FREE, MARK, TraceEvent
+from ..events import KMEM_CACHE_ALLOC_NODE, KMEM_CACHE_FREE, MARK, TraceEvent
 from .boot import HEAD_EVENTS
 from .options import ReplaySummary
-from .sites import PLAIN_ALLOC_SITES, PLAIN_FREE_SITES, plain_alloc_site, plain_free_site
 
 if TYPE_CHECKING:
     from .engine import Replayer
 
 __all__ = ["run_chunks"]
-
-_GFP_ZERO = __GFP_ZERO
-_cache_free = ___cache_free
-_PG_SLAB = 1 << PG_slab
 
 
 def run_chunks(rep: Replayer, chunks: Iterable[ColumnChunk], clock: str | None = None,
@@ -126,31 +118,26 @@ class Lean:
         self.alloc_ok = self.free_ok = False
         self.alloc_cpus: frozenset[int] = frozenset()
         self.free_cpus: frozenset[int] = frozenset()
+        self.all_cpus = frozenset(range(apply.fast.cpus))
 
     def update(self) -> None:
-        """The flags, worked out again after a row went to the general code (see the module docstring)."""
-        rep = self.rep
-        k = rep.k
-        apply = self.apply
-        fast = apply.fast
+        """The flags, worked out again after a row went to the general code (see the module docstring): the
+        pipeline's "nothing held" predicate (reorder.make_feed) and the fast path's own guards
+        (FastPath.allowed, alloc_allowed, cpu_allowed, alloc_cpu_allowed), which FastPath tests per event."""
+        fast = self.apply.fast
         flush_order, refill = self.flush_order, self.refill
-        ok = (apply.fast_path and flush_order.race is None and not self.irq.buf and refill.hold is None
-              and not self.reap.watches and self.slabinfo.held is None and k.explain is None and not k.debug
-              and k.event_hook is rep.internal.hook)
-        self.free_ok = ok
-        # FREELIST_RANDOM's follower renames a hit's object (FastPath._take): such rows go to the general code
-        self.alloc_ok = ok and not fast.pending_read and not k.cpuset_slab_spread and fast.shuffle is None
+        idle = (self.apply.fast_path and flush_order.race is None and not self.irq.buf and refill.hold is None
+                and not self.reap.watches and self.slabinfo.held is None)
+        self.free_ok = ok = idle and fast.allowed()
+        self.alloc_ok = idle and fast.alloc_allowed()
         if not ok:
             return
-        directive = rep.boot.directive_mode
-        online = k.topo.online_cpus
         flush_open, refill_seen, refill_open = flush_order.open, flush_order.refill_seen, refill.refill_open
-        cpus = frozenset(c for c in range(fast.cpus) if not (directive and c not in online) and c not in flush_open
-                         and c not in refill_seen and c not in refill_open)
-        self.free_cpus = cpus
-        refilled = fast.refilled
-        lost, grows = fast.lost, fast.grows  # FastPath.alloc steps aside for these CPUs too
-        self.alloc_cpus = frozenset(c for c in cpus if c not in refilled and c not in lost and c not in grows)
+        cpus = self.all_cpus
+        if flush_open or refill_seen or refill_open:
+            cpus = cpus.difference(flush_open, refill_seen, refill_open)
+        self.free_cpus = cpus = fast.allowed_cpus(cpus)
+        self.alloc_cpus = fast.alloc_allowed_cpus(cpus)
 
     def run(self, chunks: Iterator[ColumnChunk], start: int, n: int) -> int:
         """Replay the rows from row ``start`` of the first chunk on; ``n``: the events fed before.  Returns the
@@ -159,9 +146,13 @@ class Lean:
         feed = rep.feed
         progress = rep.on_progress
         on_mark = self.on_mark
-        alloc_hit, free_hit = self.alloc_hit, self.free_hit
-        self.update()
+        fast = self.apply.fast
+        alloc_row, free_row = fast.alloc_row, fast.free_row
+        task_pid = self.irq.task_pid
         update = self.update
+        dirty = True  # the flags are worked out at the next allocation or free after a row went to feed()
+        alloc_ok = free_ok = False
+        alloc_cpus = free_cpus = self.all_cpus
         for chunk in chunks:
             lineno_col, who_col, ts_col, code_col, ptr_col, tail_col = (chunk.lineno, chunk.who, chunk.ts, chunk.code,
                                                                       chunk.ptr, chunk.tail)
@@ -174,152 +165,33 @@ class Lean:
                 if code >= 0:
                     head = heads[code]
                     kind = head[0]
-                    if kind <= KMEM_CACHE_ALLOC_NODE:
-                        if self.alloc_ok:
-                            who = whos[who_col[r]]
-                            if not who[3] and who[2] in self.alloc_cpus and alloc_hit(
-                                    kind, head[1], who[1], who[2], ts_col[r], ptr_col[r], tails[tail_col[r]]):
+                    if kind <= KMEM_CACHE_FREE:
+                        if dirty:
+                            update()
+                            alloc_ok, free_ok = self.alloc_ok, self.free_ok
+                            alloc_cpus, free_cpus = self.alloc_cpus, self.free_cpus
+                            dirty = False
+                        if kind <= KMEM_CACHE_ALLOC_NODE:
+                            if alloc_ok:
+                                _, pid, cpu, irq = whos[who_col[r]]
+                                if not irq and cpu in alloc_cpus:
+                                    bytes_req, _, gfp, node, name, _ = tails[tail_col[r]]
+                                    if alloc_row(kind, head[1], pid, cpu, ts_col[r], ptr_col[r], bytes_req, gfp,
+                                                 node, name, None):
+                                        task_pid[cpu] = pid  # what the pipeline's entry notes (reorder.make_feed)
+                                        continue
+                        elif free_ok:
+                            _, pid, cpu, irq = whos[who_col[r]]
+                            if not irq and cpu in free_cpus and free_row(kind, head[1], cpu, ts_col[r], ptr_col[r],
+                                                                         tails[tail_col[r]][4]):
+                                task_pid[cpu] = pid
                                 continue
-                    elif kind <= KMEM_CACHE_FREE and self.free_ok:
-                        who = whos[who_col[r]]
-                        if not who[3] and who[2] in self.free_cpus and free_hit(
-                                kind, head[1], who[1], who[2], ts_col[r], ptr_col[r], tails[tail_col[r]]):
-                            continue
                     ev = chunk.event(r)
                 else:
                     ev = side[-1 - code]
                     if on_mark is not None and ev.kind == MARK:
                         on_mark(ev)
                 feed(ev)
-                update()
+                dirty = True
             start = 0
         return n
-
-    def alloc_hit(self, kind: int, call_site: str, pid: int, cpu: int, ts: float, kptr: int,
-                  tail: tuple[int, int, int, int, str | None, bool | None]) -> bool:
-        """``FastPath.alloc`` of a row that passed the flags, when it is a plain hit: the same tests in the same
-        order, the same effects (False: nothing done that the general code would not do as well)."""
-        fast = self.apply.fast
-        k = fast.k
-        clock = fast.clock
-        if not kptr or (clock.in_seconds and int(ts * clock.hz) > k.jiffies):
-            return False
-        plain = PLAIN_ALLOC_SITES.get(call_site)
-        if plain is None:
-            plain = plain_alloc_site(call_site)
-        if not plain:
-            return False
-        policies = fast.boot.policies.active
-        if policies and pid in (0, 1):
-            return False
-        if cpu != k.cpu:
-            k.set_cpu(cpu)
-        if policies:
-            k.set_policy(cpu, None)
-        if k.policies and cpu in k.policies:
-            return False
-        bytes_req, _, gfp, nodeid, name, _ = tail
-        if kind <= KMALLOC_NODE:
-            if bytes_req <= 0:
-                return False
-            found = kmalloc_slab(k, bytes_req, gfp)
-            if found is None or isinstance(found, int):
-                return False
-            cachep = found
-        else:
-            if not name:
-                return False
-            named = k.find_cache(name)
-            if named is None:
-                return False
-            cachep = named
-        if kind & 1:
-            node = k.numa_node
-            if nodeid >= k.nr_node_ids or nodeid == -1:
-                nodeid = node
-            if nodeid != node or nodeid >= len(cachep.node) or cachep.node[nodeid] is None:
-                return False
-        cpu_cache = cachep.cpu_cache
-        if not cpu_cache:
-            return False
-        ac = cpu_cache[cpu]
-        if not ac.entry:
-            return False
-        ptrs = fast.ptrs
-        kmap = ptrs.kmap
-        if kptr in kmap:
-            return False  # record_alloc() of a pointer believed live: the general code
-        self.irq.task_pid[cpu] = pid
-        ptrs.evno += 1
-        mptr = array_alloc_hit_counted(cachep, ac)
-        if (gfp & _GFP_ZERO or k.config.init_on_alloc) and slab_want_init_on_alloc(cachep, gfp):
-            k.memory.memset(mptr, 0, cachep.object_size)
-        owner: KmemCache | None = cachep
-        if kind <= KMALLOC_NODE:
-            page = k.mem_map.pages.get((mptr - PAGE_OFFSET) >> PAGE_SHIFT)
-            if page is not None and page.compound_head & 1:
-                page = k.mem_map.compound_head(page)
-            owner = page.slab_cache if page is not None else None
-        fast.applied[KIND_NAMES[kind]] += 1
-        kmap[kptr] = mptr
-        if owner is not None:
-            ptrs.kcache[kptr] = owner
-            ptrs.kpage_cache[kptr >> 12] = owner
-        if ptrs.out is not None:
-            ptrs.write(kptr, mptr, KIND_NAMES[kind], owner)
-        return True
-
-    def free_hit(self, kind: int, call_site: str, pid: int, cpu: int, ts: float, kptr: int,
-                 tail: tuple[int, int, int, int, str | None, bool | None]) -> bool:
-        """``FastPath.free`` of a row that passed the flags (the same tests in the same order, the same
-        effects)."""
-        fast = self.apply.fast
-        k = fast.k
-        clock = fast.clock
-        if kptr <= 16 or (clock.in_seconds and int(ts * clock.hz) > k.jiffies):
-            return False
-        plain = PLAIN_FREE_SITES.get(call_site)
-        if plain is None:
-            plain = plain_free_site(call_site)
-        if not plain:
-            return False
-        if cpu != k.cpu:
-            k.set_cpu(cpu)
-        ptrs = fast.ptrs
-        kmap = ptrs.kmap
-        mptr = kmap.get(kptr)
-        if mptr is None or mptr in ptrs.internal_rev:
-            return False
-        page = k.mem_map.pages.get((mptr - PAGE_OFFSET) >> PAGE_SHIFT)
-        if page is None:
-            return False
-        if page.compound_head & 1:
-            page = k.mem_map.compound_head(page)
-        if not page.flags & _PG_SLAB:
-            return False
-        c = page.slab_cache
-        if c is None:
-            return False
-        if kind == KMEM_CACHE_FREE:
-            cachep = ptrs.kcache.get(kptr)
-            name = tail[4]
-            if name:
-                named = k.find_cache(name)
-                if named is not None:
-                    cachep = named
-            if cachep is not None and cachep is not c:
-                return False
-        self.irq.task_pid[cpu] = pid
-        ptrs.evno += 1
-        del kmap[kptr]
-        ptrs.kcache.pop(kptr, None)
-        ac = c.cpu_cache[cpu]
-        entry = ac.entry
-        if (not k.sk_memalloc_socks and not k.config.init_on_free and (not k.numa_multi or page.nid == k.numa_node)
-                and len(entry) < ac.limit
-                and not (k.config.CONFIG_SLAB_FREELIST_HARDENED and entry and entry[-1] == mptr)):
-            array_free_hit(c, ac, mptr)
-        else:
-            _cache_free(c, mptr, 0)
-        fast.applied[KIND_NAMES[kind]] += 1
-        return True

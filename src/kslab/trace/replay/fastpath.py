@@ -66,7 +66,7 @@ class FastPath:
         self.boot = boot
         self.ptrs = ptrs
         self.hook = internal.hook  # fixed for the replay's life (InternalPairing)
-        self.pending_read = markers.pending_read
+        self.markers = markers  # markers.pending_read is a new list after each read: read it there
         self.apply = apply
         self.refilled = apply.refills.refilled
         self.lost = apply.lost.pending
@@ -76,28 +76,71 @@ class FastPath:
         self.cpus = k.config.cpus
         self.shuffle: ShuffleFollower | None = None  # CONFIG_SLAB_FREELIST_RANDOM (see Apply.shuffle)
 
+    # ---- the guards that depend on the replay's state, not on the event (the lean loop keeps them as flags) ----
+    def allowed(self) -> bool:
+        """What a fast allocation or free needs of the whole replay: nothing explained, no debug checks, the
+        kernel's event hook is the replay's own.  The lean loop (columnar.py) works these guards out once
+        per change of the state; FastPath.alloc/free test them per event."""
+        k = self.k
+        return k.explain is None and not k.debug and k.event_hook is self.hook
+
+    def alloc_allowed(self) -> bool:
+        """allowed(), and for an allocation: no /proc/slabinfo read awaited, no cpuset spreading."""
+        k = self.k
+        return (k.explain is None and not k.debug and k.event_hook is self.hook and not self.markers.pending_read
+                and not k.cpuset_slab_spread)
+
+    def cpu_allowed(self, cpu: int) -> bool:
+        """What a fast allocation or free needs of its CPU: it exists, and is online while the manifest's
+        directives bring CPUs up (no remapping, no bring-up)."""
+        return 0 <= cpu < self.cpus and not (self.boot.directive_mode and cpu not in self.k.topo.online_cpus)
+
+    def allowed_cpus(self, cpus: frozenset[int]) -> frozenset[int]:
+        """The CPUs of ``cpus`` (of the machine) for which cpu_allowed() holds (the lean loop's flags)."""
+        if not self.boot.directive_mode:
+            return cpus
+        return frozenset(c for c in cpus if self.cpu_allowed(c))
+
+    def alloc_allowed_cpus(self, cpus: frozenset[int]) -> frozenset[int]:
+        """The CPUs of ``cpus`` (of the machine) for which alloc_cpu_allowed() holds (the lean loop's flags)."""
+        if not self.boot.directive_mode:
+            refilled, lost, grows = self.refilled, self.lost, self.grows
+            return cpus.difference(refilled, lost, grows) if refilled or lost or grows else cpus
+        return frozenset(c for c in cpus if self.alloc_cpu_allowed(c))
+
+    def alloc_cpu_allowed(self, cpu: int) -> bool:
+        """cpu_allowed(), and for an allocation: the kernel showed no refill on this CPU, nor a remote
+        allocation whose event may be lost (lost.py), nor a grow (grows.py)."""
+        return (0 <= cpu < self.cpus and not (self.boot.directive_mode and cpu not in self.k.topo.online_cpus)
+                and cpu not in self.refilled and cpu not in self.lost and cpu not in self.grows)
+
+    # ---- the fast paths of one event ------------------------------------------------------------------------
     def alloc(self, ev: TraceEvent) -> bool:
         """Apply._alloc() of an ordinary allocation that hits the per-CPU array, in one piece (see
-        ALLOC_CONDITIONS): the tests that need no change, the CPU and policy the general code sets, the
-        cache and its array (``_array_cache``), then the effects (``_take``)."""
-        k = self.k
+        ALLOC_CONDITIONS): the replay's guards (alloc_allowed, alloc_cpu_allowed), then alloc_row()."""
         cpu = ev.cpu
-        boot = self.boot
+        return (self.alloc_allowed() and self.alloc_cpu_allowed(cpu)
+                and self.alloc_row(ev.kind, ev.call_site, ev.pid, cpu, ev.ts, ev.ptr, ev.bytes_req, ev.gfp, ev.node,
+                                   ev.name, ev))
+
+    def alloc_row(self, kind: int, call_site: str, pid: int, cpu: int, ts: float, kptr: int, bytes_req: int,
+                  gfp: int, nodeid: int, name: str | None, ev: TraceEvent | None) -> bool:
+        """The allocation's own guards and its effects, for an event or a row of the lean loop (``ev`` None)
+        that passed alloc_allowed() and alloc_cpu_allowed(): the clock, the call site, the CPU and policy
+        the general code sets, the cache and its array (``_array_cache``), then the effects (``_take``).
+        Without ``ev``, a pointer the replay believes live is left to the general code (False) before any
+        effect the general code would not have as well."""
+        k = self.k
         clock = self.clock
-        if (not ev.ptr or not 0 <= cpu < self.cpus or self.pending_read or k.explain is not None
-                or k.debug or k.cpuset_slab_spread or k.event_hook is not self.hook
-                or cpu in self.refilled or cpu in self.lost or cpu in self.grows
-                or (boot.directive_mode and cpu not in k.topo.online_cpus)
-                or (clock.in_seconds and int(ev.ts * clock.hz) > k.jiffies)):
+        if not kptr or (clock.in_seconds and int(ts * clock.hz) > k.jiffies):
             return False
-        call_site = ev.call_site
         plain = PLAIN_ALLOC_SITES.get(call_site)
         if plain is None:
             plain = plain_alloc_site(call_site)
         if not plain:
             return False
-        policies = boot.policies.active
-        if policies and ev.pid in (0, 1):
+        policies = self.boot.policies.active
+        if policies and pid in (0, 1):
             return False
         # the general code sets the CPU from here on, whatever follows (set_cpu() changes nothing else)
         if cpu != k.cpu:
@@ -106,16 +149,14 @@ class FastPath:
             k.set_policy(cpu, None)  # TaskPolicies.apply() of a task other than pids 0 and 1: the local policy
         if k.policies and cpu in k.policies:
             return False  # a mempolicy on this CPU: slab_alloc() may go to alternate_node_alloc()
-        kind = ev.kind
         cachep: KmemCache | int | None
         if kind <= KMALLOC_NODE:  # kmalloc, kmalloc_node
-            if ev.bytes_req <= 0:
+            if bytes_req <= 0:
                 return False
-            cachep = kmalloc_slab(k, ev.bytes_req, ev.gfp)  # None (too large) or ZERO_SIZE_PTR: general code
+            cachep = kmalloc_slab(k, bytes_req, gfp)  # None (too large) or ZERO_SIZE_PTR: general code
             if cachep is None or isinstance(cachep, int):
                 return False
         else:
-            name = ev.name
             if not name:
                 return False
             cachep = k.find_cache(name)
@@ -123,29 +164,33 @@ class FastPath:
                 return False
         if kind & 1:  # the _node variants: slab_alloc_node() takes the array only for the local node
             node = k.numa_node
-            nodeid = ev.node if ev.node < k.nr_node_ids else -1
-            if nodeid == -1:
+            if nodeid >= k.nr_node_ids or nodeid == -1:
                 nodeid = node
             if nodeid != node or nodeid >= len(cachep.node) or cachep.node[nodeid] is None:
                 return False
         cpu_cache = cachep.cpu_cache
-        if not cpu_cache or not cpu_cache[cpu].entry:
+        if not cpu_cache:
             return False
-        self._take(ev, k, cachep, cpu_cache[cpu])
+        ac = cpu_cache[cpu]
+        if not ac.entry:
+            return False
+        kmap = self.ptrs.kmap
+        if ev is None and kptr in kmap:
+            return False  # record_alloc() of a pointer believed live: the general code
+        self._take(kind, kptr, gfp, k, cachep, ac, ev)
         return True
 
-    def _take(self, ev: TraceEvent, k: Kernel, cachep: KmemCache, ac: ArrayCache) -> None:
+    def _take(self, kind: int, kptr: int, flags: int, k: Kernel, cachep: KmemCache, ac: ArrayCache,
+              ev: TraceEvent | None) -> None:
         """The effects of the general code for an allocation that hits ``ac``, in its order: the hit,
         _post_alloc()'s initialisation, the count of the event and record_alloc()."""
         ptrs = self.ptrs
         ptrs.evno += 1
         mptr = array_alloc_hit_counted(cachep, ac)  # ____cache_alloc(): the per-CPU hit, and _post_alloc()'s count
         if self.shuffle is not None:
-            mptr = self.shuffle.alloc(ev.ptr, cachep, mptr)
-        flags = ev.gfp
+            mptr = self.shuffle.alloc(kptr, cachep, mptr)
         if (flags & _GFP_ZERO or k.config.init_on_alloc) and slab_want_init_on_alloc(cachep, flags):
             k.memory.memset(mptr, 0, cachep.object_size)
-        kind = ev.kind
         named: KmemCache | None = cachep
         if kind <= KMALLOC_NODE:
             # _alloc() names the cache of a kmalloc'd object after its page (Kernel.virt_to_cache)
@@ -153,11 +198,12 @@ class FastPath:
             if page is not None and page.compound_head & 1:
                 page = k.mem_map.compound_head(page)
             named = page.slab_cache if page is not None else None
-        self.applied[KIND_NAMES[kind]] += 1
+        kind_name = KIND_NAMES[kind]
+        self.applied[kind_name] += 1
         # record_alloc(): a pointer the replay believes live goes through the general code
-        kptr = ev.ptr
         kmap = ptrs.kmap
         if kptr in kmap:
+            assert ev is not None  # alloc_row() leaves a row with such a pointer to the general code
             self.apply.record_alloc(ev, mptr, named)
             return
         kmap[kptr] = mptr
@@ -165,10 +211,18 @@ class FastPath:
             ptrs.kcache[kptr] = named
             ptrs.kpage_cache[kptr >> 12] = named
         if ptrs.out is not None:
-            ptrs.write(kptr, mptr, KIND_NAMES[kind], named)
+            ptrs.write(kptr, mptr, kind_name, named)
 
     def free(self, ev: TraceEvent) -> bool:
-        """Apply._free() of a known object that is not one of the model's own structures, in one piece.
+        """Apply._free() of a known object that is not one of the model's own structures, in one piece: the
+        replay's guards (allowed, cpu_allowed), then free_row()."""
+        cpu = ev.cpu
+        return self.allowed() and self.cpu_allowed(cpu) and self.free_row(ev.kind, ev.call_site, cpu, ev.ts,
+                                                                            ev.ptr, ev.name)
+
+    def free_row(self, kind: int, call_site: str, cpu: int, ts: float, kptr: int, name: str | None) -> bool:
+        """The free's own guards and its effects, for an event or a row of the lean loop that passed
+        allowed() and cpu_allowed().
 
         Short-cuts ``Boot.cpu``/``set_cpu``, ``_do_free``, ``kfree`` (or ``kmem_cache_free`` ->
         ``cache_from_obj``) -> ``__cache_free`` -> ``___cache_free``, and the ``event_hook`` call; a free
@@ -180,15 +234,9 @@ class FastPath:
         ``kmem_cache_free`` the cache the trace names is the one the object lives in (else
         ``_do_free`` has a note to write)."""
         k = self.k
-        kptr = ev.ptr
-        cpu = ev.cpu
         clock = self.clock
-        if (kptr <= 16 or not 0 <= cpu < self.cpus or k.explain is not None or k.debug
-                or k.event_hook is not self.hook
-                or (self.boot.directive_mode and cpu not in k.topo.online_cpus)
-                or (clock.in_seconds and int(ev.ts * clock.hz) > k.jiffies)):
+        if kptr <= 16 or (clock.in_seconds and int(ts * clock.hz) > k.jiffies):
             return False
-        call_site = ev.call_site
         plain = PLAIN_FREE_SITES.get(call_site)
         if plain is None:
             plain = plain_free_site(call_site)
@@ -212,11 +260,10 @@ class FastPath:
         c = page.slab_cache  # virt_to_cache()
         if c is None:
             return False
-        kind = ev.kind
         if kind == KMEM_CACHE_FREE:
             cachep = ptrs.kcache.get(kptr)
-            if ev.name:
-                named = k.find_cache(ev.name)
+            if name:
+                named = k.find_cache(name)
                 if named is not None:
                     cachep = named
             if cachep is not None and cachep is not c:
