@@ -176,6 +176,9 @@ class NodeAtReap(NamedTuple):
     due: int  #: ``next_reap - jiffies``: at most 0 when the model's node timer has expired
     freeing: bool  #: drain_freelist would give back a page (that the trace shows at once)
     alien: bool = False  #: reap_alien would drain the alien array of the CPU's reap node
+    #: the timer is only a lower bound: a run the timer said would pass did not (the kernel's timer was
+    #: later, by an unknown amount), and the cache has not passed since
+    bound: bool = False
 
 
 #: costs of place_passes: an outcome the model's arrays cannot give, and a node timer read against the
@@ -185,6 +188,8 @@ class NodeAtReap(NamedTuple):
 #: did not passes), so a pass moves to explain two contradicting outcomes, not one.
 MISMATCH = 2500
 AGAINST_TIMER = 1000
+#: ... and a timer that is only a lower bound, read either way
+BOUND_TIMER = 300
 
 
 def place_passes(caches: list[NodeAtReap], drained: bytes | bytearray | None,
@@ -226,8 +231,11 @@ def place_passes(caches: list[NodeAtReap], drained: bytes | bytearray | None,
     cost = [0] + [inf] * extra  # cost[p]: the best cost of the caches so far with p passes among them
     choices: list[bytearray] = []
     for i, c in enumerate(caches):
-        stay = 0 if c.due > 0 else AGAINST_TIMER + min(999, -c.due)
-        go = 0 if c.due <= 0 else AGAINST_TIMER + min(999, c.due)
+        if c.bound:
+            stay, go = (0, BOUND_TIMER) if c.due > 0 else (BOUND_TIMER, 0)
+        else:
+            stay = 0 if c.due > 0 else AGAINST_TIMER + min(999, -c.due)
+            go = 0 if c.due <= 0 else AGAINST_TIMER + min(999, c.due)
         new = [inf] * (extra + 1)
         pick = bytearray(extra + 1)
         for p in range(min(i, extra) + 1):
