@@ -27,7 +27,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import NamedTuple
 
-from .events import ALLOC_KINDS, FUNC, MARK, MM_PAGE_FREE, TraceEvent
+from .events import ALLOC_KINDS, FUNC, KMEM_CACHE_FREE, MARK, MM_PAGE_FREE, TraceEvent
 
 #: Functions the reap walk calls that the oracle kernels' function tracer can show under it.
 REAP_INNER = frozenset({"drain_array_locked", "free_block", "slabs_destroy", "kmem_freepages",
@@ -37,8 +37,8 @@ REAP_INNER = frozenset({"drain_array_locked", "free_block", "slabs_destroy", "km
 class ReapWatch:
     """The ``drain_array`` lines of one ``cache_reap`` run on one CPU."""
 
-    __slots__ = ("away", "cpu", "drained", "freelist_after", "freelist_pfns", "lineno", "min_drains", "pid", "seen",
-                 "_freed_block", "_freeing")
+    __slots__ = ("alien_before", "away", "cpu", "drained", "freelist_after", "freelist_pfns", "lineno", "min_drains",
+                 "pid", "seen", "_alien", "_freed_block", "_freeing")
 
     #: after another task took the CPU from a worker that had walked every cache once, how many events
     #: to wait for the worker to come back to its walk (it was preempted before the last caches' second
@@ -53,6 +53,10 @@ class ReapWatch:
         self.drained = bytearray()
         #: one entry per drain_array line: 1 if drain_freelist gave back a page after it
         self.freelist_after = bytearray()
+        #: one entry per drain_array line: 1 if reap_alien drained an alien array (``__drain_alien_cache``)
+        #: since the line before: reap_alien runs just before a cache's first call, never before its second
+        self.alien_before = bytearray()
+        self._alien = False
         #: the pages drain_freelist gave back: the caches they belonged to passed the node-level part
         self.freelist_pfns: list[int] = []
         self._freeing = False
@@ -86,7 +90,11 @@ class ReapWatch:
                 if text == "drain_array" and ev.parent == "cache_reap":
                     self.drained.append(0)
                     self.freelist_after.append(0)
+                    self.alien_before.append(self._alien)
+                    self._alien = False
                     self._freed_block = False
+                elif text == "__drain_alien_cache" and ev.parent == "cache_reap":
+                    self._alien = True
                 elif text == "drain_array_locked" and self.drained:
                     self.drained[-1] = 1
                 elif text not in REAP_INNER:
@@ -105,6 +113,10 @@ class ReapWatch:
                 if self.freelist_after:
                     self.freelist_after[-1] = 1
                 self._freeing = False
+            elif kind == KMEM_CACHE_FREE and ev.call_site.startswith("drain_freelist") and self.freelist_after:
+                # an off-slab freelist freed by drain_freelist's slab_destroy: the slab went, even where its
+                # pages go back later (a SLAB_TYPESAFE_BY_RCU cache's, from an RCU callback)
+                self.freelist_after[-1] = 1
             # frees of off-slab freelists and the page frees of destroyed slabs belong to the walk
             return True
         # another task runs on the CPU: the worker gave up, or finished its walk, or was preempted (at a
@@ -162,7 +174,11 @@ class NodeAtReap(NamedTuple):
     own: bool  #: drain_array would drain the CPU's array (it has objects and was not touched)
     shared: bool  #: ... and the node's shared array
     due: int  #: ``next_reap - jiffies``: at most 0 when the model's node timer has expired
-    freeing: bool  #: drain_freelist would give back a page
+    freeing: bool  #: drain_freelist would give back a page (that the trace shows at once)
+    alien: bool = False  #: reap_alien would drain the alien array of the CPU's reap node
+    #: the timer is only a lower bound: a run the timer said would pass did not (the kernel's timer was
+    #: later, by an unknown amount), and the cache has not passed since
+    bound: bool = False
 
 
 #: costs of place_passes: an outcome the model's arrays cannot give, and a node timer read against the
@@ -172,10 +188,13 @@ class NodeAtReap(NamedTuple):
 #: did not passes), so a pass moves to explain two contradicting outcomes, not one.
 MISMATCH = 2500
 AGAINST_TIMER = 1000
+#: ... and a timer that is only a lower bound, read either way
+BOUND_TIMER = 300
 
 
 def place_passes(caches: list[NodeAtReap], drained: bytes | bytearray | None,
-                 freelist_after: bytes | bytearray | None, calls: int | None = None) -> list[bool] | None:
+                 freelist_after: bytes | bytearray | None, calls: int | None = None,
+                 alien_before: bytes | bytearray | None = None) -> list[bool] | None:
     """Which caches passed the node-level part of a ``cache_reap`` run, from the trace's drain_array lines.
 
     The walk calls drain_array once per cache for the CPU's array, then, where the node timer had
@@ -185,7 +204,10 @@ def place_passes(caches: list[NodeAtReap], drained: bytes | bytearray | None,
     sequence says where the second calls are.  The passes are placed where the sequence fits best,
     by dynamic programming over (cache, passes so far): an outcome the model's arrays cannot give
     costs more than a node timer read against the model's, and among the timers read against the
-    model's, those nearest to expiring (or to not having expired) cost least.  A trace whose function
+    model's, those nearest to expiring (or to not having expired) cost least.  ``alien_before[i]`` tells
+    whether reap_alien drained an alien array just before the i-th call: that call is then a cache's
+    first, and the model knows which caches' alien arrays (for the CPU's reap node) have objects.  A
+    trace whose function
     tracer does not show drain_array_locked (or drain_freelist's pages) gives None for that sequence:
     ``calls`` is then the number of drain_array lines, and only the timers place the passes.  None when
     the number of calls cannot be the walk's.
@@ -194,11 +216,13 @@ def place_passes(caches: list[NodeAtReap], drained: bytes | bytearray | None,
     if calls is None:
         calls = len(drained) if drained is not None else len(freelist_after) if freelist_after is not None else 0
     extra = calls - total
-    if extra < 0 or extra > total or any(seq is not None and len(seq) != calls for seq in (drained, freelist_after)):
+    if extra < 0 or extra > total or any(seq is not None and len(seq) != calls
+                                         for seq in (drained, freelist_after, alien_before)):
         return None
     # a sequence the trace does not give costs nothing either way: 2 stands for "not known"
     known_drained = drained if drained is not None else bytes([2]) * calls
     known_freed = freelist_after if freelist_after is not None else bytes([2]) * calls
+    known_alien = alien_before if alien_before is not None else bytes([2]) * calls
 
     def miss(seen: int, want: bool) -> int:
         return MISMATCH if seen != 2 and seen != want else 0
@@ -207,8 +231,11 @@ def place_passes(caches: list[NodeAtReap], drained: bytes | bytearray | None,
     cost = [0] + [inf] * extra  # cost[p]: the best cost of the caches so far with p passes among them
     choices: list[bytearray] = []
     for i, c in enumerate(caches):
-        stay = 0 if c.due > 0 else AGAINST_TIMER + min(999, -c.due)
-        go = 0 if c.due <= 0 else AGAINST_TIMER + min(999, c.due)
+        if c.bound:
+            stay, go = (0, BOUND_TIMER) if c.due > 0 else (BOUND_TIMER, 0)
+        else:
+            stay = 0 if c.due > 0 else AGAINST_TIMER + min(999, -c.due)
+            go = 0 if c.due <= 0 else AGAINST_TIMER + min(999, c.due)
         new = [inf] * (extra + 1)
         pick = bytearray(extra + 1)
         for p in range(min(i, extra) + 1):
@@ -217,13 +244,15 @@ def place_passes(caches: list[NodeAtReap], drained: bytes | bytearray | None,
                 continue
             pos = i + p
             # the CPU's array; drain_freelist never runs after its call
-            here = base + miss(known_drained[pos], c.own) + miss(known_freed[pos], False)
+            here = (base + miss(known_drained[pos], c.own) + miss(known_freed[pos], False)
+                    + miss(known_alien[pos], c.alien))
             v = here + stay
             if v < new[p]:
                 new[p] = v
                 pick[p] = 0
             if p < extra:
-                v = here + go + miss(known_drained[pos + 1], c.shared) + miss(known_freed[pos + 1], c.freeing)
+                v = (here + go + miss(known_drained[pos + 1], c.shared) + miss(known_freed[pos + 1], c.freeing)
+                     + miss(known_alien[pos + 1], False))
                 if v < new[p + 1]:
                     new[p + 1] = v
                     pick[p + 1] = 1
