@@ -107,6 +107,8 @@ class Kernel(KernelTopology, KernelMemPolicy, KernelDiagnostics, KernelTime):
         #: what a replay of a real trace tells the model (race_grow, the kernel's cache addresses...)
         self.replay_hooks = ReplayHooks(self)
         self.init_late_done = False
+        #: kmem_cache_init_late()'s caches not reached yet, while a replay steps through it (else None)
+        self.init_late_pending: list[KmemCache] | None = None
         # get_random_int/get_random_long: one seeded stream per machine (a real kernel's cannot be predicted)
         self.crng = random.Random(config.random_seed)
         if boot:

@@ -236,11 +236,37 @@ def kmem_cache_init(k: Kernel) -> None:
 
 
 def kmem_cache_init_late(k: Kernel) -> None:
+    """kmem_cache_init_late(): every cache of slab_caches (those the loop has not reached yet, when
+    kmem_cache_init_late_one() began it) gets its real tunables; the slab allocator is FULL."""
     k.log("kmem_cache_init_late")
-    for cachep in list(k.slab_caches):
+    caches = k.init_late_pending if k.init_late_pending is not None else list(k.slab_caches)
+    k.init_late_pending = []
+    for cachep in caches:
         if enable_cpucache(cachep, GFP_NOWAIT):
             k.bug("kernel BUG at mm/slab.c: kmem_cache_init_late: enable_cpucache failed", "kmem_cache_init_late")
     k.slab_state = FULL
+
+
+def kmem_cache_init_late_one(k: Kernel) -> bool:
+    """kmem_cache_init_late()'s loop one step at a time: the next cache of slab_caches (in the list's order
+    when the loop began) gets its real tunables, on the boot CPU.  The loop allocates between its steps
+    (do_tune_cpucache's per-CPU arrays come from the percpu allocator, which may vmalloc), and a cache the
+    loop has not reached still has its boot arrays.  False when the loop is done or has no cache left
+    (Kernel.init_late completes it)."""
+    if k.init_late_done:
+        return False
+    if k.init_late_pending is None:
+        k.init_late_pending = list(k.slab_caches)
+    if not k.init_late_pending:
+        return False
+    cachep = k.init_late_pending.pop(0)
+    saved = k.set_cpu(0)
+    try:
+        if enable_cpucache(cachep, GFP_NOWAIT):
+            k.bug("kernel BUG at mm/slab.c: kmem_cache_init_late: enable_cpucache failed", "kmem_cache_init_late")
+    finally:
+        k.set_cpu(saved)
+    return True
 
 
 def __kmem_cache_release(k: Kernel, cachep: KmemCache) -> None:

@@ -124,3 +124,25 @@ def array_push(ac: ArrayCache, obj: int, oldest: bool = False) -> None:
 def set_next_reap(n: KmemCacheNode, jiffies: int) -> None:
     """The node's reap timer (next_reap) expires at ``jiffies``."""
     n.next_reap = jiffies
+
+
+def adopt_from_slab(cachep: KmemCache, n: KmemCacheNode, page: Page, count: int, offset: int = 0) -> list[int]:
+    """Take the next ``count`` objects of ``page`` (in its freelist's order) as allocated, as
+    cache_alloc_refill() takes them from the slab it chose (a free slab counted off the node's free slabs,
+    as get_first_slab() does), without a per-CPU array in between.  Returns the objects (plus ``offset``)."""
+    if page.on_list is n.slabs_free:
+        n.free_slabs -= 1
+    objs: list[int] = []
+    for _ in range(min(count, cachep.num - page.active)):
+        objs.append(adopt_obj(cachep, n, page) + offset)
+    return objs
+
+
+def grow_stand_in(cachep: KmemCache, nodeid: int) -> Page | None:
+    """Grow an empty slab on ``nodeid`` (cache_grow_begin() and cache_grow_end(), GFP_KERNEL), standing for
+    one the traced kernel had before the trace began; None when no pages are left."""
+    page = cache_grow_begin(cachep, cachep.allocflags | 0xCC0, nodeid)
+    if page is None:
+        return None
+    cache_grow_end(cachep, page)
+    return page

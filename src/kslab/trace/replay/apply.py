@@ -26,6 +26,7 @@ from ..events import (
     TraceEvent,
 )
 from .boot import Boot
+from .bootslabs import BootSlabs
 from .fastpath import FastPath
 from .grows import GrowOutcomes
 from .internal import InternalPairing
@@ -132,6 +133,7 @@ class Apply(Stage):
         self.shrink_rotor: Counter[str] = Counter()
         self.lost = LostAllocs(k, boot, placeholders, summary)
         self.grows = GrowOutcomes(k, boot, summary)
+        self.boot_slabs = BootSlabs(k, boot, placeholders, summary)
         self.fast = FastPath(k, boot, ptrs, internal, markers, self, clock, summary)
         #: CONFIG_SLAB_FREELIST_RANDOM: the follower of fresh slabs' order (set by the engine)
         self.shuffle: ShuffleFollower | None = None
@@ -170,6 +172,8 @@ class Apply(Stage):
                 self.markers.mark(ev)
             elif kind in (MM_PAGE_ALLOC, MM_PAGE_FREE, MM_PAGE_FREE_BATCHED):
                 if kind == MM_PAGE_ALLOC and self.grows.open:
+                    if ev.cpu in self.grows.open and ev.ptr:
+                        self.boot_slabs.grow_page(ev.pfn, ev.order)
                     self.grows.page_alloc(ev)
                 self.summary.skipped[Skipped.PAGE_EVENT] += 1
             else:
@@ -252,6 +256,10 @@ class Apply(Stage):
         grew = refills.grew.pop(ev.cpu, 0)
         if grew and refilled:
             refills.race_check(ev, cpu)
+        if not self.sync.synced or not self.sync.path:  # until a sync with a real /proc/slabinfo
+            bcache = (k.kmalloc_slab(ev.bytes_req, ev.gfp) if kind in (KMALLOC, KMALLOC_NODE)
+                      else k.find_cache(ev.name) if ev.name else None)
+            self.boot_slabs.before_alloc(ev, cpu, bcache, refilled, bool(grew))
         if kind == KMALLOC:
             mptr = kmalloc(k, ev.bytes_req, ev.gfp)
             cachep = k.virt_to_cache(mptr) if mptr > 16 else None
@@ -370,7 +378,9 @@ class Apply(Stage):
             self.summary.skipped[Skipped.UNKNOWN_FREE_IGNORED] += 1
             return
         pool = self.placeholders.pools.get(cachep)
-        mptr = pool.pop() if pool else self.placeholders.one(cachep)
+        mptr = 0 if self.sync.synced and self.sync.path else self.boot_slabs.unknown_free(cachep, kptr)
+        if not mptr:
+            mptr = pool.pop() if pool else self.placeholders.one(cachep)
         if not mptr:
             self.summary.skipped[Skipped.UNKNOWN_FREE_NO_PLACEHOLDER] += 1
             return
@@ -400,7 +410,7 @@ class Apply(Stage):
                 return
         elif fn == "enable_cpucache" and parent == "kmem_cache_init_late":
             if boot.directive_mode and not k.init_late_done:
-                boot.run_directive("init_late", -1)
+                boot.init_late_step()
                 self.summary.applied[Applied.INIT_LATE] += 1
                 return
         elif fn == "setup_kmem_cache_node" and parent == "cpuup_prepare":

@@ -9,7 +9,7 @@ from typing import Any
 from ...manifest import Create, Directive, Entry, ManifestBoot, usercopy_window
 from ...mm.kernel import Kernel, MemPolicy
 from ...mm.page_alloc import qemu_node_ranges
-from ...mm.slab_common import find_mergeable
+from ...mm.slab_common import find_mergeable, kmem_cache_init_late_one
 from ...mm.slab_def import SLAB_HWCACHE_ALIGN, KmemCache
 from ..events import FUNC, KMALLOC, KMEM_CACHE_ALLOC, KMEM_CACHE_ALLOC_NODE, TraceEvent
 from .options import Internal, ReplaySummary
@@ -140,6 +140,16 @@ class Boot:
         ``init_late`` runs kmem_cache_init_late itself."""
         if not self.cursor.advance_to(_is_directive(what, arg)) and what == "init_late":
             self.k.init_late()
+
+    def init_late_step(self) -> None:
+        """An ``enable_cpucache <-kmem_cache_init_late`` line: kmem_cache_init_late()'s loop reached its next
+        cache (the manifest applied up to its @init_late).  The directive itself completes the loop: after
+        its last cache, or when the manifest goes past it first."""
+        i = self.cursor.find(_is_directive("init_late"))
+        if i is not None and self.k.init_late_pending is None:
+            self.cursor.advance_through(i - 1)
+        if not kmem_cache_init_late_one(self.k) or not self.k.init_late_pending:
+            self.run_directive("init_late", -1)  # the loop is done: kmem_cache_init_late() goes on from it
 
     def kernel_node(self, ptr: int) -> int:
         """The node of a traced kernel object, from the machine's physical layout (-1 if outside it)."""

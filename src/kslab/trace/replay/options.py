@@ -106,6 +106,9 @@ class Followed:
     GROW_NOT_TAKEN: Final = "grows that failed or took another node's pages in the kernel, not made by the model"
     LOST_ALLOC: Final = "remote allocations the function tracer showed without an event (replayed)"
     LOST_ALLOC_UNKNOWN: Final = "remote allocations without an event, not replayed (call or node unknown)"
+    BOOT_SLAB_LINED: Final = "slabs older than the trace lined up with the kernel's first object in them"
+    BOOT_SLAB_OBJECTS: Final = "objects taken as allocated before the trace to line up slabs older than it"
+    BOOT_SLAB_FREES: Final = "frees of objects older than the trace given the placeholder at the same index"
 
 
 class OrderUnknown:
