@@ -159,8 +159,15 @@ def test_real_trace_random_seq_paired_and_learnt(tmp_path) -> None:  # type: ign
         kcallocs = sum("call_site=cache_random_seq_create+" in ln for ln in f)
     rep = Replayer(MachineConfig.build(cpus=2, mem="2G", CONFIG_SLAB_FREELIST_RANDOM=True),
                    read_manifest(data / "oracle-F2-caches.manifest.xz"), ReplayOptions(ptr_map=str(tmp_path / "p.csv")))
+    seen: Counter[str] = Counter()
+    assert rep.shuffle is not None
+    rep.shuffle.observer = lambda kind: seen.update([kind])  # what benchmarks/freelist_layout.py counts by
     rep.run(iter_events(str(trace)))
     rep.check()
+    every: Counter[str] = Counter()
+    for row in rep.summary.freelist.values():
+        every.update(row)
+    assert seen == every
     internal = rep.summary.internal
     assert kcallocs == 60 and internal["alloc:random_seq paired"] == kcallocs
     assert internal["alloc:random_seq trace only"] == 0

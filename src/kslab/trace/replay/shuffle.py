@@ -31,6 +31,7 @@ each cache's cycle took to learn in ``ReplaySummary.freelist_learned``.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -105,6 +106,9 @@ class ShuffleFollower:
         self.kslabs: dict[int, SlabRec] = {}  # the kernel's slab (its address) -> the model's it stands for
         self.learners: dict[KmemCache, FreelistLearner] = {}
         self._lids = 0
+        #: called with what became of each fresh object (benchmarks/freelist_layout.py: the layout of the
+        #: predicted allocations apart from the followed ones)
+        self.observer: Callable[[FreshAlloc], None] | None = None
         k.replay_hooks.shuffled = self.shuffled
 
     def shuffled(self, cachep: KmemCache, page: Page, precomputed: bool) -> None:
@@ -148,6 +152,8 @@ class ShuffleFollower:
         if (kwithin != within or not 0 <= kidx < cachep.num or rec.kbase not in (-1, kbase)
                 or (kidx != midx and rec.out[kidx])):
             counts[FreshAlloc.UNMATCHED] += 1
+            if self.observer is not None:
+                self.observer(FreshAlloc.UNMATCHED)
             return mptr
         if not rec.shared and self._pair(rec, kbase):
             kind = self._learn(rec, slot, kidx, midx, counts)
@@ -158,6 +164,8 @@ class ShuffleFollower:
             rec.kbase = kbase
             rec.shared = True
         counts[kind] += 1
+        if self.observer is not None:
+            self.observer(kind)
         if kind is FreshAlloc.PREDICTED:
             return mptr
         return self._follow(rec, page, slot, kidx, mptr)
