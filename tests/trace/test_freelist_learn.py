@@ -127,6 +127,70 @@ def test_a_link_that_would_close_a_short_cycle_is_a_conflict():
     assert lr.fresh(2, 0, 2) is Seen.FIRST
     assert lr.fresh(2, 1, 0) is Seen.CONFLICT
     assert lr.succ == {0: 1, 1: 2}
-    # a slot seen again with another object contradicts the slab itself
+    # a slot seen again with another object contradicts the slab itself: its votes go, and slab 2's
+    # link, which only slab 1 contradicted, is taken
     assert lr.fresh(1, 0, 0) is Seen.CONFIRMED
-    assert lr.fresh(1, 0, 5) is Seen.CONFLICT and lr.succ == {}
+    assert lr.fresh(1, 0, 5) is Seen.CONFLICT and lr.succ == {2: 0}
+    assert lr.fresh(1, 1, 1) is Seen.IGNORED and lr.set_aside() == 1
+
+
+def _rotations(seq: list[int], starts: list[int], take: int) -> list[list[tuple[int, int]]]:
+    """The first ``take`` (slot, object) pairs of slabs shuffled from ``seq`` at each start."""
+    num = len(seq)
+    return [[(slot, seq[(st + slot) % num]) for slot in range(take)] for st in starts]
+
+
+@pytest.mark.parametrize("num", [42, 128])
+def test_one_bad_early_slab_is_outvoted(num):
+    """F2's kmalloc-32 and kmalloc-96: the first slab the learner heard of showed an order that is no
+    rotation of random_seq (a boot-time slab's own PRNG order); the good slabs after it agree with each
+    other, and outvote it."""
+    seq = freelist_randomize(prandom_seed_state(2024), num)
+    bad = freelist_randomize(prandom_seed_state(5), num)  # shuffle_freelist's dynamic case
+    lr = FreelistLearner(num)
+    for slot in range(num // 2):
+        lr.fresh(100, slot, bad[slot])
+    good = _rotations(seq, [3, 17, num // 2, num - 5, 9], num // 2)
+    for sid, pairs in enumerate(good):
+        for slot, idx in pairs:
+            lr.fresh(sid, slot, idx)
+    cyc = lr.cycle()
+    assert cyc is not None and lr.votes > 0
+    r = seq.index(cyc[0])
+    assert cyc == seq[r:] + seq[:r]
+    assert 100 not in lr.listed and lr.predict(100) == {}
+    assert all(lr.predict(sid) == {s: seq[(st + s) % num] for s in range(num)}
+               for sid, st in enumerate([3, 17, num // 2, num - 5, 9]))
+    # settled (every link shown by two slabs): a new slab that disagrees is unlisted at once
+    for sid, pairs in enumerate(_rotations(seq, [0, num // 4, 3 * num // 4], num), 10):
+        for slot, idx in pairs:
+            lr.fresh(sid, slot, idx)
+    assert lr.settled
+    other = freelist_randomize(prandom_seed_state(6), num)
+    got = [lr.fresh(200, s, other[s]) for s in range(6)]
+    assert Seen.CONFLICT in got and lr.cycle() == cyc and 200 not in lr.listed
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(8, 80), st.integers(0, 2**64 - 1), st.lists(st.integers(0, 2**32 - 1), min_size=3, max_size=6),
+       st.integers(0, 2**32 - 1))
+def test_vote_never_keeps_a_wrong_cycle_once_good_slabs_agree(num, seed, rands, noise):
+    """Whatever a first noisy slab shows, three or more good slabs of more than half a slab each make the
+    cycle random_seq (up to rotation) once they cover it, and every good slab is predicted right."""
+    seq = freelist_randomize(prandom_seed_state(seed), num)
+    bad = freelist_randomize(prandom_seed_state(noise), num)
+    lr = FreelistLearner(num)
+    for slot in range(num // 2):
+        lr.fresh(-1, slot, bad[slot])
+    starts = [r % num for r in rands]
+    take = num // 2 + 2
+    for sid, pairs in enumerate(_rotations(seq, starts, take)):
+        for slot, idx in pairs:
+            lr.fresh(sid, slot, idx)
+    for sid, stt in enumerate(starts):
+        for slot, idx in lr.predict(sid).items():
+            assert idx == seq[(stt + slot) % num]
+    cyc = lr.cycle()
+    if cyc is not None:
+        r = seq.index(cyc[0])
+        assert cyc == seq[r:] + seq[:r]

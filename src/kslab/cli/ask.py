@@ -12,7 +12,10 @@ Questions (one per run):
                        took its slot (cache, call site, trace line), in the kernel's trace and in the model
 
 In a replay, addresses are the kernel's (the trace's): --holder and --release look at the model's object that
-stands for them (the last one the replay gave for that address, if it is free now).  With
+stands for them (the last one the replay gave for that address, if it is free now), --holder says what the
+trace last did with it, and --next and --release print the kernel's addresses (through the replay's pointer
+map; a slab the kernel has not shown yet has none).  The replay stops at the line asked about with the machine
+as the trace has it: boot steps the trace has not reached are not run.  With
 CONFIG_SLAB_FREELIST_RANDOM (--freelist-random), an answer that depends on a random start kslab cannot know
 says so and gives the distribution over it.
 
@@ -33,6 +36,7 @@ from ..mm.kernel import Kernel
 from ..mm.slab.alloc import kmem_cache_alloc
 from ..mm.slab.free import kfree
 from ..mm.slab.kmalloc import kmalloc
+from ..mm.slab_def import KmemCache
 from ..report import ask
 from ..trace.events import MARK, TraceEvent
 from .common import machine_config
@@ -60,7 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--at-marker", metavar="REGEX", help="stop the replay after the first marker matching REGEX")
     g.add_argument("--script", metavar="OPS", help="kmalloc/kfree operations run on a booted machine (see above)")
     g.add_argument("--cpu", type=int, default=0, help="the CPU of --next and of the script's start (default 0)")
-    g.add_argument("-n", type=int, default=8, metavar="N", help="how many allocations --next shows (default 8)")
+    g.add_argument("-n", type=int, default=8, metavar="N",
+                   help="how many allocations --next shows, or frees --reuse lists (default 8)")
     p.set_defaults(func=run)
 
 
@@ -117,24 +122,25 @@ def run_script(k: Kernel, script: str, cpu: int) -> list[int]:
     return objs
 
 
-def _stop(args: argparse.Namespace,
-          history: ask.SlotHistory | None) -> Callable[[Iterator[TraceEvent]], Iterable[TraceEvent]]:
-    """The events up to --at-line/--at-marker (all of them seen by ``history``, when there is one)."""
+def _stop(args: argparse.Namespace, history: ask.SlotHistory,
+          read_all: bool) -> Callable[[Iterator[TraceEvent]], Iterable[TraceEvent]]:
+    """The events up to --at-line/--at-marker, seen by ``history`` (and, with ``read_all``, the rest of the
+    trace too, seen by ``history`` only).  ``history.stop_line`` becomes the last line replayed."""
     rx = re.compile(args.at_marker) if args.at_marker else None
 
     def wrap(events: Iterator[TraceEvent]) -> Iterable[TraceEvent]:
         stopped = False
         for ev in events:
-            if history is not None:
-                history.observe(ev)
+            if stopped and not read_all:
+                return
+            history.observe(ev)
             if not stopped:
+                history.stop_line = ev.lineno
                 yield ev
             if args.at_line is not None and ev.lineno >= args.at_line:
                 stopped = True
             if rx is not None and ev.kind == MARK and rx.search(ev.text):
                 stopped = True
-            if stopped and history is None:
-                return
     return wrap
 
 
@@ -149,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--script runs on a booted machine: give it without a trace")
     learnt: dict[str, list[int]] = {}
     kmap: dict[int, int] = {}
-    history = ask.SlotHistory() if args.reuse else None
+    history = ask.SlotHistory()
+    view: ask.KernelView | None = None
     objs: list[int] = []
     if args.trace is None:
         k = Kernel(machine_config(args))
@@ -157,15 +164,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         rep = make_replayer(args)
         orig = rep.applier.record_alloc
+        view = ask.KernelView()
+        kv = view
 
-        def record(ev: TraceEvent, mptr: int, cachep: object) -> None:
-            orig(ev, mptr, cachep)  # type: ignore[arg-type]
+        def record(ev: TraceEvent, mptr: int, cachep: KmemCache | None) -> None:
+            orig(ev, mptr, cachep)
             kmap[ev.ptr] = mptr  # the model's object for the kernel's address, also once freed
-            if history is not None:
-                history.record_model(ev.ptr, mptr)
+            history.record_model(ev.ptr, mptr, ev.lineno)
+            kv.record(rep.k, ev.ptr, mptr, cachep)
         rep.applier.record_alloc = record  # type: ignore[method-assign]
         rep.fast_path = False
-        run_replay(rep, args, wrap=_stop(args, history))
+        # the machine as the trace leaves it at the line asked about: the boot steps the trace has not
+        # reached yet are not run by the model (its own allocations would take objects the kernel holds free)
+        rep.complete_boot = False
+        run_replay(rep, args, wrap=_stop(args, history, bool(args.reuse)))
         k = rep.k
         if rep.shuffle is not None:
             for c, lr in rep.shuffle.learners.items():
@@ -175,23 +187,51 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout.write
     if args.holder:
         addr = parse_addr(args.holder, "--holder", objs)
-        out(render_holder(ask.holder(k, kmap.get(addr, addr)), addr if addr in kmap else None))
+        if view is None:
+            out(render_holder(ask.holder(k, addr), None))
+        elif addr in kmap:
+            now_for = view.m2k.get(kmap[addr])
+            out(render_holder(ask.holder(k, kmap[addr]), addr, history.state_at(addr, history.stop_line),
+                              now_for if now_for != addr else None))
+        else:
+            mptr = view.model_addr(k, addr)
+            if not mptr:
+                out(f"{addr:#x}: the trace has not shown this kernel address, nor an object of its slab, up to "
+                    f"line {history.stop_line}\n")
+            else:
+                out(f"{addr:#x}: never allocated in the trace up to line {history.stop_line}; its slab stands "
+                    "for a slab of the model, whose object at the same offset is:\n")
+                out(render_holder(ask.holder(k, mptr), None))
     elif args.next:
         nc = k.find_cache(args.next)
         if nc is None:
             raise ValueError(f"--next {args.next!r}: no such cache")
-        out(render_next(ask.next_objects(k, nc, args.cpu, args.n, learnt.get(nc.name)), nc))
+        out(render_next(ask.next_objects(k, nc, args.cpu, args.n, learnt.get(nc.name), view=view), nc))
     elif args.release:
         addr = parse_addr(args.release, "--release", objs)
-        out(render_release(ask.until_release(k, kmap.get(addr, addr))))
+        mptr = kmap.get(addr, addr) if view is None else kmap.get(addr) or view.model_addr(k, addr)
+        if not mptr:
+            raise ValueError(f"--release {addr:#x}: the trace has not shown this kernel address, nor an object of "
+                             "its slab")
+        rc = k.virt_to_cache(mptr)
+        rview = view
+
+        def name(p: int) -> str:
+            if rview is None or rc is None:
+                return f"{p:#x}"
+            ka, _ = rview.kernel_addr(k, p, rc)
+            return f"{ka:#x}" if ka else f"(the model's {p:#x})"
+        out(render_release(ask.until_release(k, mptr), name))
     else:
-        assert history is not None
         addr = parse_addr(args.reuse, "--reuse")
-        out(render_reuse(addr, history.after_free(addr, args.at_line or 0)))
+        out(render_reuse(addr, history.after_free(addr, args.at_line or 0), args.n))
     return 0
 
 
-def render_holder(h: ask.Holder, kernel_addr: int | None) -> str:
+def render_holder(h: ask.Holder, kernel_addr: int | None, kernel: ask.SlotUse | None = None,
+                  now_for: int | None = None) -> str:
+    """The answer of --holder; in a replay, ``kernel`` is the trace's last allocation or free of the address,
+    and ``now_for`` the kernel address the model's object stands for now, when it is another one."""
     head = f"{h.addr:#x}" + (f" (the model's object for the kernel's {kernel_addr:#x})" if kernel_addr else "")
     if h.where is ask.Where.NOT_SLAB:
         return f"{head}: {h.where}\n"
@@ -199,6 +239,14 @@ def render_holder(h: ask.Holder, kernel_addr: int | None) -> str:
              f"active {h.active}/{h.num}), object {h.index} + {h.offset} bytes",
              f"  held by: {h.where}" + (f" of CPU {h.cpu}" if h.where is ask.Where.CPU_ARRAY else
                                         f" of node {h.cpu}" if h.where in (ask.Where.SHARED, ask.Where.ALIEN) else "")]
+    if kernel is not None:
+        lines.append(f"  in the kernel: {'allocated' if kernel.alloc else 'freed'} at line {kernel.line} "
+                     f"({kernel.call_site})")
+        if now_for is not None:
+            lines.append(f"  the model has handed this object out again since, for the kernel's {now_for:#x} (the "
+                         "model reused another object than the kernel did)")
+        elif kernel.alloc != (h.where is ask.Where.CALLER):
+            lines.append("  (the model disagrees with the trace here)")
     return "\n".join(lines) + "\n"
 
 
@@ -207,11 +255,19 @@ def render_next(a: ask.NextAnswer, c: object) -> str:
              "nothing freed in between):"]
     for o in a.objects:
         src = f"fresh slab #{o.fresh}, slot {o.slot}" if o.fresh else "an existing slab"
-        where = f"{o.addr:#x} (pfn {o.pfn}, {src})"
+        if o.ksource is None:
+            where = f"{o.addr:#x} (pfn {o.pfn}, {src})"
+        elif o.kaddr:
+            where = f"{o.kaddr:#x} ({o.ksource}; the model's {o.addr:#x}, pfn {o.pfn}, {src})"
+        else:
+            where = f"kernel address not known yet ({src}; the model's {o.addr:#x}, pfn {o.pfn})"
         if o.random:
             where = (f"fresh slab #{o.fresh} (pfn {o.pfn} in the model), slot {o.slot}: offset depends on the "
                      "slab's random start")
         lines.append(f"  {o.n:4d}  {where}")
+    if any(o.ksource is not None for o in a.objects):
+        lines.append("(addresses are the kernel's, through the replay's pointer map; a slab grown from now on is a "
+                     "page the kernel has not shown yet)")
     if a.before_fresh is None:
         lines.append("no fresh slab within the allocations tried")
     else:
@@ -228,9 +284,13 @@ def render_next(a: ask.NextAnswer, c: object) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_release(r: ask.ReleaseAnswer) -> str:
-    lines = [f"slab pfn {r.pfn} of {r.cache}: {len(r.frees)} free(s) until it is empty: "
-             + ", ".join(f"{p:#x}" for p in r.frees[:16]) + (" ..." if len(r.frees) > 16 else "")]
+def render_release(r: ask.ReleaseAnswer, name: Callable[[int], str] = lambda p: f"{p:#x}") -> str:
+    """The answer of --release; ``name`` writes an object's address (in a replay: the kernel's)."""
+    if r.frees:
+        lines = [f"slab pfn {r.pfn} of {r.cache}: {len(r.frees)} free(s) until it is empty: "
+                 + ", ".join(name(p) for p in r.frees[:16]) + (" ..." if len(r.frees) > 16 else "")]
+    else:
+        lines = [f"slab pfn {r.pfn} of {r.cache}: no caller holds any of its objects"]
     if r.cached:
         lines.append(f"  ({len(r.cached)} of its free objects sit in per-CPU/shared/alien arrays: they reach the "
                      "slab when the arrays flush or drain)")
@@ -238,21 +298,32 @@ def render_release(r: ask.ReleaseAnswer) -> str:
     if r.released_by_free:
         lines.append("  released at once: free_block found more free objects than free_limit and destroyed the "
                      "empty slab")
-    elif r.reap_seconds is not None:
-        lines.append(f"  released by cache_reap after {r.reap_seconds:g} s of model time ({r.reap_passes} pass(es) "
-                     f"of every CPU; drain_array empties the arrays, drain_freelist frees up to {r.tofree} slab(s) "
-                     "per node pass unless free_touched)")
+        return "\n".join(lines) + "\n"
+    if r.overdue:
+        lines.append(f"  ({r.overdue} of the model's {r.timers} reap timer(s) were already due: the replay ran "
+                     "cache_reap where the trace did, not on the model's clock; they run first)")
+    who = f" on CPU {r.reap_cpu}" if r.reap_cpu >= 0 else ""
+    if r.reap_seconds is not None:
+        lines.append(f"  released by cache_reap{who} {r.reap_seconds:g} s of model time after the frees, as the "
+                     f"model's reap timers fire ({r.reap_passes} cache_reap run(s); drain_array empties the "
+                     f"arrays, and when the node's next_reap is due drain_freelist frees up to {r.tofree} slab(s) "
+                     "unless free_touched)")
+    elif not r.timers:
+        lines.append("  no reap timer is armed in the model: no cache_reap will give it back")
     else:
-        lines.append(f"  not released within {r.reap_passes * 2} s of cache_reap (other free slabs go first, or "
-                     "the node's free objects stay within free_limit and the slab is kept)")
+        lines.append(f"  not released within {r.reap_passes} cache_reap run(s) of the model's timers (other free "
+                     "slabs go first, or the node's free objects stay within free_limit and the slab is kept)")
     return "\n".join(lines) + "\n"
 
 
-def render_reuse(addr: int, pairs: list[tuple[ask.SlotUse, ask.SlotUse | None]]) -> str:
+def render_reuse(addr: int, pairs: list[tuple[ask.SlotUse, ask.SlotUse | None]], limit: int | None = None) -> str:
+    """The answer of --reuse: each free of ``addr`` (the first ``limit`` of them) and the allocation that next
+    took it."""
     if not pairs:
         return f"{addr:#x}: no free of it in the trace\n"
-    lines = [f"{addr:#x}: {len(pairs)} free(s)"]
-    for f, a in pairs:
+    shown = pairs if limit is None else pairs[:limit]
+    lines = [f"{addr:#x}: {len(pairs)} free(s)" + (f", the first {len(shown)}:" if len(shown) < len(pairs) else "")]
+    for f, a in shown:
         if a is None:
             lines.append(f"  freed at line {f.line} ({f.call_site}): not allocated again in the trace")
         else:

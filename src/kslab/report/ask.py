@@ -28,7 +28,7 @@ from fractions import Fraction
 
 from ..mm.gfp import GFP_KERNEL
 from ..mm.kernel import Kernel
-from ..mm.page import Page
+from ..mm.page import PAGE_SIZE, Page
 from ..mm.slab.alloc import kmem_cache_alloc
 from ..mm.slab.free import kfree
 from ..mm.slab_def import CFLGS_OBJFREELIST_SLAB, KmemCache
@@ -105,6 +105,67 @@ def holder(k: Kernel, addr: int) -> Holder:
     return h
 
 
+class KSource(StrEnum):
+    """How :class:`KernelView` knows the kernel's address of one of the model's objects."""
+
+    SEEN = "the kernel's object it stood for"
+    SLAB = "the same offset in the kernel slab its slab stands for"
+    UNKNOWN = "not seen yet: a slab the kernel has not shown"
+
+
+class KernelView:
+    """The model -> kernel direction of a replay's pointer map, for answers in the kernel's addresses.
+
+    ``record`` each allocation the replay makes (the kernel's ``kptr`` is the model's ``mptr``): the model's
+    object keeps the kernel's address it last stood for, and the model's slab the kernel's slab it stands
+    for, when the two objects sit at the same offset of their slabs (slabs are aligned to their size)."""
+
+    def __init__(self) -> None:
+        self.m2k: dict[int, int] = {}
+        self.slab: dict[int, int] = {}  # the model slab's head pfn -> the kernel slab's address
+        self.kslab: dict[int, tuple[int, int]] = {}  # the kernel slab's address -> (model pfn, slab bytes)
+        self.sizes: set[int] = set()
+
+    def record(self, k: Kernel, kptr: int, mptr: int, cachep: KmemCache | None) -> None:
+        self.m2k[mptr] = kptr
+        if cachep is None:
+            return
+        page = k.mem_map.virt_to_head_page(mptr)
+        if page is None:
+            return
+        size = PAGE_SIZE << cachep.gfporder
+        if kptr % size == mptr % size:
+            base = kptr - kptr % size
+            self.slab[page.pfn] = base
+            self.kslab[base] = (page.pfn, size)
+            self.sizes.add(size)
+
+    def model_addr(self, k: Kernel, kaddr: int) -> int:
+        """The model's object at the kernel's address ``kaddr`` of a slab the replay paired (0: none), for a
+        kernel address the trace never allocated: the same offset in the model's slab, if it still stands for
+        that kernel slab."""
+        for size in sorted(self.sizes):
+            hit = self.kslab.get(kaddr - kaddr % size)
+            if hit is None or hit[1] != size or self.slab.get(hit[0]) != kaddr - kaddr % size:
+                continue
+            page = k.mem_map.pfn_to_page(hit[0])
+            if page is not None and page.slab_cache is not None:
+                return page.address + kaddr % size
+        return 0
+
+    def kernel_addr(self, k: Kernel, mptr: int, cachep: KmemCache) -> tuple[int, KSource]:
+        """The kernel's address of the model's object ``mptr`` (0 when unknown), and how it is known."""
+        page = k.mem_map.virt_to_head_page(mptr)
+        size = PAGE_SIZE << cachep.gfporder
+        base = self.slab.get(page.pfn) if page is not None else None
+        seen = self.m2k.get(mptr)
+        if seen is not None and (base is None or seen - seen % size == base):
+            return seen, KSource.SEEN
+        if base is not None:
+            return base + mptr % size, KSource.SLAB
+        return 0, KSource.UNKNOWN
+
+
 @dataclass
 class NextObject:
     """One of the next allocations of :func:`next_objects`."""
@@ -117,6 +178,9 @@ class NextObject:
     #: FREELIST_RANDOM, fresh slab: the object's index is random_seq[(start + slot) % num] (+1 for an
     #: objfreelist cache) for an unknown start; P(start = p) is start_p[p]
     random: bool = False
+    #: in a replay: the kernel's address for it (0: none) and how it is known
+    kaddr: int = 0
+    ksource: KSource | None = None
 
 
 @dataclass
@@ -132,10 +196,11 @@ class NextAnswer:
 
 
 def next_objects(k: Kernel, cachep: KmemCache, cpu: int, count: int, learnt: list[int] | None = None,
-                 limit: int = 100_000) -> NextAnswer:
+                 limit: int = 100_000, view: KernelView | None = None) -> NextAnswer:
     """The next ``count`` allocations of ``cachep`` on ``cpu`` (kmem_cache_alloc, GFP_KERNEL, nothing freed in
     between), found by making them on ``k`` (and more, up to ``limit``, until one comes from a fresh slab).
-    ``learnt``: a random_seq learnt from a trace (up to rotation).  Changes ``k``."""
+    ``learnt``: a random_seq learnt from a trace (up to rotation); ``view``: a replay's pointer map, for the
+    kernel's addresses (a slab grown from now on has none yet).  Changes ``k``."""
     if cpu not in k.topo.online_cpus:
         raise ValueError(f"CPU {cpu} is not online (CPUs {sorted(k.topo.online_cpus)})")
     before = {p.pfn for n in cachep.node if n is not None
@@ -162,7 +227,10 @@ def next_objects(k: Kernel, cachep: KmemCache, cpu: int, count: int, learnt: lis
         if fresh and first is None:
             first = i - 1
         if i <= count:
-            out.append(NextObject(i, p, page.pfn, slot, fresh, rnd and fresh > 0))
+            o = NextObject(i, p, page.pfn, slot, fresh, rnd and fresh > 0)
+            if view is not None:
+                o.kaddr, o.ksource = (0, KSource.UNKNOWN) if fresh else view.kernel_addr(k, p, cachep)
+            out.append(o)
     seq = learnt if learnt is not None else cachep.random_seq
     return NextAnswer(cachep.name, cpu, out, first, cachep.num, list(seq) if rnd and seq else None,
                       learnt is not None, start_distribution(cachep.num) if rnd else [])
@@ -176,10 +244,13 @@ class ReleaseAnswer:
     cached: list[int]            # free objects of the slab sitting in arrays (they must drain first)
     released_by_free: bool       # free_block destroyed it (the node held more than free_limit)
     reap_seconds: float | None   # else: the model time until cache_reap gave it back (None: not within)
-    reap_passes: int
+    reap_passes: int             # the cache_reap runs (any CPU) until then, as the model's timers fire
     free_limit: int
     free_objects: int            # the node's free objects after the frees
     tofree: int                  # drain_freelist's slabs per node pass
+    reap_cpu: int = -1           # the CPU whose cache_reap gave it back
+    timers: int = 0              # reap timers armed when the question was asked (0: no reap will come)
+    overdue: int = 0             # of them, already due (the replay did not run the model's clock)
 
 
 def _slab_alive(k: Kernel, cachep: KmemCache, pfn: int) -> bool:
@@ -188,9 +259,12 @@ def _slab_alive(k: Kernel, cachep: KmemCache, pfn: int) -> bool:
 
 
 def until_release(k: Kernel, addr: int, max_seconds: int = 120) -> ReleaseAnswer:
-    """Free every object of the slab holding ``addr`` that a caller holds (on the CPU that holds
-    nothing else: the model's k.cpu), then run each CPU's cache_reap every 2 s of model time until the slab is
-    given back to the page allocator.  Changes ``k``."""
+    """Free every object of the slab holding ``addr`` that a caller holds (on the model's current CPU), then
+    let the model's clock run: each CPU's reap work fires when the model's own reap timers say
+    (``Kernel.reap_timers``, armed by slab_online_cpu and re-armed ~2 s after each cache_reap), and its
+    cache_reap drains the arrays and, when the node's ``next_reap`` is due, the free list (drain_freelist,
+    within ``free_limit``).  Stops when the slab is given back to the page allocator, or after
+    ``max_seconds`` of model time.  Changes ``k``."""
     h = holder(k, addr)
     if h.where is Where.NOT_SLAB:
         raise ValueError(f"{addr:#x} is not an object of a slab")
@@ -206,20 +280,29 @@ def until_release(k: Kernel, addr: int, max_seconds: int = 120) -> ReleaseAnswer
         kfree(k, o)
     by_free = not _slab_alive(k, c, h.pfn)
     free_objects = n.free_objects
-    hz = k.config.HZ
+    start = k.jiffies
+    timers = len(k.reap_work.timers)
+    overdue = sum(1 for t in k.reap_work.timers if t[0] <= start)
     seconds: float | None = None
     passes = 0
-    if not by_free:
-        while passes * 2 < max_seconds:
-            k.advance(k.jiffies + 2 * hz, run_timers=False)
-            for cpu in sorted(k.topo.online_cpus):
-                k.run_cache_reap(cpu)
-            passes += 1
-            if not _slab_alive(k, c, h.pfn):
-                seconds = passes * 2.0
-                break
+    reap_cpu = -1
+    limit = start + max_seconds * k.config.HZ
+    while not by_free and k.reap_work.timers:
+        when, _, cpu = k.reap_work.timers[0]
+        if when > limit:
+            break
+        # the next timer (advance() runs every reap due by ``when``: this one, or all the overdue ones)
+        ran = k.advance(max(when, k.jiffies))
+        if not ran:
+            break
+        passes += ran
+        if not _slab_alive(k, c, h.pfn):
+            seconds = (k.jiffies - start) / k.config.HZ
+            reap_cpu = cpu if ran == 1 else -1
+            break
     tofree = (n.free_limit + 5 * c.num - 1) // (5 * c.num)
-    return ReleaseAnswer(c.name, h.pfn, held, cached, by_free, seconds, passes, n.free_limit, free_objects, tofree)
+    return ReleaseAnswer(c.name, h.pfn, held, cached, by_free, seconds, passes, n.free_limit, free_objects, tofree,
+                         reap_cpu, timers, overdue)
 
 
 @dataclass
@@ -239,6 +322,7 @@ class SlotHistory:
 
     def __init__(self) -> None:
         self.uses: dict[int, list[SlotUse]] = {}
+        self.stop_line: int | None = None  # the last line replayed (kslab ask --at-line/--at-marker)
 
     def observe(self, ev: TraceEvent) -> None:
         kind = ev.kind
@@ -248,10 +332,25 @@ class SlotHistory:
         elif kind in (KFREE, KMEM_CACHE_FREE) and ev.ptr > 16:
             self.uses.setdefault(ev.ptr, []).append(SlotUse(ev.lineno, False, ev.call_site, ev.name or ""))
 
-    def record_model(self, kptr: int, mptr: int) -> None:
-        uses = self.uses.get(kptr)
-        if uses and uses[-1].alloc:
-            uses[-1].model_ptr = mptr
+    def record_model(self, kptr: int, mptr: int, line: int | None = None) -> None:
+        """The model's object ``mptr`` for the trace's allocation of ``kptr`` at ``line`` (None: the last one
+        observed; the replay may have read events ahead of the one it is applying)."""
+        for u in reversed(self.uses.get(kptr, ())):
+            if u.alloc and (line is None or u.line == line):
+                u.model_ptr = mptr
+                return
+            if line is None or u.line < line:
+                return
+
+    def state_at(self, addr: int, line: int | None = None) -> SlotUse | None:
+        """The last allocation or free of ``addr`` at or before ``line`` (None: the end of what was seen):
+        whether the kernel holds it then (an allocation) or not (a free); None when the trace never showed it."""
+        last = None
+        for u in self.uses.get(addr, ()):
+            if line is not None and u.line > line:
+                break
+            last = u
+        return last
 
     def after_free(self, addr: int, from_line: int = 0) -> list[tuple[SlotUse, SlotUse | None]]:
         """Each free of ``addr`` at or after ``from_line``, with the allocation that next took the address."""

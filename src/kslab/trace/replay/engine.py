@@ -48,6 +48,10 @@ class Replayer:
         self.summary = summary = ReplaySummary()
         self.observers = Observers(self)
         self.on_progress: Callable[[int, int], None] | None = None
+        #: at the end of the input, run the boot steps the trace did not reach (the manifest's last
+        #: creations, the CPUs not up yet); False keeps the machine as the trace left it (kslab ask at a
+        #: line of the trace: the model's own boot allocations would take objects the kernel holds free)
+        self.complete_boot = True
         # called as on_sample(replayer, event) every sample_every events (reports build timelines)
         self.on_sample: Callable[[Replayer, TraceEvent], None] | None = None
         self.sample_every = 0
@@ -236,7 +240,7 @@ class Replayer:
         if not boot.booted:
             boot.start([])
         self.markers.finish()
-        if boot.directive_mode:
+        if boot.directive_mode and self.complete_boot:
             boot.mb.finish()
         self.internal.finish()
         self.ptrs.close()

@@ -18,7 +18,11 @@ What the model does with it (:meth:`ShuffleFollower.alloc`, before the allocatio
 * the first object of a new slab, once the cycle is known, gives the slab's start position: the
   rest of the slab's order is then predicted and written into the model's slab at once;
 * every later fresh object of such a slab is a prediction: counted right when the model's object is the
-  kernel's, wrong otherwise (and followed, so that the model keeps holding what the kernel holds).
+  kernel's, wrong otherwise (and followed, so that the model keeps holding what the kernel holds);
+* a model slab whose kernel objects come from a kernel slab that stands for another live slab of the
+  model (the model grew where the kernel went on with an older slab) is followed and never learnt from,
+  then or later: those objects are no fresh slab's order.  The learner takes a vote over the slabs
+  (trace.freelist_learn), so that a slab disturbed otherwise is outvoted too.
 
 The counts are per cache in ``ReplaySummary.freelist`` (keys of :class:`FreshAlloc`), with the objects
 each cache's cycle took to learn in ``ReplaySummary.freelist_learned``.
@@ -27,6 +31,7 @@ each cache's cycle took to learn in ``ReplaySummary.freelist_learned``.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -63,6 +68,7 @@ class SlabRec:
     precomputed: bool        # shuffled from the cache's random_seq (not a per-slab PRNG)
     kbase: int = -1          # the kernel's slab it stands for (its address), once seen
     pred: list[int] | None = None  # slot -> object index for every slot, once the start is known
+    shared: bool = False     # its kernel slab stood for another live slab of the model: never learnt from
 
 
 def _relabel(rec: SlabRec, desired: dict[int, int], free: set[int]) -> dict[int, int]:
@@ -100,6 +106,9 @@ class ShuffleFollower:
         self.kslabs: dict[int, SlabRec] = {}  # the kernel's slab (its address) -> the model's it stands for
         self.learners: dict[KmemCache, FreelistLearner] = {}
         self._lids = 0
+        #: called with what became of each fresh object (benchmarks/freelist_layout.py: the layout of the
+        #: predicted allocations apart from the followed ones)
+        self.observer: Callable[[FreshAlloc], None] | None = None
         k.replay_hooks.shuffled = self.shuffled
 
     def shuffled(self, cachep: KmemCache, page: Page, precomputed: bool) -> None:
@@ -143,13 +152,20 @@ class ShuffleFollower:
         if (kwithin != within or not 0 <= kidx < cachep.num or rec.kbase not in (-1, kbase)
                 or (kidx != midx and rec.out[kidx])):
             counts[FreshAlloc.UNMATCHED] += 1
+            if self.observer is not None:
+                self.observer(FreshAlloc.UNMATCHED)
             return mptr
-        if self._pair(rec, kbase):
+        if not rec.shared and self._pair(rec, kbase):
             kind = self._learn(rec, slot, kidx, midx, counts)
         else:
+            # the model grew this slab where the kernel went on with an older one (still the model's too):
+            # the kernel's objects here are not a fresh slab's order, now or later in this slab
             kind = FreshAlloc.SHARED
             rec.kbase = kbase
+            rec.shared = True
         counts[kind] += 1
+        if self.observer is not None:
+            self.observer(kind)
         if kind is FreshAlloc.PREDICTED:
             return mptr
         return self._follow(rec, page, slot, kidx, mptr)
