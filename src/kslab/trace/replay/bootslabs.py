@@ -86,7 +86,7 @@ class BootSlabs:
         k = self.k
         if not cachep.cpu_cache or cpu in k.replay_hooks.grow_outcomes:
             return
-        nid = k.cpu_to_node[cpu]
+        nid = k.topo.cpu_to_node[cpu]
         if k.numa_multi and self.boot.kernel_node(ev.ptr) != nid:
             return  # the refill is the CPU's own node's (an interleave policy went to its own node too)
         ac = cachep.cpu_cache[cpu]
