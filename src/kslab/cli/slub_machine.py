@@ -35,7 +35,7 @@ def refuse_slub(args: argparse.Namespace, command: str) -> None:
     """A command that models only SLAB says so for ``--allocator slub``."""
     if wants_slub(args):
         raise ConfigError(f"kslab {command}: --allocator slub is not supported by this command yet "
-                          "(it is by slabinfo, buddyinfo, sysfs, replay and stats)")
+                          "(it is by slabinfo, buddyinfo, sysfs, replay, stats and explain)")
 
 
 def build_slub_machine(args: argparse.Namespace) -> SlubKernel:

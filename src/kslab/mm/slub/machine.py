@@ -13,6 +13,7 @@ from typing import Any
 
 from ..config import MachineConfig
 from ..errors import ConfigError
+from ..explain import Explain
 from ..gfp import GFP_KERNEL
 from ..page import MemMap
 from ..page_alloc import PageAllocator
@@ -71,6 +72,15 @@ class SlubKernel:
             self.kmem_cache_create(c.name, c.size, c.align, c.flags, c.ctor, c.useroffset, c.usersize,
                                    c.freeptr_offset)
         slab_late_init(self.sl)
+
+    @property
+    def explain(self) -> Explain | None:
+        """The decision recorder of ``kslab explain`` (None: off), as ``Kernel.explain``."""
+        return self.a.mm.explain
+
+    @explain.setter
+    def explain(self, ex: Explain | None) -> None:
+        self.a.mm.explain = ex
 
     # ---- the caches -------------------------------------------------------------------------------
     @property
