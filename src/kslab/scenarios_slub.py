@@ -15,6 +15,7 @@ from typing import Any
 
 from .mm.gfp import GFP_KERNEL
 from .mm.slub.fastpath import get_freepointer
+from .mm.slub.flags import SLAB_RED_ZONE
 from .mm.slub.geometry import oo_objects, oo_order
 from .mm.slub.kmalloc import kmalloc_slab
 from .mm.slub.machine import SlubKernel
@@ -91,6 +92,7 @@ class Scenario:
     nodes: int = 1
     min_cpus: int = 1
     min_nodes: int = 1
+    slab_debug: str | None = None  # the slab_debug= the scenario boots with when --slab-debug is not given
 
 
 def _cache(k: SlubKernel, size: int) -> KmemCache:
@@ -386,6 +388,51 @@ def _bulk_alloc(k: SlubKernel, size: int) -> Explanation:
     return _done(ex, "bulk-alloc", [_km(size, per - 2, 0)])
 
 
+# ---- debug caches (slab_debug=) ----------------------------------------------------------------------
+
+def _debug_cache(k: SlubKernel, size: int, name: str) -> KmemCache:
+    from .mm.slub.geometry import kmem_cache_debug  # noqa: PLC0415
+    s = _cache(k, size)
+    if not kmem_cache_debug(s):
+        raise ScenarioError(f"{name} needs a debug cache: boot with --slab-debug (e.g. --slab-debug FZPU,{s.name})")
+    return s
+
+
+def _with_dmesg(k: SlubKernel, ex: Explanation, before: int) -> Explanation:
+    ex.state["dmesg"] = k.dmesg[before:]
+    return ex
+
+
+def _debug_free(k: SlubKernel, size: int) -> Explanation:
+    s = _debug_cache(k, size, "debug-free")
+    objs = _kmalloc(k, size, 2, 0)
+    n = len(k.dmesg)
+    _, ex = _first(k, s, 0, _frees(k, objs[:1], 0), _has(("free_to_partial_list", "freed")), "free_to_partial_list")
+    return _done(_with_dmesg(k, ex, n), "debug-free", [_km(size, 2, 0)])
+
+
+def _debug_double_free(k: SlubKernel, size: int) -> Explanation:
+    s = _debug_cache(k, size, "debug-double-free")
+    objs = _kmalloc(k, size, 2, 0)
+    k.kfree(objs[0], cpu=0)
+    n = len(k.dmesg)
+    _, ex = _first(k, s, 0, _frees(k, objs[:1], 0), _has(("free_to_partial_list", "refused")),
+                   "free_debug_processing failing")
+    return _done(_with_dmesg(k, ex, n), "debug-double-free", [_km(size, 2, 0), _kf(1, 0, "first", ptr=objs[0])])
+
+
+def _debug_redzone(k: SlubKernel, size: int) -> Explanation:
+    s = _debug_cache(k, size, "debug-redzone")
+    if not s.flags & SLAB_RED_ZONE:
+        raise ScenarioError("debug-redzone needs red zones: --slab-debug with Z")
+    objs = _kmalloc(k, size, 1, 0)
+    k.write(objs[0] + s.object_size, b"\x00")
+    n = len(k.dmesg)
+    _, ex = _first(k, s, 0, _frees(k, objs, 0), _has(("free_to_partial_list", "refused")), "redzone check")
+    return _done(_with_dmesg(k, ex, n), "debug-redzone", [_km(size, 1, 0), {"do": "write", "addr":
+                                                          objs[0] + s.object_size, "bytes": 1}])
+
+
 def _s(name: str, en: str, zh: str, build: Callable[[SlubKernel, int], Explanation], **kw: Any) -> Scenario:
     return Scenario(name, {"en": en, "zh": zh}, build, **kw)
 
@@ -445,6 +492,15 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
        "kmem_cache_alloc_bulk 跨过 cpu slab 的末尾 (tid 只更新一次，中途调用 ___slab_alloc)", _bulk_alloc),
     _s("bulk-free", "kmem_cache_free_bulk of objects of two slabs: one detached freelist per slab",
        "kmem_cache_free_bulk 释放两个 slab 的对象：每个 slab 一条分离的 freelist", _bulk_free),
+    _s("debug-free", "kfree into a debug cache (slab_debug=): free_to_partial_list under the node's lock, the "
+       "object checked and poisoned", "kfree 到调试缓存 (slab_debug=)：持有节点锁的 free_to_partial_list，对象经检查后"
+       "重新填充 poison", _debug_free, slab_debug="FZPU,kmalloc-64"),
+    _s("debug-double-free", "kfree of an object already free in a debug cache: \"Object already free\", not freed",
+       "在调试缓存中再次 kfree 已释放的对象：\"Object already free\"，不予释放", _debug_double_free,
+       slab_debug="FZPU,kmalloc-64"),
+    _s("debug-redzone", "kfree of an object whose right red zone was overwritten: \"Right Redzone overwritten\"",
+       "kfree 一个右侧红区被改写的对象：\"Right Redzone overwritten\"", _debug_redzone,
+       slab_debug="FZPU,kmalloc-64"),
 )}
 
 

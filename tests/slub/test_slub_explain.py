@@ -26,13 +26,14 @@ from kslab.scenarios import ScenarioError
 from kslab.scenarios_slub import SCENARIOS, run_scenario
 
 
-def machine(cpus: int = 1, nodes: int = 1, mem: str = "2G") -> SlubKernel:
-    return SlubKernel(MachineConfig.build(cpus=cpus, nodes=nodes, mem=mem))
+def machine(cpus: int = 1, nodes: int = 1, mem: str = "2G", debug: str | None = None) -> SlubKernel:
+    cmdline = "" if debug is None else f"slab_debug={debug}"
+    return SlubKernel(MachineConfig.build(cpus=cpus, nodes=nodes, mem=mem), cmdline=cmdline)
 
 
 def scenario(name: str, size: int | None = None) -> tuple[SlubKernel, object]:
     sc = SCENARIOS[name]
-    k = machine(max(sc.cpus, sc.nodes), sc.nodes)
+    k = machine(max(sc.cpus, sc.nodes), sc.nodes, debug=sc.slab_debug)
     return k, run_scenario(name, k, size)
 
 
@@ -167,8 +168,20 @@ def _empty_slabs(ex: Explain) -> None:
     k.check()
 
 
+def _debug_caches(ex: Explain) -> None:
+    """A debug cache (slab_debug=FZPU): allocations from new slabs and from the node's partial slabs, frees."""
+    k = machine(debug="FZPU,kmalloc-64")
+    k.explain = ex
+    objs = [k.kmalloc(64) for _ in range(40)]
+    for p in objs[::3]:
+        k.kfree(p)
+    objs = [k.kmalloc(48) for _ in range(10)]
+    k.check()
+
+
 def _recorded() -> list[Step]:
     ex = Explain(limit=10_000_000)
+    _debug_caches(ex)
     _workload(ex)
     _out_of_memory(ex)
     _no_cpu_partial(ex)
@@ -345,6 +358,19 @@ def test_scenarios_refuse_machines_without_their_branch():
         run_scenario("alloc-order-fallback", machine(), 64)
     with pytest.raises(ScenarioError, match="no kmalloc cache"):
         run_scenario("alloc-fastpath", machine(), 100000)
+    with pytest.raises(ScenarioError, match="--slab-debug"):
+        run_scenario("debug-free", machine())
+
+
+def test_debug_free_refuses_a_double_free_and_shows_the_report():
+    _, ex = scenario("debug-double-free")
+    assert _steps(ex, "free_to_partial_list", "refused")
+    log = ex.state["dmesg"]  # type: ignore[attr-defined]
+    assert "BUG kmalloc-64 (Not tainted): Object already free" in log and log[-1].endswith("not freed")
+    k, ex = scenario("debug-free")
+    (freed,) = _steps(ex, "free_to_partial_list", "freed")
+    assert freed.values["nr"] == 1 and freed.values["inuse"] == 1 and not freed.values["discard"]
+    assert stat(k, "kmalloc-64", StatItem.FREE_FASTPATH) == 0
 
 
 def test_narrate_indents_by_slubs_call_chain():

@@ -79,6 +79,8 @@ def explain_slub_scenario(args: argparse.Namespace) -> Explanation:
         margs.cpus = args.cpus if args.cpus is not None else max(sc.cpus, margs.nodes)
     if args.size is not None and args.size <= 0:
         raise ValueError(f"--size {args.size}: must be a positive number of bytes")
+    if getattr(args, "slab_debug", None) is None and sc.slab_debug is not None:
+        margs.slab_debug = sc.slab_debug
     return run_slub_scenario(sc.name, build_slub_machine(margs), args.size)
 
 

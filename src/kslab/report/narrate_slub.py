@@ -44,6 +44,8 @@ def _setup_en(s: dict[str, Any]) -> str:
         return f"kfree of {plural(s['count'], 'object')} on CPU {s['cpu']}: {what}{ptr}"
     if do == "flush_cpu_slab":
         return f"flush_cpu_slab on CPU {s['cpu']}"
+    if do == "write":
+        return f"a stray write of {plural(s['bytes'], 'byte')} at {s['addr']:#x} (just past the object)"
     if do == "fragment":
         return (f"every free page taken ({s['blocks']} blocks), one order-{s['order']} block given back, "
                 f"{s['small']} order-0 pages of it taken (the watermarks stop the rest) and every other one freed "
@@ -69,6 +71,8 @@ def _setup_zh(s: dict[str, Any]) -> str:
         return f"在 CPU {s['cpu']} 上 kfree {s['count']} 个对象：{what}{ptr}"
     if do == "flush_cpu_slab":
         return f"在 CPU {s['cpu']} 上 flush_cpu_slab"
+    if do == "write":
+        return f"在 {s['addr']:#x} (紧接对象之后) 越界写入 {s['bytes']} 个字节"
     if do == "fragment":
         return (f"取走所有空闲页 ({s['blocks']} 块)，还回一块 order {s['order']}，从中取 {s['small']} 个 order 0 页 "
                 f"(其余被水位线挡住)，再隔一个释放一个 ({s['freed']} 个)：空闲内存只剩单页")
@@ -162,5 +166,11 @@ def render_header(ex: Explanation, lang: str = "en", summary: str = "") -> str:
 
 
 def render_explanation(ex: Explanation, lang: str = "en", *, summary: str = "", full: bool = False) -> str:
-    """Header, a blank line, then the narration with SLUB's call graph and templates."""
-    return render_header(ex, lang, summary) + "\n" + narrate(ex.steps, lang, full=full, allocator=SLUB)
+    """Header, a blank line, then the narration with SLUB's call graph and templates, then what the operation
+    printed to the kernel log (a debug cache's reports)."""
+    text = render_header(ex, lang, summary) + "\n" + narrate(ex.steps, lang, full=full, allocator=SLUB)
+    log = ex.state.get("dmesg")
+    if log:
+        text += ("\n内核日志 (dmesg)：\n" if lang == "zh" else "\nkernel log (dmesg):\n") + "".join(
+            f"  {line}\n" for line in log)
+    return text

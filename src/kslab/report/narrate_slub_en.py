@@ -204,6 +204,18 @@ SLUB_EN: dict[tuple[str, str], Template] = {
     ("___slab_alloc", "oom"): "new_slab failed: slab_out_of_memory, returns NULL",
     ("___slab_alloc", "load_freelist"): "load_freelist: returns {obj:#x}; c->freelist = get_freepointer() = "
                                         "{next_ptr}, tid {tid}",
+    ("___slab_alloc", "debug_partial"): "a debug cache: get_partial_node took one object, {obj:#x}, off node partial "
+                                        "slab pfn {pfn:#x} (alloc_single_from_partial, alloc_debug_processing; inuse "
+                                        "{inuse} of {objects}); no cpu slab, set_track(TRACK_ALLOC), returns it",
+    ("___slab_alloc", "debug_new_slab"): "a debug cache: new_slab -> slab pfn {pfn:#x} on node {node}; "
+                                         "alloc_single_from_new_slab takes one object, {obj:#x}, and puts the slab on "
+                                         "the node's partial list; no cpu slab, set_track(TRACK_ALLOC), returns it",
+    ("free_to_partial_list", "freed"): lambda v: (
+        "a debug cache, n->list_lock held: free_debug_processing passed, {nr} freed to slab pfn {pfn:#x}, inuse {inuse}"
+        .format_map(v) + ("; empty with nr_partial {nr_partial} >= min_partial {min_partial}: freed (STATS free_slab)"
+                          .format_map(v) if v["discard"] else "")),
+    ("free_to_partial_list", "refused"): "a debug cache: free_debug_processing failed (see dmesg): the object is not "
+                                         "freed",
     ("get_partial", "thisnode"): "__GFP_THISNODE: no other node may serve node {node}'s request",
     ("get_partial_node", "empty"): "node {node}'s partial list is empty (nr_partial 0)",
     ("get_partial_node", "take"): "node {node}, n->list_lock: the first partial slab, pfn {pfn:#x} ({free} of "

@@ -176,6 +176,17 @@ SLUB_ZH: dict[tuple[str, str], Template] = {
     ("___slab_alloc", "oom"): "new_slab 失败：slab_out_of_memory，返回 NULL",
     ("___slab_alloc", "load_freelist"): "load_freelist：返回 {obj:#x}；c->freelist = get_freepointer() = {next_ptr}，"
                                         "tid {tid}",
+    ("___slab_alloc", "debug_partial"): "调试缓存：get_partial_node 从节点 partial slab pfn {pfn:#x} 取下一个对象 "
+                                        "{obj:#x} (alloc_single_from_partial，alloc_debug_processing；在用 {inuse}/"
+                                        "{objects})；没有 cpu slab，set_track(TRACK_ALLOC)，返回它",
+    ("___slab_alloc", "debug_new_slab"): "调试缓存：new_slab -> 节点 {node} 上的 slab pfn {pfn:#x}；"
+                                         "alloc_single_from_new_slab 只取一个对象 {obj:#x}，并把 slab 放到节点 partial "
+                                         "链表；没有 cpu slab，set_track(TRACK_ALLOC)，返回它",
+    ("free_to_partial_list", "freed"): lambda v: (
+        "调试缓存，持有 n->list_lock：free_debug_processing 通过，{nr} 个对象还给 slab pfn {pfn:#x}，inuse {inuse}"
+        .format_map(v) + ("；slab 已空且 nr_partial {nr_partial} >= min_partial {min_partial}：释放 (STATS free_slab)"
+                          .format_map(v) if v["discard"] else "")),
+    ("free_to_partial_list", "refused"): "调试缓存：free_debug_processing 失败 (见 dmesg)：对象没有被释放",
     ("get_partial", "thisnode"): "__GFP_THISNODE：其他节点不能满足节点 {node} 的请求",
     ("get_partial_node", "empty"): "节点 {node} 的 partial 链表为空 (nr_partial 0)",
     ("get_partial_node", "take"): "节点 {node}，持有 n->list_lock：第一个 partial slab pfn {pfn:#x} (空闲 {free}/"

@@ -14,7 +14,7 @@ from ..gfp import __GFP_COMP
 from ..page import PG_slab
 from ..page_alloc import PageAllocator
 from .fastpath import do_slab_free_fast, slab_alloc_node_fast
-from .geometry import get_order, kmem_cache_debug
+from .geometry import get_order
 from .kmalloc import kmalloc_slab
 from .node import cache_show, init_kmem_cache_cpus, init_kmem_cache_nodes, print_slabinfo_header
 from .partial import SlubMM, flush_all, flush_cpu_slab
@@ -39,6 +39,7 @@ class SlubAllocator:
         self.sl = sl
         self.mm = SlubMM(pa, mem if mem is not None else ObjectMemory(), sl.cfg.CONFIG_SLUB_CPU_PARTIAL)
         self.large: dict[int, int] = {}
+        self.mm.dbg.dmesg = sl.dmesg
         if pa.config.cpus != sl.cfg.nr_cpu_ids or pa.nr_nodes != sl.cfg.nr_node_ids:
             raise ConfigError(f"SLUB booted for {sl.cfg.nr_cpu_ids} CPUs and {sl.cfg.nr_node_ids} nodes, but the "
                               f"machine has {pa.config.cpus} CPUs and {pa.nr_nodes} nodes")
@@ -56,8 +57,6 @@ class SlubAllocator:
         """Raise ConfigError for a cache this allocator cannot serve, or a CPU or node the machine lacks."""
         if not s.node:
             raise ConfigError(f"cache {s.name} was not opened by this allocator")
-        if kmem_cache_debug(s):
-            raise ConfigError(f"cache {s.name} has debugging on, which the SLUB slow paths do not model yet")
         if not 0 <= cpu < len(s.cpu_slab):
             raise ConfigError(f"CPU {cpu} does not exist (the machine has CPUs 0..{len(s.cpu_slab) - 1})")
         if node != NUMA_NO_NODE and not 0 <= node < len(s.node):
@@ -66,6 +65,7 @@ class SlubAllocator:
     def kmem_cache_alloc(self, s: KmemCache, cpu: int, node: int = NUMA_NO_NODE, gfpflags: int = 0) -> int:
         """slab_alloc_node: the lockless fast path, else ___slab_alloc; 0 when out of memory."""
         self.check(s, cpu, node)
+        self.mm.dbg.cpu = cpu
         ex = self.mm.explain
         c = s.cpu_slab[cpu]
         if ex is not None:
@@ -104,6 +104,7 @@ class SlubAllocator:
         """do_slab_free: ``cnt`` objects chained from ``head`` to ``tail``, all of ``slab``, onto the CPU
         freelist when ``slab`` is the cpu slab, else __slab_free."""
         c = s.cpu_slab[cpu]
+        self.mm.dbg.cpu = cpu
         ex = self.mm.explain
         if ex is not None:
             ex.step("do_slab_free", "fastpath" if slab is c.slab else "slowpath", cache=s.name, pfn=slab.page.pfn,
@@ -131,7 +132,11 @@ class SlubAllocator:
         if ex is not None:
             ex.step("__do_kmalloc_node", "cache", size=size, cache=s.name, cpu=cpu, flags=gfpflags, stride=s.size,
                     node=node)
-        return self.kmem_cache_alloc(s, cpu, node, gfpflags)
+        self.mm.dbg.request = size
+        try:
+            return self.kmem_cache_alloc(s, cpu, node, gfpflags)
+        finally:
+            self.mm.dbg.request = 0
 
     def _kmalloc_large(self, size: int, gfpflags: int, node: int, cpu: int) -> int:
         order = get_order(size)

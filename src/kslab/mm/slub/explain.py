@@ -14,7 +14,8 @@ from typing import Final
 
 #: kernel function -> the branches it records
 SLUB_STEP_KEYS: Final[dict[str, tuple[str, ...]]] = {
-    "___slab_alloc": ("bypass", "cpu_freelist", "cpu_partial", "cpu_partial_other_node", "from_partial",
+    "___slab_alloc": ("bypass", "cpu_freelist", "cpu_partial", "cpu_partial_other_node", "debug_new_slab",
+                      "debug_partial", "from_partial",
                       "load_freelist", "new_objects", "new_slab", "no_cpu_slab", "node_mismatch", "oom", "refill",
                       "thisnode_failed"),
     "__do_kmalloc_node": ("cache", "large", "zero"),
@@ -31,6 +32,7 @@ SLUB_STEP_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "flush_cpu_slab": ("flush",),
     "free_slab": ("now", "rcu"),
     "get_any_partial": ("ratio", "skip", "try"),
+    "free_to_partial_list": ("freed", "refused"),
     "get_partial": ("thisnode",),
     "get_partial_node": ("empty", "take", "to_cpu_partial"),
     "kfree": ("large", "null", "slab"),

@@ -3,7 +3,8 @@
 
 Every function takes a :class:`SlubMM` (the page allocator, the object memory, the CPU partial switch and
 the model's record of live slabs by their first page frame) and the CPU it runs on, whose kmem_cache_cpu
-takes the SLUB_STATS counts.  The model leaves out the debug checks, pfmemalloc slabs, memcg and KASAN.
+takes the SLUB_STATS counts.  The debug caches' own paths are in ``debug_paths``; the model leaves out
+pfmemalloc slabs, memcg and KASAN.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from ..explain import Explain
 from ..gfp import GFP_CONSTRAINT_MASK, GFP_RECLAIM_MASK
 from ..page import PG_slab
 from ..page_alloc import PageAllocator
+from .debug_check import DebugMemory
+from .debug_paths import check_objects_of, setup_slab_debug
 from .fastpath import allocate_slab, get_freepointer, next_tid, set_freepointer, stat
-from .flags import SLAB_TYPESAFE_BY_RCU
-from .geometry import oo_objects, oo_order
+from .flags import SLAB_CONSISTENCY_CHECKS, SLAB_TYPESAFE_BY_RCU
+from .geometry import kmem_cache_debug, oo_objects, oo_order
 from .node import DEACTIVATE_TO_HEAD, DEACTIVATE_TO_TAIL, add_partial, dec_slabs_node, node_nr_slabs, remove_partial
 from .slab import KmemCacheCpu, ObjectMemory, Slab, StatItem
 from .slub_def import KmemCache
@@ -40,7 +43,8 @@ class SlubMM:
     """What the slow paths work on besides the cache: the buddy allocator, object memory, whether
     CONFIG_SLUB_CPU_PARTIAL is on, the live slabs by head pfn (virt_to_slab), the slabs of
     SLAB_TYPESAFE_BY_RCU caches waiting for their grace period, get_cycles() for get_any_partial, and the
-    decision recorder of ``kslab explain`` (None: off; the paths only append steps to it)."""
+    decision recorder of ``kslab explain`` (None: off; the paths only append steps to it), and the bytes and
+    records of the debug caches (``dbg``)."""
 
     pa: PageAllocator
     mem: ObjectMemory = field(default_factory=ObjectMemory)
@@ -49,6 +53,7 @@ class SlubMM:
     rcu_free: list[tuple[Slab, int]] = field(default_factory=list)
     get_cycles: Callable[[], int] = _no_cycles
     explain: Explain | None = None
+    dbg: DebugMemory = field(default_factory=DebugMemory)
 
 
 def slub_percpu_partial(c: KmemCacheCpu) -> Slab | None:
@@ -65,8 +70,8 @@ def slub_get_cpu_partial(s: KmemCache) -> int:
 
 
 def kmem_cache_has_cpu_partial(mm: SlubMM, s: KmemCache) -> bool:
-    """CONFIG_SLUB_CPU_PARTIAL and not a debug cache (the slow paths only take non-debug caches)."""
-    return mm.cpu_partial
+    """CONFIG_SLUB_CPU_PARTIAL and not a debug cache."""
+    return mm.cpu_partial and not kmem_cache_debug(s)
 
 
 def new_slab(mm: SlubMM, s: KmemCache, flags: int, node: int, cpu: int) -> Slab | None:
@@ -75,6 +80,8 @@ def new_slab(mm: SlubMM, s: KmemCache, flags: int, node: int, cpu: int) -> Slab 
                          node, cpu)
     if slab is not None:
         mm.slabs[slab.page.pfn] = slab
+        if kmem_cache_debug(s):
+            setup_slab_debug(mm.dbg, s, slab)
     ex = mm.explain
     if ex is not None:
         if slab is None:
@@ -92,6 +99,7 @@ def new_slab(mm: SlubMM, s: KmemCache, flags: int, node: int, cpu: int) -> Slab 
 def __free_slab(mm: SlubMM, slab: Slab, cpu: int) -> None:
     """Clear PG_slab and give the pages back to the buddy allocator."""
     del mm.slabs[slab.page.pfn]
+    mm.dbg.slabs.pop(slab.page.pfn, None)
     slab.page.flags &= ~(1 << PG_slab)
     mm.pa.free_pages(slab.page, slab.order, cpu)
 
@@ -102,6 +110,8 @@ def free_slab(mm: SlubMM, s: KmemCache, slab: Slab, cpu: int) -> None:
     if mm.explain is not None:
         mm.explain.step("free_slab", "rcu" if s.flags & SLAB_TYPESAFE_BY_RCU else "now", cache=s.name,
                         pfn=slab.page.pfn, order=slab.order)
+    if s.flags & SLAB_CONSISTENCY_CHECKS:
+        check_objects_of(mm, s, slab)
     if s.flags & SLAB_TYPESAFE_BY_RCU:
         mm.rcu_free.append((slab, cpu))
     else:

@@ -9,7 +9,9 @@ Every node has memory (slab_nodes is every node) and no slab is pfmemalloc.
 from __future__ import annotations
 
 from ..gfp import __GFP_THISNODE, GFP_NOWAIT
+from .debug_paths import alloc_single_from_new_slab, alloc_single_from_partial, free_to_partial_list, track_alloc
 from .fastpath import get_freepointer, next_tid, node_match, set_freepointer, stat
+from .geometry import kmem_cache_debug
 from .node import DEACTIVATE_TO_TAIL, KmemCacheNode, add_partial, inc_slabs_node, remove_partial
 from .partial import (
     SlubMM,
@@ -65,6 +67,13 @@ def get_partial_node(mm: SlubMM, s: KmemCache, n: KmemCacheNode, cpu: int) -> Sl
     c = s.cpu_slab[cpu]
     partial = None
     partial_slabs = 0
+    if kmem_cache_debug(s):
+        for slab in list(n.partial):
+            obj = alloc_single_from_partial(mm, s, n, slab, mm.dbg.request or s.object_size)
+            if obj:
+                mm.dbg.object = obj
+                return slab
+        return None
     for slab in list(n.partial):
         if ex is not None:
             ex.step("get_partial_node", "take" if partial is None else "to_cpu_partial", cache=s.name,
@@ -140,6 +149,13 @@ def _new_objects(mm: SlubMM, s: KmemCache, gfpflags: int, node: int, cpu: int) -
         if ex is not None:
             ex.step("___slab_alloc", "new_objects", cache=s.name, node=node, thisnode=pc_flags != gfpflags)
         slab = get_partial(mm, s, node, pc_flags, cpu)
+        if slab is not None and kmem_cache_debug(s):
+            obj = mm.dbg.object
+            if ex is not None:
+                ex.step("___slab_alloc", "debug_partial", cache=s.name, pfn=slab.page.pfn, obj=obj,
+                        inuse=slab.inuse, objects=slab.objects)
+            track_alloc(mm, s, obj)
+            return obj
         if slab is not None:
             freelist = freeze_slab(s, slab)
             if ex is not None:
@@ -157,6 +173,15 @@ def _new_objects(mm: SlubMM, s: KmemCache, gfpflags: int, node: int, cpu: int) -
                 ex.step("___slab_alloc", "oom", cache=s.name, node=node)
             return 0
         stat(c, StatItem.ALLOC_SLAB)
+        if kmem_cache_debug(s):
+            obj = alloc_single_from_new_slab(mm, s, slab, mm.dbg.request or s.object_size)
+            if not obj:
+                continue
+            if ex is not None:
+                ex.step("___slab_alloc", "debug_new_slab", cache=s.name, pfn=slab.page.pfn, obj=obj,
+                        objects=slab.objects, node=slab.nid)
+            track_alloc(mm, s, obj)
+            return obj
         if ex is not None:
             ex.step("___slab_alloc", "new_slab", cache=s.name, pfn=slab.page.pfn, objects=slab.objects,
                     obj=slab.freelist, node=slab.nid)
@@ -253,6 +278,9 @@ def __slab_free(mm: SlubMM, s: KmemCache, slab: Slab, head: int, tail: int, cnt:
     stays there."""
     c = s.cpu_slab[cpu]
     stat(c, StatItem.FREE_SLOWPATH)
+    if kmem_cache_debug(s):
+        free_to_partial_list(mm, s, slab, head, tail, cnt, cpu)
+        return
     cpu_partial = kmem_cache_has_cpu_partial(mm, s)
     prior = slab.freelist
     set_freepointer(mm.mem, s, tail, prior)
