@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..trace.replay.options import UnknownFree
 from ..trace.replay_slub.engine import SlubReplay, replay_slub_trace
+from ..trace.replay_slub.options import SlubReplayOptions
 
 #: replay options of the SLAB replay that the SLUB replay does not take (it replays from boot)
 SLAB_REPLAY_ONLY = (("start_slabinfo", "--start-slabinfo"), ("sync_on", "--sync-on"), ("action", "--action"),
@@ -26,8 +28,11 @@ def run_slub_replay(args: argparse.Namespace, trace: str) -> SlubReplay:
     if not getattr(args, "caches", None):
         raise ValueError("--allocator slub replay: give the trace's cache log with --caches caches.log")
     k = build_slub_machine(args)
-    rep = replay_slub_trace(k, trace, use_cache=bool(getattr(args, "cache_parsed", False)))
-    out = getattr(args, "out", None)
+    opts = SlubReplayOptions(out=getattr(args, "out", None),
+                             unknown_free=getattr(args, "unknown_free", None) or UnknownFree.PLACEHOLDER,
+                             use_cache=bool(getattr(args, "cache_parsed", False)))
+    rep = replay_slub_trace(k, trace, options=opts)
+    out = opts.out
     if out:
         where = Path(out)
         where.mkdir(parents=True, exist_ok=True)

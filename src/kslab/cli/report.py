@@ -9,6 +9,11 @@ and its arrays and lists at the end), per-CPU and shared array fill, the paths
 of mm/slab.c taken over time, slab occupancy at the end, the final /proc/slabinfo, per-cache path
 counts and the trace's call sites (sortable, filterable tables).
 
+With --allocator slub (and --caches, the trace's 6.12 cache log) the trace also goes through Linux 6.12's SLUB,
+and the page opens with the two allocators side by side (slabs, memory, active objects, fast-path share,
+frees on another CPU); the charts and tables are SLAB's replay, which infers its caches from the trace, as
+``kslab stats --allocator slub`` does.
+
 The file fetches nothing (inline CSS, JavaScript and SVG; a Content-Security-Policy forbids any
 fetch), opens from disk in any browser, and is deterministic: same input, same bytes.  Table
 state can be given in the URL: report.html#sort=-num_objs&filter=kmalloc (also psort/pfilter for
@@ -47,6 +52,8 @@ EXAMPLES = r"""examples:
   kslab report trace.txt.xz --cpus 4 --nodes 2 --caches caches.log -o what-if.html --top 15
   kslab report trace.txt --start-slabinfo slabinfo.start --sync-on 'snapshot start' -o r.html --samples 600
   kslab report -o bundled.html                       the bundled real 5.10 trace, against the kernel
+  kslab report S2/trace.txt.xz --cpus 2 --allocator slub --caches S2/caches.log -o whatif.html
+                                                     SLAB and SLUB side by side on a 6.12 trace
   kslab report R1/trace.txt.xz --caches R1/caches.log --start-slabinfo R1/slabinfo.0-start \
         --sync-on 'snapshot 0-start begin' --snapshot-on 'snapshot (\S+) begin' --out snaps/ -o r1.html
                                                      each snapshot against R1/slabinfo.<label>
@@ -91,6 +98,21 @@ def comparisons(rep: Any, texts: SnapshotTexts, args: argparse.Namespace, kernel
     return out
 
 
+def slub_side(args: argparse.Namespace) -> tuple[argparse.Namespace, Any]:
+    """``--allocator slub``: the trace through SLUB (booted from --caches, its 6.12 cache log); returns the
+    options of the SLAB replay (its caches inferred from the trace) and SLUB's figures."""
+    import copy  # noqa: PLC0415
+
+    from ..report.whatif import slub_figures  # noqa: PLC0415
+    from .replay_slub import run_slub_replay  # noqa: PLC0415
+    slub = run_slub_replay(args, args.trace)
+    if not slub.events:
+        raise ValueError(f"{args.trace}: no events")
+    sargs = copy.copy(args)
+    sargs.caches, sargs.allocator = None, "slab"
+    return sargs, slub_figures(slub)
+
+
 def run(args: argparse.Namespace) -> int:
     for opt, v, low in (("--top", args.top, 1), ("--samples", args.samples, 2), ("--max-callers", args.max_callers, 1)):
         if v < low:
@@ -98,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output != "-" and Path(args.output).exists() and not args.force:
         raise ValueError(f"{args.output} exists: use --force to overwrite it, or another -o")
     kernel = Path(args.kernel_slabinfo) if args.kernel_slabinfo else None
+    if getattr(args, "allocator", "slab") == "slub" and (not args.trace or wants_bundled(args.trace)):
+        raise ValueError("report --allocator slub: give a 6.12 trace and its cache log (--caches caches.log)")
     if wants_bundled(args.trace):
         use_bundled_trace(args)
         kernel = kernel or DATA / "oracle-R1-slabinfo.1-files"
@@ -108,8 +132,15 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.out).resolve() == folder.resolve():
             raise ValueError(f"--out {args.out} is where the kernel's slabinfo.LABEL files are read from: the "
                              "model's snapshots would overwrite them; give another --out")
+    whatif = None
+    if getattr(args, "allocator", "slab") == "slub":
+        args, whatif = slub_side(args)
     config = machine_config(args)
     rep = make_replayer(args)
+    before = None
+    if whatif is not None:
+        from ..report.whatif import slab_paths  # noqa: PLC0415
+        before = slab_paths(rep.k)
     timeline = Timeline.attach(rep)
     timeline.target = args.samples
     texts = SnapshotTexts()
@@ -126,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
     }
     data = build_data(timeline, replay, ts, args.trace, top=args.top, max_callers=args.max_callers,
                       kernel=comparisons(rep, texts, args, kernel))
+    if whatif is not None:
+        from ..report.whatif import slab_figures, whatif_table  # noqa: PLC0415
+        data["whatif"] = whatif_table(slab_figures(rep.k, whatif.cross_cpu_frees, before), whatif)
     page = render_html(data)
     if args.output == "-":
         sys.stdout.write(page)

@@ -25,6 +25,9 @@ def add_allocator_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -
     p.add_argument("--allocator", choices=ALLOCATOR_CHOICES, default=Allocator.SLAB.value,
                    help="slab: Linux 5.10's SLAB (default); slub: Linux 6.12's SLUB (--caches takes a 6.12 "
                         "caches.log or a SLUB manifest)")
+    p.add_argument("--slab-debug", nargs="?", const="", default=None, metavar="FLAGS[,CACHE...]",
+                   help="SLUB: boot with slab_debug=FLAGS (F sanity checks, Z red zones, P poison, U user tracking; "
+                        "bare: all of them; ',CACHE' limits it to those caches, e.g. FZPU,kmalloc-64)")
 
 
 def wants_slub(args: argparse.Namespace) -> bool:
@@ -33,9 +36,11 @@ def wants_slub(args: argparse.Namespace) -> bool:
 
 def refuse_slub(args: argparse.Namespace, command: str) -> None:
     """A command that models only SLAB says so for ``--allocator slub``."""
+    if not wants_slub(args) and getattr(args, "slab_debug", None) is not None:
+        raise ConfigError("--slab-debug: a SLUB boot option (use --allocator slub; SLAB's debugging is --debug-slab)")
     if wants_slub(args):
         raise ConfigError(f"kslab {command}: --allocator slub is not supported by this command yet "
-                          "(it is by slabinfo, buddyinfo, sysfs, replay and stats)")
+                          "(it is by slabinfo, buddyinfo, sysfs, replay, stats and explain)")
 
 
 def build_slub_machine(args: argparse.Namespace) -> SlubKernel:
@@ -46,7 +51,18 @@ def build_slub_machine(args: argparse.Namespace) -> SlubKernel:
     if args.caches:
         path = args.caches
         manifest = read_slub_manifest(Path(path).read_text(encoding="utf-8").splitlines(), path)
-    return SlubKernel(config, manifest, getattr(args, "slub_cmdline", "") or "")
+    return SlubKernel(config, manifest, slub_cmdline(args))
+
+
+def slub_cmdline(args: argparse.Namespace) -> str:
+    """The SLUB boot options of the command line: ``slab_debug=`` from --slab-debug."""
+    words = [getattr(args, "slub_cmdline", "") or ""]
+    debug = getattr(args, "slab_debug", None)
+    if debug is not None:
+        if any(c.isspace() for c in debug):
+            raise ValueError(f"--slab-debug {debug!r}: no spaces (blocks are separated by ';')")
+        words.append(f"slab_debug={debug}" if debug else "slab_debug")
+    return " ".join(w for w in words if w)
 
 
 def slub_machine_after(args: argparse.Namespace) -> SlubKernel:

@@ -6,6 +6,12 @@ machine, the whole trace) run in its own process.  The runs are spread over the 
 is installed (``--executor ray|dask``: a Ray cluster given by ``RAY_ADDRESS``, or a local one; Dask's
 process scheduler).  Each run is a plain function of plain data (:func:`run_setting`), so any
 executor that can call a function in another process can run it.
+
+``--vary allocator=slab,slub`` replays the trace through Linux 5.10's SLAB and Linux 6.12's SLUB: the SLUB runs
+boot from ``--caches`` (the trace's 6.12 cache log), the SLAB runs then infer their caches from the trace, as
+``kslab stats --allocator slub`` does.  Every row has the figures both allocators have (slabs, pages, objects,
+the fast-path share and the frees on another CPU than the allocation's); the SLAB path counters stay empty for
+SLUB rows (the JSON has SLUB's SLUB_STATS counters instead).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ EXAMPLES = r"""examples:
   kslab sweep trace.txt.xz --caches caches.log --vary cpus=1,2,4 --vary debug=0,1
   kslab sweep --vary slab-max-order=0,1,2 --json sweep.json           # the bundled real trace
   kslab sweep trace.txt --vary cpus=4 --vary nodes=1,2 --vary noaliencache=0,1 --executor dask
+  kslab sweep S2/trace.txt.xz --caches S2/caches.log --cpus 2 --vary allocator=slab,slub   what-if SLAB vs SLUB
 """
 
 # --vary names -> the option's dest (the names of the machine options, a few short aliases)
@@ -34,7 +41,7 @@ ALIASES = {"debug": "debug_slab", "hardened": "freelist_hardened", "numa": "no_n
 INT_KEYS = {"cpus", "nodes", "slab_max_order"}
 BOOL_KEYS = {"debug_slab", "init_on_alloc", "init_on_free", "freelist_hardened", "noaliencache", "slab_nomerge",
              "no_numa"}
-STR_KEYS = {"mem", "topology", "reap", "unknown_free", "caches"}
+STR_KEYS = {"mem", "topology", "reap", "unknown_free", "caches", "allocator"}
 #: the per-path counters shown in the table (the JSON has them all)
 TABLE_PATHS = ("alloc_hit", "alloc_miss", "refill_shared", "grow", "free_hit", "free_miss", "alien_free",
                "slabs_destroyed")
@@ -49,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--vary", action="append", default=[], metavar="NAME=V1,V2,...",
                    help="a machine or replay option and its values (cpus, nodes, mem, topology, debug, "
                         "init-on-alloc, init-on-free, hardened, slab-max-order, noaliencache, slab-nomerge, "
-                        "numa, reap, unknown-free, caches); repeat it: every combination is one setting")
+                        "numa, reap, unknown-free, caches, allocator); repeat it: every combination is one "
+                        "setting")
     g.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
                    help="runs at once (default: the number of local cores)")
     g.add_argument("--executor", choices=("process", "ray", "dask"), default="process",
@@ -66,6 +74,13 @@ def _bool(text: str) -> bool:
     if low in ("0", "false", "no", "off", "n"):
         return False
     raise ValueError(f"{text!r} is not a yes/no value (use 0 or 1)")
+
+
+def _allocator(text: str) -> str:
+    from .slub_machine import ALLOCATOR_CHOICES  # noqa: PLC0415
+    if text not in ALLOCATOR_CHOICES:
+        raise ValueError(f"{text!r} is not an allocator (choose from {', '.join(ALLOCATOR_CHOICES)})")
+    return text
 
 
 def parse_vary(specs: list[str]) -> list[tuple[str, list[Any]]]:
@@ -85,6 +100,8 @@ def parse_vary(specs: list[str]) -> list[tuple[str, list[Any]]]:
                 parsed = [int(v) for v in texts]
             elif key in BOOL_KEYS:
                 parsed = [_bool(v) for v in texts]
+            elif key == "allocator":
+                parsed = [_allocator(v) for v in texts]
             elif key in STR_KEYS:
                 parsed = texts
             else:
@@ -147,10 +164,18 @@ def run_setting(base: dict[str, Any], setting: dict[str, Any]) -> dict[str, Any]
     args.quiet = True
     t0 = time.perf_counter()
     out: dict[str, Any] = {"setting": setting, "label": label(setting)}
+    if getattr(args, "allocator", "slab") == "slub":
+        return run_slub_setting(args, out, t0)
+    if base.get("allocator_varied"):
+        args.caches = None  # --caches is the SLUB runs' 6.12 cache log: SLAB infers its caches from the trace
     try:
+        from ..report.stats import TraceStats  # noqa: PLC0415
+        from .common import machine_config  # noqa: PLC0415
+        config = machine_config(args)
+        ts = TraceStats(lambda cpu: config.cpu_to_node(cpu % config.cpus))
         rep = make_replayer(args)
         watch = SweepWatch.attach(rep)
-        summary, stats, _ = run_replay(rep, args, progress=False)
+        summary, stats, _ = run_replay(rep, args, progress=False, wrap=ts.wrap)
     except Exception as e:  # reported per setting, never raised
         out["error"] = f"{e.__class__.__name__}: {one_line(e)}"
         out["seconds"] = round(time.perf_counter() - t0, 3)
@@ -171,8 +196,41 @@ def run_setting(base: dict[str, Any], setting: dict[str, Any]) -> dict[str, Any]
         active_objs=sum(r.active_objs for _, r in rows),
         num_objs=sum(r.num_objs for _, r in rows),
         paths=paths, paths_from_line=watch.window.start_line if watch.window is not None else 0,
+        fast=paths.get("alloc_hit", 0) + paths.get("free_hit", 0),
+        allocs_and_frees=paths.get("alloc", 0) + paths.get("free", 0), cross_cpu_frees=ts.cross_cpu_frees,
         seconds=round(time.perf_counter() - t0, 3),
     )
+    out["memory_kib"] = out["pages"] * 4
+    out["fast_share"] = round(100.0 * out["fast"] / out["allocs_and_frees"], 3) if out["allocs_and_frees"] else 0.0
+    return out
+
+
+def run_slub_setting(args: argparse.Namespace, out: dict[str, Any], t0: float) -> dict[str, Any]:
+    """One SLUB run: the trace through the SLUB model booted from --caches; the figures both allocators have,
+    and the SLUB_STATS counters summed over CPUs and caches (as ``stats``)."""
+    from ..mm.slub.node import get_slabinfo  # noqa: PLC0415
+    from ..report.whatif import slub_figures  # noqa: PLC0415
+    from .common import one_line  # noqa: PLC0415
+    from .replay_slub import run_slub_replay  # noqa: PLC0415
+    try:
+        rep = run_slub_replay(args, args.trace)
+    except Exception as e:  # reported per setting, never raised
+        out["error"] = f"{e.__class__.__name__}: {one_line(e)}"
+        out["seconds"] = round(time.perf_counter() - t0, 3)
+        return out
+    fig = slub_figures(rep)
+    infos = [get_slabinfo(s) for s in rep.k.slab_caches]
+    snap = rep.k.snapshot()
+    stats: dict[str, int] = {}
+    for c in snap["caches"]:
+        for name, v in c["stats"].items():
+            stats[name] = stats.get(name, 0) + v
+    out.update(events=rep.events, lines=rep.events, caches=fig.caches, slabs=fig.slabs,
+               active_slabs=sum(i.active_slabs for i in infos), pages=fig.memory_kib // 4,
+               active_objs=sum(i.active_objs for i in infos), num_objs=sum(i.num_objs for i in infos),
+               paths={}, stats=stats, paths_from_line=0, fast=fig.fast, allocs_and_frees=fig.allocs_and_frees,
+               cross_cpu_frees=fig.cross_cpu_frees, memory_kib=fig.memory_kib, fast_share=round(fig.fast_share, 3),
+               seconds=round(time.perf_counter() - t0, 3))
     return out
 
 
@@ -230,7 +288,8 @@ def sweep(base: dict[str, Any], todo: list[dict[str, Any]], executor: str = "pro
 
 # ---- output -------------------------------------------------------------------------------------------
 def render_table(results: Iterable[dict[str, Any]]) -> str:
-    head = ["setting", "events", "slabs", "pages", "active_objs", "num_objs", *TABLE_PATHS, "seconds"]
+    head = ["setting", "events", "slabs", "pages", "active_objs", "num_objs", "fast%", "xcpu_frees", *TABLE_PATHS,
+            "seconds"]
     rows = [head]
     errors = []
     for r in results:
@@ -238,12 +297,17 @@ def render_table(results: Iterable[dict[str, Any]]) -> str:
             rows.append([r["label"], "error", *[""] * (len(head) - 2)])
             errors.append(f"  {r['label']}: {r['error']}")
             continue
+        slab_paths = [f"{r['paths'].get(p, 0):,}" if r["paths"] else "-" for p in TABLE_PATHS]
         rows.append([r["label"], f"{r['events']:,}", f"{r['slabs']:,}", f"{r['pages']:,}", f"{r['active_objs']:,}",
-                     f"{r['num_objs']:,}", *[f"{r['paths'].get(p, 0):,}" for p in TABLE_PATHS], f"{r['seconds']:.2f}"])
+                     f"{r['num_objs']:,}", f"{r['fast_share']:.1f}", f"{r['cross_cpu_frees']:,}", *slab_paths,
+                     f"{r['seconds']:.2f}"])
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
              .rstrip() for row in rows]
-    starts = sorted({r["paths_from_line"] for r in results if "error" not in r})
+    starts = sorted({r["paths_from_line"] for r in results if "error" not in r and r["paths"]})
+    if any("error" not in r and not r["paths"] for r in results):
+        lines.append("(SLUB rows: fast% is SLUB_STATS alloc_fastpath + free_fastpath out of all allocations and "
+                     "frees; SLAB rows: the per-CPU array hits; the SLAB path columns are SLAB's only)")
     if starts:
         lines.append(f"(the path counters from trace line {', '.join(map(str, starts))}: the sync with the kernel's "
                      "/proc/slabinfo, or the first event; as kslab stats's per-cache table counts them)")
@@ -267,6 +331,7 @@ def run(args: argparse.Namespace) -> int:
                          "use kslab replay for them")
     todo = settings(varied)
     base = {k: v for k, v in vars(args).items() if k not in ("func", "vary", "jobs", "executor", "json")}
+    base["allocator_varied"] = any(k == "allocator" for k, _ in varied)
     if args.cache_parsed:  # parse once here, so that every run reads the cache
         from ..trace.cache import cached_events  # noqa: PLC0415
         for _ in cached_events(args.trace, skip_bad=args.skip_bad):

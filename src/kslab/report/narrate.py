@@ -43,8 +43,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..mm.explain import Step
 from ..mm.gfp import show_gfp_flags
+from . import callgraph_slub
 from .callgraph import CALLS, MAX_HOPS, REENTRANT
 from .narrate_en import EN
+from .narrate_slub_en import SLUB_EN
+from .narrate_slub_zh import SLUB_ZH
 from .narrate_types import Template, Values
 from .narrate_types import plural as _n
 from .narrate_zh import ZH
@@ -53,28 +56,47 @@ if TYPE_CHECKING:
     from ..scenarios import Explanation
 
 LANGS = ("en", "zh")
+#: the allocators narration knows: each has its call graph and its templates (SLUB: mm/slub.c of 6.12,
+#: callgraph_slub and narrate_slub_en/_zh; the two share function names such as kfree)
+SLAB = "slab"
+SLUB = "slub"
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """An allocator's static call graph (caller -> callees), its re-entrant edges and the longest chain searched."""
+
+    calls: dict[str, tuple[str, ...]]
+    reentrant: frozenset[tuple[str, str]]
+    max_hops: int
+
+
+GRAPHS = {SLAB: Graph(CALLS, REENTRANT, MAX_HOPS),
+          SLUB: Graph(callgraph_slub.CALLS, callgraph_slub.REENTRANT, callgraph_slub.MAX_HOPS)}
 
 # ---- call paths --------------------------------------------------------------------------------
 
 
 @cache
-def call_path(caller: str, callee: str) -> tuple[str, ...] | None:
-    """The shortest call chain from ``caller`` to ``callee`` (excluding ``caller``), or None.
+def call_path(caller: str, callee: str, allocator: str = SLAB) -> tuple[str, ...] | None:
+    """The shortest call chain from ``caller`` to ``callee`` (excluding ``caller``) in ``allocator``'s call
+    graph, or None.
 
     ``call_path("slab_alloc", "____cache_alloc") == ("__do_cache_alloc", "____cache_alloc")``.
     """
+    graph = GRAPHS[allocator]
     if caller == callee:
         return ()
-    if (caller, callee) in REENTRANT:
+    if (caller, callee) in graph.reentrant:
         return (callee,)
     seen = {caller}
     queue: deque[tuple[str, tuple[str, ...]]] = deque([(caller, ())])
     while queue:
         f, path = queue.popleft()
-        if len(path) >= MAX_HOPS:
+        if len(path) >= graph.max_hops:
             continue
-        for g in CALLS.get(f, ()):
-            if (f, g) in REENTRANT or g in seen:
+        for g in graph.calls.get(f, ()):
+            if (f, g) in graph.reentrant or g in seen:
                 continue
             p = (*path, g)
             if g == callee:
@@ -95,7 +117,7 @@ class Line:
     synthetic: bool = False
 
 
-def layout(steps: Iterable[Step]) -> list[Line]:
+def layout(steps: Iterable[Step], allocator: str = SLAB) -> list[Line]:
     """Give each step its call depth, inserting ``calls`` lines for silent intermediate functions.
 
     A step attaches to the topmost function on the stack that is the same function or calls it
@@ -108,7 +130,7 @@ def layout(steps: Iterable[Step]) -> list[Line]:
     for s in steps:
         best: tuple[int, int, tuple[str, ...]] | None = None  # (stack index, hops, path)
         for i in range(len(stack) - 1, -1, -1):
-            p = call_path(stack[i][0], s.func)
+            p = call_path(stack[i][0], s.func, allocator)
             if p is None:
                 continue
             if len(p) <= 1:
@@ -137,9 +159,9 @@ def layout(steps: Iterable[Step]) -> list[Line]:
     return out
 
 
-def step_depths(steps: Sequence[Step]) -> list[int]:
+def step_depths(steps: Sequence[Step], allocator: str = SLAB) -> list[int]:
     """The depth of each step (the ``calls`` lines left out)."""
-    return [ln.depth for ln in layout(steps) if not ln.synthetic]
+    return [ln.depth for ln in layout(steps, allocator) if not ln.synthetic]
 
 
 # ---- value formatting --------------------------------------------------------------------------
@@ -184,11 +206,16 @@ def _derive(v: dict[str, Any]) -> Values:
         d["pfn_list"] = ", ".join(_hex(p) for p in v["pfns"])
     if "num" in v and "active" in v:
         d["free"] = v["num"] - v["active"]
+    for ptr in ("next", "freelist"):
+        if ptr in v and isinstance(v[ptr], int):
+            d[ptr + "_ptr"] = f"{v[ptr]:#x}" if v[ptr] else "NULL"
     if "was" in v:
         d["was_list"] = f"slabs_{v['was']}" if v["was"] != "none" else "-"
     return d
 
 TEMPLATES: dict[str, dict[tuple[str, str], Template]] = {"en": EN, "zh": ZH}
+SLUB_TEMPLATES: dict[str, dict[tuple[str, str], Template]] = {"en": SLUB_EN, "zh": SLUB_ZH}
+ALLOCATOR_TEMPLATES = {SLAB: TEMPLATES, SLUB: SLUB_TEMPLATES}
 
 CALLS_TEXT = {"en": "{func}: calls {callee}", "zh": "{func}: 调用 {callee}"}
 # what a silent function does on the way to its callee, where that is always the same
@@ -210,6 +237,20 @@ CALLS_SPECIAL: dict[tuple[str, str], dict[str, str]] = {
                                               "zh": "CONFIG_SLAB_FREELIST_RANDOM：先由 shuffle_freelist 排好 freelist，"
                                                     "再运行构造函数"},
 }
+# SLUB's silent functions on the way to a recorded one
+SLUB_CALLS_SPECIAL: dict[tuple[str, str], dict[str, str]] = {
+    ("slab_alloc_node", "__slab_alloc_node"): {"en": "slab_pre_alloc_hook (no memcg, no failslab) -> "
+                                                     "__slab_alloc_node, tid = c->tid read before c->freelist",
+                                               "zh": "slab_pre_alloc_hook (无 memcg，无 failslab) -> "
+                                                     "__slab_alloc_node，"
+                                                     "先读 c->tid 再读 c->freelist"},
+    ("slab_free", "do_slab_free"): {"en": "slab_free_hook (no KASAN, no init_on_free) -> do_slab_free",
+                                    "zh": "slab_free_hook (无 KASAN，无 init_on_free) -> do_slab_free"},
+    ("discard_slab", "free_slab"): {"en": "dec_slabs_node (nr_slabs--, total_objects -= objects) -> free_slab",
+                                    "zh": "dec_slabs_node (nr_slabs--，total_objects -= objects) -> free_slab"},
+    ("flush_slab", "deactivate_slab"): {"en": "c->slab = NULL, c->freelist = NULL, tid stepped -> deactivate_slab",
+                                        "zh": "c->slab = NULL，c->freelist = NULL，tid 递增 -> deactivate_slab"},
+}
 ELIDED_TEXT = {
     "en": "free_block: ... {n} more objects returned the same way: {partial} to the tail of slabs_partial, {free} to "
           "the head of slabs_free ({slabs_text}; --full shows every object) ...",
@@ -218,11 +259,11 @@ ELIDED_TEXT = {
 }
 
 
-def render_step(func: str, key: str, values: dict[str, Any], lang: str = "en") -> str:
-    """One step as ``function: decision`` (without indentation)."""
+def render_step(func: str, key: str, values: dict[str, Any], lang: str = "en", allocator: str = SLAB) -> str:
+    """One step as ``function: decision`` (without indentation), with ``allocator``'s templates."""
     if lang not in TEMPLATES:
         raise ValueError(f"unknown language {lang!r}: use one of {', '.join(LANGS)}")
-    t = TEMPLATES[lang].get((func, key))
+    t = ALLOCATOR_TEMPLATES[allocator][lang].get((func, key))
     if t is None:
         return generic(func, key, values)
     v = _derive(values)
@@ -279,12 +320,13 @@ def _elide(lines: list[Line], keep_head: int = 3, keep_tail: int = 1) -> list[Li
     return out
 
 
-def narrate(steps: Iterable[Step], lang: str = "en", *, full: bool = False, indent: str = "  ") -> str:
+def narrate(steps: Iterable[Step], lang: str = "en", *, full: bool = False, indent: str = "  ",
+            allocator: str = SLAB) -> str:
     """Render steps as text: one line per step, ``function: decision with the values``, indented by
-    call depth.  Long free_block loops are shortened unless ``full``."""
+    call depth in ``allocator``'s call graph.  Long free_block loops are shortened unless ``full``."""
     if lang not in TEMPLATES:
         raise ValueError(f"unknown language {lang!r}: use one of {', '.join(LANGS)}")
-    lines = layout(steps)
+    lines = layout(steps, allocator)
     items: list[Line | tuple[int, dict[str, int]]] = list(lines) if full else _elide(lines)
     out = []
     for it in items:
@@ -293,12 +335,12 @@ def narrate(steps: Iterable[Step], lang: str = "en", *, full: bool = False, inde
             out.append(indent * depth + ELIDED_TEXT[lang].format_map({**summary,
                                                                       "slabs_text": _n(summary["slabs"], "slab")}))
         elif it.synthetic:
-            special = CALLS_SPECIAL.get((it.func, it.values["callee"]))
+            special = (SLUB_CALLS_SPECIAL if allocator == SLUB else CALLS_SPECIAL).get((it.func, it.values["callee"]))
             text = (f"{it.func}: {special[lang]}" if special is not None
                     else CALLS_TEXT[lang].format(func=it.func, callee=it.values["callee"]))
             out.append(indent * it.depth + text)
         else:
-            out.append(indent * it.depth + render_step(it.func, it.key, it.values, lang))
+            out.append(indent * it.depth + render_step(it.func, it.key, it.values, lang, allocator))
     return "\n".join(out) + ("\n" if out else "")
 
 

@@ -30,6 +30,12 @@ window.addEventListener("error", function (e) {
 <p class="note">The model's /proc/slabinfo against the kernel's at the same point of the trace: the cells
 active_objs, num_objs, active_slabs and num_slabs of every cache the kernel lists.</p>
 <div id="kernel-result"></div></section>
+<section id="sec-whatif" hidden><h2>SLAB and SLUB side by side</h2>
+<p class="note">The same trace through Linux 5.10's SLAB and Linux 6.12's SLUB, at its end: slabs and the memory
+in them, active objects (/proc/slabinfo), the allocations and frees served without a slab list (SLAB's per-CPU
+array hits, SLUB's lockless fast paths) and the frees on another CPU than the allocation's. The charts below
+are SLAB's replay.</p>
+<div id="whatif-result"></div></section>
 <section id="summary"><h2>Summary</h2><dl id="summary-list"></dl></section>
 <section id="sec-mem"><h2>Memory per cache</h2>
 <p class="note">Top caches by peak memory, the rest as &ldquo;other&rdquo;; x axis: events replayed.

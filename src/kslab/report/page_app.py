@@ -314,6 +314,15 @@ function kernelResult() {
     }
   });
 }
+/* SLAB against SLUB on the same trace (kslab report --allocator slub) */
+function whatifResult() {
+  var W = D.whatif;
+  if (!W) return;
+  document.getElementById("sec-whatif").hidden = false;
+  var t = table(document.getElementById("whatif-result"), {columns: W.columns, rows: W.rows, text: {figure: true},
+    sortParam: "wsort", filterParam: "wfilter", defaultSort: ""});
+  t.id = "whatif";
+}
 function pickCache(name) {
   var sel = document.getElementById("lists-cache");
   sel.value = name;
@@ -322,6 +331,7 @@ function pickCache(name) {
 }
 
 guard("kernel", kernelResult);
+guard("whatif", whatifResult);
 guard("summary", summary);
 guard("memory", function () {
   document.getElementById("mem-mode").addEventListener("change", drawMem);

@@ -99,3 +99,12 @@ def render_whatif(a: AllocatorFigures, b: AllocatorFigures) -> str:
 
 def whatif_dict(a: AllocatorFigures, b: AllocatorFigures) -> dict[str, Any]:
     return {f.allocator: {**asdict(f), "fast_share": round(f.fast_share, 3)} for f in (a, b)}
+
+
+def whatif_table(a: AllocatorFigures, b: AllocatorFigures) -> dict[str, Any]:
+    """The side-by-side table as the report page's data: columns, and one row per figure (label, a, b, b - a)."""
+    rows: list[list[Any]] = [[label, getattr(a, key), getattr(b, key), getattr(b, key) - getattr(a, key)]
+                             for key, label in ROWS]
+    rows.append(["fast-path share (%)", round(a.fast_share, 2), round(b.fast_share, 2),
+                 round(b.fast_share - a.fast_share, 2)])
+    return {"columns": ["figure", a.allocator, b.allocator, "difference"], "rows": rows}

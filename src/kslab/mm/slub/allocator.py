@@ -14,7 +14,7 @@ from ..gfp import __GFP_COMP
 from ..page import PG_slab
 from ..page_alloc import PageAllocator
 from .fastpath import do_slab_free_fast, slab_alloc_node_fast
-from .geometry import get_order, kmem_cache_debug
+from .geometry import get_order
 from .kmalloc import kmalloc_slab
 from .node import cache_show, init_kmem_cache_cpus, init_kmem_cache_nodes, print_slabinfo_header
 from .partial import SlubMM, flush_all, flush_cpu_slab
@@ -39,6 +39,7 @@ class SlubAllocator:
         self.sl = sl
         self.mm = SlubMM(pa, mem if mem is not None else ObjectMemory(), sl.cfg.CONFIG_SLUB_CPU_PARTIAL)
         self.large: dict[int, int] = {}
+        self.mm.dbg.dmesg = sl.dmesg
         if pa.config.cpus != sl.cfg.nr_cpu_ids or pa.nr_nodes != sl.cfg.nr_node_ids:
             raise ConfigError(f"SLUB booted for {sl.cfg.nr_cpu_ids} CPUs and {sl.cfg.nr_node_ids} nodes, but the "
                               f"machine has {pa.config.cpus} CPUs and {pa.nr_nodes} nodes")
@@ -56,8 +57,6 @@ class SlubAllocator:
         """Raise ConfigError for a cache this allocator cannot serve, or a CPU or node the machine lacks."""
         if not s.node:
             raise ConfigError(f"cache {s.name} was not opened by this allocator")
-        if kmem_cache_debug(s):
-            raise ConfigError(f"cache {s.name} has debugging on, which the SLUB slow paths do not model yet")
         if not 0 <= cpu < len(s.cpu_slab):
             raise ConfigError(f"CPU {cpu} does not exist (the machine has CPUs 0..{len(s.cpu_slab) - 1})")
         if node != NUMA_NO_NODE and not 0 <= node < len(s.node):
@@ -66,9 +65,23 @@ class SlubAllocator:
     def kmem_cache_alloc(self, s: KmemCache, cpu: int, node: int = NUMA_NO_NODE, gfpflags: int = 0) -> int:
         """slab_alloc_node: the lockless fast path, else ___slab_alloc; 0 when out of memory."""
         self.check(s, cpu, node)
-        obj = slab_alloc_node_fast(self.mm.mem, s, s.cpu_slab[cpu], node)
+        self.mm.dbg.cpu = cpu
+        ex = self.mm.explain
+        c = s.cpu_slab[cpu]
+        if ex is not None:
+            ex.step("slab_alloc_node", "entry", cache=s.name, cpu=cpu, node=node, flags=gfpflags, freelist=c.freelist,
+                    tid=c.tid, pfn=c.slab.page.pfn if c.slab is not None else 0)
+        obj = slab_alloc_node_fast(self.mm.mem, s, c, node)
         if obj is None:
-            return slab_alloc_slowpath(self.mm, s, gfpflags, node, cpu)
+            if ex is not None:
+                why = "no_cpu_slab" if c.slab is None else "node_mismatch" if c.freelist else "no_freelist"
+                ex.step("__slab_alloc_node", why, cache=s.name, node=node,
+                        slab_node=c.slab.nid if c.slab is not None else -1)
+            obj = slab_alloc_slowpath(self.mm, s, gfpflags, node, cpu)
+        elif ex is not None:
+            ex.step("__slab_alloc_node", "fastpath", cache=s.name, obj=obj, next=c.freelist, tid=c.tid)
+        if ex is not None:
+            ex.step("slab_alloc_node", "done" if obj else "failed", cache=s.name, obj=obj)
         return obj
 
     def virt_to_slab(self, x: int) -> Slab | None:
@@ -90,20 +103,40 @@ class SlubAllocator:
     def do_slab_free(self, s: KmemCache, slab: Slab, head: int, tail: int, cnt: int, cpu: int) -> None:
         """do_slab_free: ``cnt`` objects chained from ``head`` to ``tail``, all of ``slab``, onto the CPU
         freelist when ``slab`` is the cpu slab, else __slab_free."""
-        if not do_slab_free_fast(self.mm.mem, s, s.cpu_slab[cpu], slab, head, tail, cnt):
+        c = s.cpu_slab[cpu]
+        self.mm.dbg.cpu = cpu
+        ex = self.mm.explain
+        if ex is not None:
+            ex.step("do_slab_free", "fastpath" if slab is c.slab else "slowpath", cache=s.name, pfn=slab.page.pfn,
+                    cpu_pfn=c.slab.page.pfn if c.slab is not None else 0, nr=cnt, obj=head, freelist=c.freelist,
+                    tid=c.tid, cpu=cpu)
+        if not do_slab_free_fast(self.mm.mem, s, c, slab, head, tail, cnt):
             slab_free_slowpath(self.mm, s, slab, head, tail, cnt, cpu)
 
     def kmalloc(self, size: int, cpu: int, gfpflags: int = 0, node: int = NUMA_NO_NODE) -> int:
         """__kmalloc_node: ZERO_SIZE_PTR for 0 bytes, the kmalloc cache's object up to KMALLOC_MAX_CACHE_SIZE,
         pages from the buddy allocator above it (___kmalloc_large_node); 0 when out of memory."""
+        ex = self.mm.explain
         if size > KMALLOC_MAX_CACHE_SIZE:
+            if ex is not None:
+                ex.step("__do_kmalloc_node", "large", size=size, order=get_order(size), cpu=cpu, flags=gfpflags,
+                        limit=KMALLOC_MAX_CACHE_SIZE)
             return self._kmalloc_large(size, gfpflags, node, cpu)
         if size == 0:
+            if ex is not None:
+                ex.step("__do_kmalloc_node", "zero", cpu=cpu)
             return ZERO_SIZE_PTR
         s = kmalloc_slab(self.sl, size, gfpflags)
         if s is None:
             raise ConfigError(f"no kmalloc cache for {size} bytes")
-        return self.kmem_cache_alloc(s, cpu, node, gfpflags)
+        if ex is not None:
+            ex.step("__do_kmalloc_node", "cache", size=size, cache=s.name, cpu=cpu, flags=gfpflags, stride=s.size,
+                    node=node)
+        self.mm.dbg.request = size
+        try:
+            return self.kmem_cache_alloc(s, cpu, node, gfpflags)
+        finally:
+            self.mm.dbg.request = 0
 
     def _kmalloc_large(self, size: int, gfpflags: int, node: int, cpu: int) -> int:
         order = get_order(size)
@@ -119,12 +152,20 @@ class SlubAllocator:
     def kfree(self, x: int, cpu: int) -> None:
         """kfree: nothing for NULL and ZERO_SIZE_PTR, free_large_kmalloc for non-slab pages, else the object's
         cache's do_slab_free."""
+        ex = self.mm.explain
         if x <= ZERO_SIZE_PTR:
+            if ex is not None:
+                ex.step("kfree", "null", obj=x, cpu=cpu)
             return
         slab = self.virt_to_slab(x)
         if slab is not None:
+            if ex is not None:
+                ex.step("kfree", "slab", obj=x, cpu=cpu, cache=slab.slab_cache.name, pfn=slab.page.pfn,
+                        node=slab.nid)
             self.kmem_cache_free(slab.slab_cache, x, cpu)
             return
+        if ex is not None:
+            ex.step("kfree", "large", obj=x, cpu=cpu, order=self.large.get(x, -1))
         self.free_large_kmalloc(x, cpu)
 
     def free_large_kmalloc(self, x: int, cpu: int) -> None:

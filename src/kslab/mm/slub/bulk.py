@@ -64,6 +64,9 @@ def build_detached_freelist(a: SlubAllocator, s: KmemCache | None, size: int, p:
         lookahead -= 1
         if not lookahead:
             break
+    if a.mm.explain is not None:
+        a.mm.explain.step("build_detached_freelist", "chain", cache=ds.name, pfn=slab.page.pfn, cnt=df.cnt,
+                          obj=df.freelist, left=same, lookahead=lookahead)
     return same, df
 
 
@@ -72,6 +75,8 @@ def kmem_cache_free_bulk(a: SlubAllocator, s: KmemCache | None, objects: list[in
     one do_slab_free per detached freelist."""
     p = list(objects)
     size = len(p)
+    if a.mm.explain is not None:
+        a.mm.explain.step("kmem_cache_free_bulk", "entry", cache=s.name if s is not None else "", size=size, cpu=cpu)
     while size:
         size, df = build_detached_freelist(a, s, size, p, cpu)
         if df is not None:
@@ -88,6 +93,10 @@ def kmem_cache_alloc_bulk(a: SlubAllocator, s: KmemCache, flags: int, size: int,
     if not size:
         return []
     a.check(s, cpu, NUMA_NO_NODE)
+    if a.mm.explain is not None:
+        c = s.cpu_slab[cpu]
+        a.mm.explain.step("kmem_cache_alloc_bulk_noprof", "entry", cache=s.name, size=size, cpu=cpu, flags=flags,
+                          freelist=c.freelist, pfn=c.slab.page.pfn if c.slab is not None else 0)
     return __kmem_cache_alloc_bulk(a, s, flags, size, cpu)
 
 
@@ -95,19 +104,28 @@ def __kmem_cache_alloc_bulk(a: SlubAllocator, s: KmemCache, flags: int, size: in
     """The loop under the CPU's lock: the tid steps only around each ___slab_alloc and once at the end."""
     c = s.cpu_slab[cpu]
     mem = a.mm.mem
+    ex = a.mm.explain
     p: list[int] = []
-    for _ in range(size):
+    fast = 0
+    for i in range(size):
         obj = c.freelist
         if not obj:
+            if ex is not None:
+                ex.step("__kmem_cache_alloc_bulk", "slowpath", cache=s.name, i=i, size=size, fast=fast)
             c.tid = next_tid(c.tid)
             obj = ___slab_alloc(a.mm, s, flags, NUMA_NO_NODE, cpu)
             if not obj:
+                if ex is not None:
+                    ex.step("__kmem_cache_alloc_bulk", "failed", cache=s.name, i=i, size=size)
                 kmem_cache_free_bulk(a, s, p, cpu)
                 return []
             p.append(obj)
             continue
         c.freelist = get_freepointer(mem, s, obj)
         p.append(obj)
+        fast += 1
         stat(c, StatItem.ALLOC_FASTPATH)
     c.tid = next_tid(c.tid)
+    if ex is not None:
+        ex.step("__kmem_cache_alloc_bulk", "done", cache=s.name, size=size, fast=fast, tid=c.tid)
     return p

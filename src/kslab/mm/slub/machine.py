@@ -13,6 +13,7 @@ from typing import Any
 
 from ..config import MachineConfig
 from ..errors import ConfigError
+from ..explain import Explain
 from ..gfp import GFP_KERNEL
 from ..page import MemMap
 from ..page_alloc import PageAllocator
@@ -72,6 +73,15 @@ class SlubKernel:
                                    c.freeptr_offset)
         slab_late_init(self.sl)
 
+    @property
+    def explain(self) -> Explain | None:
+        """The decision recorder of ``kslab explain`` (None: off), as ``Kernel.explain``."""
+        return self.a.mm.explain
+
+    @explain.setter
+    def explain(self, ex: Explain | None) -> None:
+        self.a.mm.explain = ex
+
     # ---- the caches -------------------------------------------------------------------------------
     @property
     def slab_caches(self) -> list[KmemCache]:
@@ -104,14 +114,17 @@ class SlubKernel:
     # ---- allocation and free -------------------------------------------------------------------------
     def kmem_cache_alloc(self, cachep: KmemCache, flags: int = GFP_KERNEL, cpu: int = 0, caller: int = 0) -> int:
         """kmem_cache_alloc_noprof(): slab_alloc_node on the CPU's node (0: out of memory)."""
+        self.a.mm.dbg.caller = caller
         return self.a.kmem_cache_alloc(cachep, cpu, NUMA_NO_NODE, flags)
 
     def kmem_cache_alloc_node(self, cachep: KmemCache, flags: int = GFP_KERNEL, node: int = -1, cpu: int = 0,
                               caller: int = 0) -> int:
         """kmem_cache_alloc_node_noprof()."""
+        self.a.mm.dbg.caller = caller
         return self.a.kmem_cache_alloc(cachep, cpu, node, flags)
 
     def kmem_cache_free(self, cachep: KmemCache, objp: int, cpu: int = 0, caller: int = 0) -> None:
+        self.a.mm.dbg.caller = caller
         self.a.kmem_cache_free(cachep, objp, cpu)
 
     def kmem_cache_alloc_bulk(self, cachep: KmemCache, nr: int, flags: int = GFP_KERNEL, cpu: int = 0,
@@ -126,13 +139,37 @@ class SlubKernel:
 
     def kmalloc(self, size: int, flags: int = GFP_KERNEL, cpu: int = 0, caller: int = 0) -> int:
         """__kmalloc_noprof(): the kmalloc cache's object, or pages above KMALLOC_MAX_CACHE_SIZE."""
+        self.a.mm.dbg.caller = caller
         return self.a.kmalloc(size, cpu, flags)
 
     def kmalloc_node(self, size: int, flags: int = GFP_KERNEL, node: int = -1, cpu: int = 0, caller: int = 0) -> int:
+        self.a.mm.dbg.caller = caller
         return self.a.kmalloc(size, cpu, flags, node)
 
     def kfree(self, objp: int, cpu: int = 0, caller: int = 0) -> None:
+        self.a.mm.dbg.caller = caller
         self.a.kfree(objp, cpu)
+
+    # ---- the bytes of debug caches ---------------------------------------------------------------------
+    def write(self, addr: int, data: bytes) -> None:
+        """Another part of the kernel stores ``data`` at ``addr`` (a buggy driver writing past its object, or
+        into a freed one): the bytes SLUB_DEBUG's red zone, poison and padding checks read.  Only the slabs of
+        caches with debugging keep their bytes; elsewhere this is a ConfigError."""
+        from .debug_check import write_bytes  # noqa: PLC0415
+        slab, end = self.a.virt_to_slab(addr), addr + len(data)
+        if slab is None or slab.page.pfn not in self.a.mm.dbg.slabs:
+            raise ConfigError(f"write at {addr:#x}: not in a slab of a cache with debugging (slab_debug=)")
+        if end > slab.address + (4096 << slab.order):
+            raise ConfigError(f"write at {addr:#x}: {len(data)} bytes run past the slab's end")
+        write_bytes(self.a.mm.dbg, slab, addr, data)
+
+    def read(self, addr: int, n: int) -> bytes:
+        """``n`` bytes at ``addr`` of a debug cache's slab (see :meth:`write`)."""
+        from .debug_check import read_bytes  # noqa: PLC0415
+        slab = self.a.virt_to_slab(addr)
+        if slab is None or slab.page.pfn not in self.a.mm.dbg.slabs:
+            raise ConfigError(f"read at {addr:#x}: not in a slab of a cache with debugging (slab_debug=)")
+        return read_bytes(self.a.mm.dbg, slab, addr, n)
 
     def virt_to_cache(self, objp: int) -> KmemCache | None:
         slab = self.a.virt_to_slab(objp)

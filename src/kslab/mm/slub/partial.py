@@ -3,7 +3,8 @@
 
 Every function takes a :class:`SlubMM` (the page allocator, the object memory, the CPU partial switch and
 the model's record of live slabs by their first page frame) and the CPU it runs on, whose kmem_cache_cpu
-takes the SLUB_STATS counts.  The model leaves out the debug checks, pfmemalloc slabs, memcg and KASAN.
+takes the SLUB_STATS counts.  The debug caches' own paths are in ``debug_paths``; the model leaves out
+pfmemalloc slabs, memcg and KASAN.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
+from ..explain import Explain
 from ..gfp import GFP_CONSTRAINT_MASK, GFP_RECLAIM_MASK
 from ..page import PG_slab
 from ..page_alloc import PageAllocator
+from .debug_check import DebugMemory
+from .debug_paths import check_objects_of, setup_slab_debug
 from .fastpath import allocate_slab, get_freepointer, next_tid, set_freepointer, stat
-from .flags import SLAB_TYPESAFE_BY_RCU
+from .flags import SLAB_CONSISTENCY_CHECKS, SLAB_TYPESAFE_BY_RCU
+from .geometry import kmem_cache_debug, oo_objects, oo_order
 from .node import DEACTIVATE_TO_HEAD, DEACTIVATE_TO_TAIL, add_partial, dec_slabs_node, node_nr_slabs, remove_partial
 from .slab import KmemCacheCpu, ObjectMemory, Slab, StatItem
 from .slub_def import KmemCache
@@ -37,7 +42,9 @@ def _no_cycles() -> int:
 class SlubMM:
     """What the slow paths work on besides the cache: the buddy allocator, object memory, whether
     CONFIG_SLUB_CPU_PARTIAL is on, the live slabs by head pfn (virt_to_slab), the slabs of
-    SLAB_TYPESAFE_BY_RCU caches waiting for their grace period, and get_cycles() for get_any_partial."""
+    SLAB_TYPESAFE_BY_RCU caches waiting for their grace period, get_cycles() for get_any_partial, and the
+    decision recorder of ``kslab explain`` (None: off; the paths only append steps to it), and the bytes and
+    records of the debug caches (``dbg``)."""
 
     pa: PageAllocator
     mem: ObjectMemory = field(default_factory=ObjectMemory)
@@ -45,6 +52,8 @@ class SlubMM:
     slabs: dict[int, Slab] = field(default_factory=dict)
     rcu_free: list[tuple[Slab, int]] = field(default_factory=list)
     get_cycles: Callable[[], int] = _no_cycles
+    explain: Explain | None = None
+    dbg: DebugMemory = field(default_factory=DebugMemory)
 
 
 def slub_percpu_partial(c: KmemCacheCpu) -> Slab | None:
@@ -61,8 +70,8 @@ def slub_get_cpu_partial(s: KmemCache) -> int:
 
 
 def kmem_cache_has_cpu_partial(mm: SlubMM, s: KmemCache) -> bool:
-    """CONFIG_SLUB_CPU_PARTIAL and not a debug cache (the slow paths only take non-debug caches)."""
-    return mm.cpu_partial
+    """CONFIG_SLUB_CPU_PARTIAL and not a debug cache."""
+    return mm.cpu_partial and not kmem_cache_debug(s)
 
 
 def new_slab(mm: SlubMM, s: KmemCache, flags: int, node: int, cpu: int) -> Slab | None:
@@ -71,12 +80,26 @@ def new_slab(mm: SlubMM, s: KmemCache, flags: int, node: int, cpu: int) -> Slab 
                          node, cpu)
     if slab is not None:
         mm.slabs[slab.page.pfn] = slab
+        if kmem_cache_debug(s):
+            setup_slab_debug(mm.dbg, s, slab)
+    ex = mm.explain
+    if ex is not None:
+        if slab is None:
+            ex.step("allocate_slab", "failed", cache=s.name, order=oo_order(s.oo), min_order=oo_order(s.min),
+                    node=node)
+        elif slab.order == oo_order(s.oo):
+            ex.step("allocate_slab", "oo", cache=s.name, order=slab.order, objects=slab.objects, pfn=slab.page.pfn,
+                    node=slab.nid, addr=slab.address, size=s.size)
+        else:
+            ex.step("allocate_slab", "fallback", cache=s.name, order=slab.order, objects=slab.objects,
+                    pfn=slab.page.pfn, node=slab.nid, oo_order=oo_order(s.oo), oo_objects=oo_objects(s.oo))
     return slab
 
 
 def __free_slab(mm: SlubMM, slab: Slab, cpu: int) -> None:
     """Clear PG_slab and give the pages back to the buddy allocator."""
     del mm.slabs[slab.page.pfn]
+    mm.dbg.slabs.pop(slab.page.pfn, None)
     slab.page.flags &= ~(1 << PG_slab)
     mm.pa.free_pages(slab.page, slab.order, cpu)
 
@@ -84,6 +107,11 @@ def __free_slab(mm: SlubMM, slab: Slab, cpu: int) -> None:
 def free_slab(mm: SlubMM, s: KmemCache, slab: Slab, cpu: int) -> None:
     """The pages go back now, or after a grace period for SLAB_TYPESAFE_BY_RCU (held in ``mm.rcu_free``
     until :func:`rcu_barrier`)."""
+    if mm.explain is not None:
+        mm.explain.step("free_slab", "rcu" if s.flags & SLAB_TYPESAFE_BY_RCU else "now", cache=s.name,
+                        pfn=slab.page.pfn, order=slab.order)
+    if s.flags & SLAB_CONSISTENCY_CHECKS:
+        check_objects_of(mm, s, slab)
     if s.flags & SLAB_TYPESAFE_BY_RCU:
         mm.rcu_free.append((slab, cpu))
     else:
@@ -124,6 +152,13 @@ def deactivate_slab(mm: SlubMM, s: KmemCache, slab: Slab, freelist: int, cpu: in
         slab.inuse -= free_delta
         set_freepointer(mm.mem, s, freelist_tail, slab.freelist)
         slab.freelist = freelist
+    ex = mm.explain
+    if ex is not None:
+        key = ("empty" if not slab.inuse and n.nr_partial >= s.min_partial else
+               ("to_tail" if tail == DEACTIVATE_TO_TAIL else "to_head") if slab.freelist else "full")
+        ex.step("deactivate_slab", key, cache=s.name, pfn=slab.page.pfn, returned=free_delta,
+                remote=tail == DEACTIVATE_TO_TAIL, inuse=slab.inuse, objects=slab.objects, node=slab.nid,
+                nr_partial=n.nr_partial, min_partial=s.min_partial)
     if not slab.inuse and n.nr_partial >= s.min_partial:
         stat(c, StatItem.DEACTIVATE_EMPTY)
         discard_slab(mm, s, slab, cpu)
@@ -145,7 +180,12 @@ def __put_partials(mm: SlubMM, s: KmemCache, partial_slab: Slab | None, cpu: int
         partial_slab = slab.next
         slab.next = None
         n = s.node[slab.nid]
-        if not slab.inuse and n.nr_partial >= s.min_partial:
+        empty = not slab.inuse and n.nr_partial >= s.min_partial
+        if mm.explain is not None:
+            mm.explain.step("__put_partials", "discard" if empty else "to_node", cache=s.name, pfn=slab.page.pfn,
+                            inuse=slab.inuse, objects=slab.objects, node=slab.nid, nr_partial=n.nr_partial,
+                            min_partial=s.min_partial)
+        if empty:
             to_discard.insert(0, slab)
         else:
             add_partial(n, slab, DEACTIVATE_TO_TAIL)
@@ -179,6 +219,10 @@ def put_cpu_partial(mm: SlubMM, s: KmemCache, slab: Slab, drain: bool, cpu: int)
     slab.slabs = slabs + 1
     slab.next = oldslab
     c.partial = slab
+    if mm.explain is not None:
+        mm.explain.step("put_cpu_partial", "drain" if slab_to_put is not None else "put", cache=s.name,
+                        pfn=slab.page.pfn, slabs=slab.slabs, drained=0 if slab_to_put is None else slab_to_put.slabs,
+                        limit=s.cpu_partial_slabs, drain_asked=drain)
     if slab_to_put is not None:
         __put_partials(mm, s, slab_to_put, cpu)
         stat(c, StatItem.CPU_PARTIAL_DRAIN)
@@ -204,6 +248,10 @@ def __flush_cpu_slab(mm: SlubMM, s: KmemCache, cpu: int) -> None:
 def flush_cpu_slab(mm: SlubMM, s: KmemCache, cpu: int) -> None:
     """The flush work run on ``cpu``: its cpu slab, if any, then its partial slabs."""
     c = s.cpu_slab[cpu]
+    if mm.explain is not None:
+        partial = c.partial.slabs if c.partial is not None else 0
+        mm.explain.step("flush_cpu_slab", "flush", cache=s.name, cpu=cpu,
+                        pfn=c.slab.page.pfn if c.slab is not None else 0, partial=partial)
     if c.slab is not None:
         flush_slab(mm, s, c, cpu)
     put_partials_cpu(mm, s, c, cpu)
@@ -240,6 +288,10 @@ def __kmem_cache_do_shrink(mm: SlubMM, s: KmemCache, cpu: int) -> int:
                 promote[free - 1].insert(0, slab)
         for i in range(SHRINK_PROMOTE_MAX - 1, -1, -1):
             n.partial[:0] = promote[i]
+        if mm.explain is not None:
+            mm.explain.step("__kmem_cache_do_shrink", "node", cache=s.name, node=node, discarded=len(discard),
+                            promoted=sum(len(p) for p in promote), nr_partial=n.nr_partial,
+                            head=[slab.page.pfn for slab in n.partial[:8]])
         for slab in discard:
             free_slab(mm, s, slab, cpu)
         if node_nr_slabs(n):
@@ -249,5 +301,8 @@ def __kmem_cache_do_shrink(mm: SlubMM, s: KmemCache, cpu: int) -> int:
 
 def __kmem_cache_shrink(mm: SlubMM, s: KmemCache, cpu: int) -> int:
     """kmem_cache_shrink: flush every CPU, then shrink the node lists."""
+    if mm.explain is not None:
+        mm.explain.step("__kmem_cache_shrink", "entry", cache=s.name, cpu=cpu,
+                        cpus=[i for i in range(len(s.cpu_slab)) if has_cpu_slab(s, i)])
     flush_all(mm, s)
     return __kmem_cache_do_shrink(mm, s, cpu)

@@ -121,15 +121,27 @@ class OrderUnknown:
 
 
 @dataclass
-class ReplayOptions:
+class TraceReplayOptions:
+    """The options of a trace's replay whatever the allocator: where the model's snapshots are written, and what
+    a free of an object allocated before the trace does (``UnknownFree``: free a placeholder object of its cache,
+    or count it as skipped).  SLAB's :class:`ReplayOptions` and SLUB's ``SlubReplayOptions``
+    (``trace/replay_slub/options.py``) add their own."""
+
+    out: str | None = None
+    unknown_free: str = UnknownFree.PLACEHOLDER  # an UnknownFree value
+
+
+@dataclass
+class ReplayOptions(TraceReplayOptions):
+    """The SLAB replay's options: the allocator-neutral ones and SLAB's (cache_reap, the sync with a real
+    /proc/slabinfo, marker actions, snapshots at markers, the pointer map)."""
+
     reap: str = ReapMode.TRACE  # a ReapMode value
     start_slabinfo: str | None = None
     sync_on: str | None = None
     actions: list[tuple[str, str]] = field(default_factory=list)
     snapshot_on: str | None = None
-    out: str | None = None
     ptr_map: str | None = None
-    unknown_free: str = UnknownFree.PLACEHOLDER  # an UnknownFree value
     # (bad trace lines are the parser's business: ``iter_events(skip_bad=...)``)
 
 

@@ -27,6 +27,8 @@ from ...mm.slub.machine import SlubKernel
 from ...mm.slub.slub_def import KMALLOC_MAX_CACHE_SIZE, KmemCache
 from ..cache import cached_events
 from ..events import FREE_KINDS, FUNC, KFREE, KMALLOC, KMALLOC_NODE, KMEM_CACHE_ALLOC_NODE, MARK, TraceEvent
+from ..replay.options import UnknownFree
+from .options import SlubReplayOptions
 
 SNAPSHOT_PREFIX: Final = "oracle: snapshot "
 #: the cache of the seq_file that cat's open of /proc/slabinfo allocates (seq_open)
@@ -57,6 +59,7 @@ class Skip:
     """Reasons an event is not applied (keys of :attr:`SlubReplay.skipped`)."""
 
     FREE_UNKNOWN: Final = "free of a pointer not allocated in the trace"
+    FREE_UNKNOWN_IGNORED: Final = "free of a pointer not allocated in the trace (ignored by --unknown-free)"
     FREE_NULL: Final = "free of NULL/ZERO_SIZE_PTR (nothing to do)"
     ALLOC_FAILED: Final = "allocation that failed in the kernel (ptr 0)"
     ALLOC_LIVE: Final = "allocation of a pointer already live (the large kmalloc's second event)"
@@ -124,6 +127,7 @@ class SlubReplay:
     """One replay: the machine, the pointer map and what the replay counted."""
 
     k: SlubKernel
+    opts: SlubReplayOptions = field(default_factory=SlubReplayOptions)
     kmap: dict[int, int] = field(default_factory=dict)
     alloc_cpu: dict[int, int] = field(default_factory=dict)
     last_model: dict[int, int] = field(default_factory=dict)
@@ -307,6 +311,9 @@ class SlubReplay:
         offset in its slab if there is one, else the last placed); counted as unknown when there is none."""
         name = ev.name or ""
         self.unknown_frees[name] += 1
+        if self.opts.unknown_free == UnknownFree.IGNORE:
+            self.skipped[Skip.FREE_UNKNOWN_IGNORED] += 1
+            return
         pool = self.placeholders.get(name)
         if not pool:
             self.skipped[Skip.FREE_UNKNOWN] += 1
@@ -370,13 +377,16 @@ def trace_events(trace: str | os.PathLike[str], use_cache: bool) -> Iterable[Tra
 
 
 def replay_slub_trace(k: SlubKernel, trace: str | os.PathLike[str], *, use_cache: bool = True,
-                      placeholders: dict[str, int] | None = None) -> SlubReplay:
+                      placeholders: dict[str, int] | None = None,
+                      options: SlubReplayOptions | None = None) -> SlubReplay:
     """Replay ``trace`` (a path) through the SLUB machine ``k``, booted with the trace's cache log, after
-    allocating ``placeholders`` (see :func:`placeholder_counts`)."""
-    rep = SlubReplay(k)
+    allocating ``placeholders`` (see :func:`placeholder_counts`); ``options`` (its ``use_cache`` then
+    overrides ``use_cache``)."""
+    opts = options if options is not None else SlubReplayOptions(use_cache=use_cache)
+    rep = SlubReplay(k, opts)
     if placeholders:
         rep.place(placeholders)
-    return rep.run(trace_events(trace, use_cache))
+    return rep.run(trace_events(trace, opts.use_cache))
 
 
 def placeholder_counts(rep: SlubReplay, kernel_slabinfo: dict[str, dict[str, int]]) -> dict[str, int]:
