@@ -12,7 +12,7 @@ counts and the trace's call sites (sortable, filterable tables).
 With --allocator slub (and --caches, the trace's 6.12 cache log) the trace also goes through Linux 6.12's SLUB,
 and the page opens with the two allocators side by side (slabs, memory, active objects, fast-path share,
 frees on another CPU); the charts and tables are SLAB's replay, which infers its caches from the trace, as
-``kslab stats --allocator slub`` does.
+"kslab stats --allocator slub" does.
 
 The file fetches nothing (inline CSS, JavaScript and SVG; a Content-Security-Policy forbids any
 fetch), opens from disk in any browser, and is deterministic: same input, same bytes.  Table

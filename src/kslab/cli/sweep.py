@@ -9,7 +9,7 @@ executor that can call a function in another process can run it.
 
 ``--vary allocator=slab,slub`` replays the trace through Linux 5.10's SLAB and Linux 6.12's SLUB: the SLUB runs
 boot from ``--caches`` (the trace's 6.12 cache log), the SLAB runs then infer their caches from the trace, as
-``kslab stats --allocator slub`` does.  Every row has the figures both allocators have (slabs, pages, objects,
+"kslab stats --allocator slub" does.  Every row has the figures both allocators have (slabs, pages, objects,
 the fast-path share and the frees on another CPU than the allocation's); the SLAB path counters stay empty for
 SLUB rows (the JSON has SLUB's SLUB_STATS counters instead).
 """
