@@ -35,7 +35,8 @@ def _frees_of_unknown(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("policy", "applied", "ignored"), [(UnknownFree.PLACEHOLDER, 2, 0), (UnknownFree.IGNORE, 0, 2)])
+@pytest.mark.parametrize(("policy", "applied", "ignored"),
+                         [(UnknownFree.PLACEHOLDER, 2, 0), (UnknownFree.IGNORE, 0, 2)])
 def test_unknown_free_policy_in_the_slub_replay(tmp_path: Path, policy: str, applied: int, ignored: int):
     rep: SlubReplay = replay_slub_trace(machine(), _frees_of_unknown(tmp_path), placeholders={"kmalloc-64": 2},
                                         options=SlubReplayOptions(unknown_free=policy, use_cache=False))
