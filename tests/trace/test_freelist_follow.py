@@ -185,7 +185,9 @@ def test_real_trace_random_seq_paired_and_learnt(tmp_path) -> None:  # type: ign
     # fresh slab's order, and are never fed to the learner, then or later (they blocked both caches on F2)
     sh = rep.shuffle
     assert sh is not None
-    for name in ("kmalloc-32", "kmalloc-96"):
+    # (since kmem_cache_init_late is followed one enable_cpucache line at a time, kmalloc-96's boot slab is no
+    # longer shared in this excerpt; kmalloc-32's still is)
+    for name in ("kmalloc-32",):
         shared = [r for r in sh.slabs.values() if r.cache.name == name and r.shared]
         assert shared and rep.summary.freelist[name][FreshAlloc.SHARED] > len(shared)
         lr = sh.learners.get(shared[0].cache)
