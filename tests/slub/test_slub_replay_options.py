@@ -54,3 +54,26 @@ def test_unknown_free_option_reaches_the_slub_replay(tmp_path: Path, capsys: pyt
             "-q", "--json", str(js), "--unknown-free", "ignore"]
     assert main(argv) == 0, capsys.readouterr().err
     assert '"free of a pointer not allocated in the trace (ignored by --unknown-free)": 2' in js.read_text()
+
+
+def test_explain_an_event_of_a_6_12_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """kslab explain --allocator slub --trace: the SLUB replay up to the event, then its narration."""
+    t = T()
+    for i in range(3):
+        t.kmalloc(BASE + 0x40 * i, 64, 64, cpu=0)
+    t.kfree(BASE + 0x40, cpu=1)
+    trace = tmp_path / "trace.txt"
+    trace.write_text(t.text())
+    caches = tmp_path / "none.manifest"
+    caches.write_text("# no caches beyond the boot ones\n")
+    argv = ["explain", "--allocator", "slub", "--trace", str(trace), "--caches", str(caches), "--cpus", "2",
+            "--mem", "256M"]
+    assert main([*argv, "--line", "6"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert out.startswith("event 4 (line 6) on CPU 1: kfree: call_site=g+0x1/0x10 ptr=0xffff888013000040")
+    assert "do_slab_free: " in out and "__slab_free: slab pfn" in out and "is frozen" in out
+    assert main([*argv, "--event", "1", "--lang", "zh"]) == 0
+    out = capsys.readouterr().out
+    assert "第 1 个事件" in out and "模型中的对象\uff1a0x" in out and "new_slab" in out
+    assert main(["explain", "--allocator", "slub", "--trace", str(trace), "--event", "1"]) == 1
+    assert "--caches caches.log" in capsys.readouterr().err

@@ -23,6 +23,7 @@ EXAMPLES = """examples:
   kslab explain --trace bundled --line 1500 --lang zh     event on line 1500 of the bundled real trace
   kslab explain --allocator slub --list                   the scenarios of Linux 6.12's SLUB
   kslab explain --allocator slub --scenario free-cpu-partial-drain --lang zh
+  kslab explain --allocator slub --trace S2/trace.txt.xz --caches S2/caches.log --cpus 2 --line 5000
 
 Without --cpus/--nodes a scenario boots the machine it needs (flush-shared: 2 CPUs; alien and
 alien-overflow: 2 CPUs on 2 nodes; the others: 1 CPU).  The scenario runs the kernel's own
@@ -140,9 +141,6 @@ def explain_trace_event(args: argparse.Namespace) -> str:
     """Replay a trace up to the chosen event, then narrate what the model does for that event."""
     from ..manifest import read_manifest  # noqa: PLC0415
     from ..mm.explain import Explain  # noqa: PLC0415
-    from ..report.narrate import narrate  # noqa: PLC0415
-    from ..trace.events import FUNC, MARK  # noqa: PLC0415
-    from ..trace.ftrace import iter_events  # noqa: PLC0415
     from ..trace.replay import Replayer, ReplayOptions  # noqa: PLC0415
     from .common import machine_config  # noqa: PLC0415
     from .replay import DATA, bundled_trace  # noqa: PLC0415
@@ -161,6 +159,21 @@ def explain_trace_event(args: argparse.Namespace) -> str:
     manifest = read_manifest(args.caches, config) if args.caches else None
     rep = Replayer(config, manifest, ReplayOptions(start_slabinfo=args.start_slabinfo, sync_on=args.sync_on),
                    args.caches or "")
+    head, target = find_event(args, trace)
+    rep.run(head[:-1])
+    k = rep.k
+    k.explain = ex = Explain()
+    rep.feed(target)
+    rep.flush()  # a cache_reap line waits for the lines of its run: replay it now
+    k.explain = None
+    return event_narration(args, head, target, rep.kmap.get(target.ptr), ex.steps, SLAB)
+
+
+def find_event(args: argparse.Namespace, trace: str) -> tuple[list[Any], Any]:
+    """The events of ``trace`` up to the one --event/--line names (the list ends with it), and that event."""
+    from ..trace.ftrace import iter_events  # noqa: PLC0415
+    if (args.event is None) == (args.line is None):
+        raise ValueError("with --trace give exactly one of --event N or --line L")
     target = None
     head = []
     events = iter_events(trace)
@@ -176,12 +189,15 @@ def explain_trace_event(args: argparse.Namespace) -> str:
     if target is None:
         which = args.event if args.event is not None else "on line " + str(args.line)
         raise ValueError(f"{trace}: the trace has no event {which}")
-    rep.run(head[:-1])
-    k = rep.k
-    k.explain = ex = Explain()
-    rep.feed(target)
-    rep.flush()  # a cache_reap line waits for the lines of its run: replay it now
-    k.explain = None
+    return head, target
+
+
+def event_narration(args: argparse.Namespace, head: list[Any], target: Any, model_ptr: int | None,
+                    steps: list[Any], allocator: str) -> str:
+    """The event's header (its number, line, CPU and text; the model object paired with its pointer) and the
+    narration of what the model did for it."""
+    from ..report.narrate import narrate  # noqa: PLC0415
+    from ..trace.events import FUNC, MARK  # noqa: PLC0415
     lang = args.lang
     if target.kind == FUNC:
         what = f"{target.text} <-{target.parent}"
@@ -193,22 +209,43 @@ def explain_trace_event(args: argparse.Namespace) -> str:
             what += f" name={target.name}"
     head_line = (f"event {len(head)} (line {target.lineno}) on CPU {target.cpu}: {what}\n"
                  if lang == "en" else f"第 {len(head)} 个事件 (第 {target.lineno} 行)，CPU {target.cpu}：{what}\n")
-    mp = rep.kmap.get(target.ptr)
-    if mp:
-        head_line += (f"model object: {mp:#x}\n" if lang == "en" else f"模型中的对象：{mp:#x}\n")
-    if not ex.steps:
+    if model_ptr:
+        head_line += (f"model object: {model_ptr:#x}\n" if lang == "en" else f"模型中的对象：{model_ptr:#x}\n")
+    if not steps:
         return head_line + ("(the model did not run an allocator path for this event)\n" if lang == "en"
                             else "(该事件在模型中不经过分配器路径)\n")
-    return head_line + "\n" + narrate(ex.steps, lang, full=args.full)
+    return head_line + "\n" + narrate(steps, lang, full=args.full, allocator=allocator)
+
+
+def explain_slub_trace_event(args: argparse.Namespace) -> str:
+    """``--allocator slub``: replay a 6.12 trace through SLUB (booted from --caches, its cache log) up to the
+    chosen event, then narrate what the model does for that event."""
+    from ..mm.explain import Explain  # noqa: PLC0415
+    from ..trace.replay_slub.engine import SlubReplay  # noqa: PLC0415
+    from .replay import wants_bundled  # noqa: PLC0415
+    if wants_bundled(args.trace):
+        raise ValueError("explain --trace bundled is a 5.10 SLAB trace: with --allocator slub give a 6.12 trace")
+    if not args.caches:
+        raise ValueError("explain --trace with --allocator slub: give the trace's cache log with --caches caches.log")
+    if args.start_slabinfo or args.sync_on:
+        raise ValueError("--start-slabinfo, --sync-on: options of the SLAB replay; the SLUB replay runs from boot")
+    head, target = find_event(args, args.trace)
+    margs = argparse.Namespace(**vars(args))
+    margs.cpus = args.cpus or 1
+    margs.nodes = args.nodes or 1
+    k = build_slub_machine(margs)
+    rep = SlubReplay(k)
+    rep.run(head[:-1])
+    k.explain = ex = Explain()
+    rep.run([target])
+    k.explain = None
+    return event_narration(args, head, target, rep.kmap.get(target.ptr), ex.steps, SLUB)
 
 
 def run(args: argparse.Namespace) -> int:
     slub = wants_slub(args)
     if args.trace:
-        if slub:
-            raise ValueError("kslab explain --trace: --allocator slub explains scenarios only so far "
-                             "(a 6.12 trace's event is not narrated yet)")
-        sys.stdout.write(explain_trace_event(args))
+        sys.stdout.write(explain_slub_trace_event(args) if slub else explain_trace_event(args))
         return 0
     if args.list:
         sys.stdout.write(list_scenarios(args.lang, slub))
