@@ -159,13 +159,26 @@ class SlubReplay:
                     self.placeholders.setdefault(name, []).extend(p for p in got if p)
                     self.applied[Applied.PLACEHOLDER] += len(got)
 
+    def adopt(self, pairs: dict[int, int]) -> None:
+        """Pair kernel objects allocated before the trace began with the model objects standing for them
+        (see :mod:`.pretrace`); counted as placeholders."""
+        self.kmap.update(pairs)
+        self.applied[Applied.PLACEHOLDER] += len(pairs)
+
     def run(self, events: Iterable[TraceEvent]) -> SlubReplay:
-        """Apply every event in order (up to the snapshot marker ``stop_at``, when given)."""
+        """Apply every event in order (up to the snapshot marker ``stop_at``, when given, and the walk of
+        /sys/kernel/slab after it when there is a plan for it: up to the first marker after the walk began)."""
         stop = f"{SNAPSHOT_PREFIX}{self.stop_at} end" if self.stop_at is not None else None
+        walking = False
         for ev in events:
+            if walking and ev.kind == MARK and self.grep is not None and self.grep.pid >= 0:
+                break
             if stop is not None and ev.kind == MARK and ev.text.strip() == stop:
                 self.mark(ev)
-                break
+                if self.grep is None:
+                    break
+                walking, stop = True, None  # and the walk of /sys/kernel/slab that follows
+                continue
             self.events += 1
             kind = ev.kind
             if self.grep is not None and ev.comm == GREP and self.grep_event(ev):
@@ -284,9 +297,10 @@ class SlubReplay:
             self.free_placeholder(ev)
             return
         cpu = ev.cpu
-        if self.alloc_cpu.pop(kptr) == cpu:
+        where = self.alloc_cpu.pop(kptr, None)
+        if where == cpu:
             self.cross.same_cpu += 1
-        else:
+        elif where is not None:  # (None: an object of a slab older than the trace)
             self.cross.other_cpu += 1
         k = self.k
         bulk = self.bulk.get(cpu)
