@@ -8,14 +8,23 @@ import io
 import pytest
 from test_slub_replay import BASE, T, machine
 
+from kslab.mm.config import MachineConfig
 from kslab.mm.errors import ConfigError
+from kslab.mm.kernel import MemPolicy
 from kslab.mm.slub.adopt import adopt_cpu_slab, adopt_partial_slab, adopt_slab, object_address
 from kslab.mm.slub.machine import SlubKernel
 from kslab.mm.slub.slab import StatItem
 from kslab.trace.ftrace import iter_events
 from kslab.trace.replay_slub.engine import SlubReplay
 from kslab.trace.replay_slub.fidelity import missing_slabs, node_split
-from kslab.trace.replay_slub.pretrace import PreTrace, adopt_full_slabs, adopt_pretrace, partial_order, scan_pretrace
+from kslab.trace.replay_slub.pretrace import (
+    PreTrace,
+    adopt_full_slabs,
+    adopt_pretrace,
+    boot_policies,
+    partial_order,
+    scan_pretrace,
+)
 
 SLAB2 = BASE + 0x1000  # a second kmalloc-64 slab (order 0: 64 objects of 64 bytes)
 
@@ -136,3 +145,46 @@ def test_node_split_and_missing_slabs() -> None:
     rep = T().cache_alloc(BASE, "kmalloc-64", 64).replay()
     ksys = {":0000064": {"slabs": "3 N0=3"}, "no-such-dir": {"slabs": "1 N0=1"}, "kmalloc-8k": {"order": "3"}}
     assert missing_slabs(rep, ksys) == {("kmalloc-64", 0): 2}
+
+
+def test_missing_slabs_count_the_total_the_kernel_has_beyond() -> None:
+    k = SlubKernel(MachineConfig.build(cpus=2, nodes=2, mem="256M"))
+    rep = T().cache_alloc(BASE, "kmalloc-64", 64).replay(SlubReplay(k))  # one slab, on CPU 0's node 0
+    assert missing_slabs(rep, {":0000064": {"slabs": "3 N0=1 N1=2"}}) == {("kmalloc-64", 1): 2}
+    assert missing_slabs(rep, {":0000064": {"slabs": "2 N0=0 N1=2"}}) == {("kmalloc-64", 1): 1}
+    assert missing_slabs(rep, {":0000064": {"slabs": "1 N0=0 N1=1"}}) == {}
+
+
+def test_an_interleave_policy_spreads_new_slabs_over_the_nodes() -> None:
+    """alloc_slab_page() without a node follows the task's mempolicy: new slabs alternate nodes; an allocation
+    for a node takes that node's pages."""
+    k = SlubKernel(MachineConfig.build(cpus=2, nodes=2, mem="256M"))
+    s = k.find_cache("kmalloc-4k")
+    assert s is not None and k.online_nodes == [0, 1]
+    k.set_policy(0, MemPolicy("interleave", (0, 1), -1))
+    per_slab = s.oo & 0xFFFF
+    for _ in range(3 * per_slab):
+        k.kmem_cache_alloc(s, cpu=0)
+    assert [n.nr_slabs for n in s.node] == [2, 1]
+    k.kmem_cache_alloc_node(s, node=0, cpu=1)
+    assert [n.nr_slabs for n in s.node] == [3, 1]
+    k.clear_policies()
+    for _ in range(per_slab):
+        k.kmem_cache_alloc(s, cpu=0)
+    assert [n.nr_slabs for n in s.node] == [4, 1]  # the local policy: CPU 0's node
+    k.check()
+
+
+def test_the_boot_policy_applies_when_the_trace_shows_init_exec() -> None:
+    t = T().cache_alloc(BASE, "kmalloc-64", 64)
+    t.kmalloc(BASE + 0x2000, 416, 512, site="alloc_bprm+0x46/0x350")
+    k2 = SlubKernel(MachineConfig.build(cpus=2, nodes=2, mem="256M"))
+    exec_line = t.lines[-1]
+    t.lines[-1] = exec_line.replace("task-1 ", "task-5 ")
+    pre = scan_pretrace(k2, iter_events(io.StringIO(t.text())))
+    assert not pre.init_exec  # an exec of another task
+    t.lines[-1] = exec_line
+    pre = scan_pretrace(k2, iter_events(io.StringIO(t.text())))
+    pol = boot_policies(k2, pre)
+    assert pre.init_exec and pol is not None and pol.active
+    assert boot_policies(machine(), pre) is None  # one node: nothing to interleave

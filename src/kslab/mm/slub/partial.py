@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 from ..gfp import GFP_CONSTRAINT_MASK, GFP_RECLAIM_MASK
 from ..page import PG_slab
@@ -18,26 +18,45 @@ from ..page_alloc import PageAllocator
 from .fastpath import allocate_slab, get_freepointer, next_tid, set_freepointer, stat
 from .flags import SLAB_TYPESAFE_BY_RCU
 from .node import DEACTIVATE_TO_HEAD, DEACTIVATE_TO_TAIL, add_partial, dec_slabs_node, node_nr_slabs, remove_partial
-from .slab import KmemCacheCpu, ObjectMemory, Slab, StatItem
+from .slab import NUMA_NO_NODE, KmemCacheCpu, ObjectMemory, Slab, StatItem
 from .slub_def import KmemCache
 
 KERNEL_SYMBOLS_612 = ("new_slab", "__free_slab", "free_slab", "discard_slab", "deactivate_slab", "__put_partials",
                       "put_partials_cpu", "put_cpu_partial", "flush_slab", "__flush_cpu_slab", "flush_cpu_slab",
                       "has_cpu_slab", "flush_all", "__kmem_cache_do_shrink", "__kmem_cache_shrink",
-                      "slub_percpu_partial", "slub_set_percpu_partial", "slub_get_cpu_partial")
+                      "slub_percpu_partial", "slub_set_percpu_partial", "slub_get_cpu_partial", "interleave_nodes")
 
 SHRINK_PROMOTE_MAX: Final = 32
+#: the mode of an interleave memory policy (MemPolicy.mode)
+INTERLEAVE: Final = "interleave"
 
 
 def _no_cycles() -> int:
     return 0
 
 
+class Interleave(Protocol):
+    """A task's memory policy as the page allocator reads it (kslab.mm.kernel.MemPolicy has this shape)."""
+
+    mode: str
+    nodes: tuple[int, ...]
+    il_prev: int
+
+
+def interleave_nodes(pol: Interleave) -> int:
+    """mm/mempolicy.c interleave_nodes(): the policy's next node after ``il_prev`` (wrapping), which it takes."""
+    nodes = sorted(pol.nodes)
+    nxt = next((n for n in nodes if n > pol.il_prev), nodes[0])
+    pol.il_prev = nxt
+    return nxt
+
+
 @dataclass(slots=True, eq=False)
 class SlubMM:
     """What the slow paths work on besides the cache: the buddy allocator, object memory, whether
     CONFIG_SLUB_CPU_PARTIAL is on, the live slabs by head pfn (virt_to_slab), the slabs of
-    SLAB_TYPESAFE_BY_RCU caches waiting for their grace period, and get_cycles() for get_any_partial."""
+    SLAB_TYPESAFE_BY_RCU caches waiting for their grace period, get_cycles() for get_any_partial, and the
+    memory policy of the task running on each CPU (none: the local one)."""
 
     pa: PageAllocator
     mem: ObjectMemory = field(default_factory=ObjectMemory)
@@ -45,6 +64,7 @@ class SlubMM:
     slabs: dict[int, Slab] = field(default_factory=dict)
     rcu_free: list[tuple[Slab, int]] = field(default_factory=list)
     get_cycles: Callable[[], int] = _no_cycles
+    policies: dict[int, Interleave] = field(default_factory=dict)
 
 
 def slub_percpu_partial(c: KmemCacheCpu) -> Slab | None:
@@ -66,7 +86,12 @@ def kmem_cache_has_cpu_partial(mm: SlubMM, s: KmemCache) -> bool:
 
 
 def new_slab(mm: SlubMM, s: KmemCache, flags: int, node: int, cpu: int) -> Slab | None:
-    """allocate_slab with the reclaim and constraint bits of ``flags``; the model notes the slab by pfn."""
+    """allocate_slab with the reclaim and constraint bits of ``flags``; the model notes the slab by pfn.
+    Without a node, the pages come from the node the task's interleave policy gives (alloc_slab_page's
+    folio_alloc() follows the task's mempolicy; a request for a node does not)."""
+    pol = mm.policies.get(cpu) if node == NUMA_NO_NODE else None
+    if pol is not None and pol.mode == INTERLEAVE and pol.nodes:
+        node = interleave_nodes(pol)
     slab = allocate_slab(mm.pa, mm.mem, s, s.cpu_slab[cpu], flags & (GFP_RECLAIM_MASK | GFP_CONSTRAINT_MASK),
                          node, cpu)
     if slab is not None:

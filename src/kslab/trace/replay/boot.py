@@ -4,7 +4,7 @@ boot tasks' memory policies."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ...manifest import Create, Directive, Entry, ManifestBoot, usercopy_window
 from ...mm.kernel import Kernel, MemPolicy
@@ -209,10 +209,23 @@ class Boot:
         return None
 
 
+class PolicyMachine(Protocol):
+    """What :class:`TaskPolicies` needs of a machine: SLAB's :class:`Kernel` or SLUB's ``SlubKernel``."""
+
+    @property
+    def online_nodes(self) -> list[int]: ...
+
+    def find_cache(self, name: str) -> object | None: ...
+
+    def set_policy(self, cpu: int, pol: MemPolicy | None) -> None: ...
+
+    def clear_policies(self) -> None: ...
+
+
 class TaskPolicies:
     """The boot tasks' memory policies (pids 0 and 1), while they apply (``active``)."""
 
-    def __init__(self, k: Kernel, kernel_node: Callable[[int], int]) -> None:
+    def __init__(self, k: PolicyMachine, kernel_node: Callable[[int], int]) -> None:
         self.k = k
         self.kernel_node = kernel_node
         self.active = False

@@ -27,6 +27,7 @@ from ...mm.slub.machine import SlubKernel
 from ...mm.slub.slub_def import KMALLOC_MAX_CACHE_SIZE, KmemCache
 from ..cache import cached_events
 from ..events import FREE_KINDS, FUNC, KFREE, KMALLOC, KMALLOC_NODE, KMEM_CACHE_ALLOC_NODE, MARK, TraceEvent
+from ..replay.boot import TaskPolicies
 
 SNAPSHOT_PREFIX: Final = "oracle: snapshot "
 #: the cache of the seq_file that cat's open of /proc/slabinfo allocates (seq_open)
@@ -147,6 +148,9 @@ class SlubReplay:
     #: each file's value is taken when grep reads it (see :meth:`grep_event`), else all at the end marker
     sysfs_plans: dict[str, list[str]] = field(default_factory=dict)
     grep: GrepRead | None = None
+    #: the boot tasks' interleave policy (kslab.trace.replay.boot.TaskPolicies, shared with SLAB's replay),
+    #: followed while it is active; None: every task allocates with the local policy
+    policies: TaskPolicies | None = None
 
     def place(self, counts: dict[str, int]) -> None:
         """Allocate ``counts[name]`` placeholder objects of each cache on CPU 0, in the model's boot order
@@ -191,6 +195,8 @@ class SlubReplay:
                 else:
                     bulk.call_site, bulk.pid = ev.call_site, ev.pid
             if kind <= KMEM_CACHE_ALLOC_NODE:
+                if self.policies is not None and self.policies.active:
+                    self.policies.apply(ev, ev.cpu)
                 self.alloc(ev)
             elif kind in FREE_KINDS:
                 self.free(ev)

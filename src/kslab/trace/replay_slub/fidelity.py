@@ -192,7 +192,7 @@ def replay_capture(run_dir: Path, *, sync_at: str = "0-start", use_cache: bool =
     replays the whole trace."""
     from ...mm.slub.machine import SlubKernel  # noqa: PLC0415
     from .engine import placeholder_counts, trace_events  # noqa: PLC0415
-    from .pretrace import adopt_pretrace, scan_pretrace  # noqa: PLC0415
+    from .pretrace import adopt_pretrace, boot_policies, scan_pretrace  # noqa: PLC0415
     trace = run_dir / "trace.txt.xz"
     if not trace.exists():
         trace = run_dir / "trace.txt"
@@ -206,6 +206,7 @@ def replay_capture(run_dir: Path, *, sync_at: str = "0-start", use_cache: bool =
         first = SlubReplay(SlubKernel(config, manifest), stop_at=sync_at,
                            sysfs_plans=plans if pre is not None else {})
         if pre is not None:
+            first.policies = boot_policies(first.k, pre)
             first.adopt(adopt_pretrace(first.k, pre))
         first.run(trace_events(trace, use_cache))
         if pre is None or not ksys.exists():
@@ -214,6 +215,7 @@ def replay_capture(run_dir: Path, *, sync_at: str = "0-start", use_cache: bool =
             extra = missing_slabs(first, parse_sysslab(ksys.read_text(encoding="utf-8").splitlines()))
     rep = SlubReplay(SlubKernel(config, manifest), sysfs_plans=plans)
     if pre is not None:
+        rep.policies = boot_policies(rep.k, pre)
         from .pretrace import adopt_full_slabs  # noqa: PLC0415
         adopt_full_slabs(rep.k, extra)
         rep.adopt(adopt_pretrace(rep.k, pre))
@@ -230,7 +232,8 @@ def node_split(value: str) -> dict[int, int]:
 
 def missing_slabs(rep: SlubReplay, ksys: dict[str, dict[str, str]]) -> dict[tuple[str, int], int]:
     """Per (cache name, node), how many slabs the kernel's ``slabs`` file counts beyond the model's at the
-    replay's last snapshot."""
+    replay's last snapshot: the total the kernel has beyond the model, on the nodes where it has more (the
+    nodes with the most first when the model has more on some other node)."""
     from ...mm.slub.sysfs import sysfs_dirs  # noqa: PLC0415
     msys = parse_sysslab(rep.snapshots[-1].sysfs if rep.snapshots else rep.k.sysfs_dump())
     dirs = sysfs_dirs(rep.k.sl)
@@ -239,9 +242,14 @@ def missing_slabs(rep: SlubReplay, ksys: dict[str, dict[str, str]]) -> dict[tupl
         s = dirs.get(directory)
         if s is None or "slabs" not in files:
             continue
-        mine = node_split(msys.get(directory, {}).get("slabs", "0"))
-        for nid, n in node_split(files["slabs"]).items():
-            lack = n - mine.get(nid, 0)
-            if lack > 0:
-                out[(s.name, nid)] = lack
+        mine_text = msys.get(directory, {}).get("slabs", "0")
+        total = int(files["slabs"].split()[0]) - int(mine_text.split()[0])
+        mine = node_split(mine_text)
+        lacks = sorted(((n - mine.get(nid, 0), nid) for nid, n in node_split(files["slabs"]).items()), reverse=True)
+        for lack, nid in lacks:
+            take = min(lack, total)
+            if take <= 0:
+                break
+            out[(s.name, nid)] = take
+            total -= take
     return out

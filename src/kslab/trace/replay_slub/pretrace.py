@@ -23,11 +23,12 @@ snapshot (see :func:`kslab.trace.replay_slub.fidelity.replay_capture`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
 from ...mm.config import PAGE_SIZE
+from ...mm.e820 import qemu_node_ranges
 from ...mm.page import PAGE_OFFSET, PAGE_SHIFT
 from ...mm.slub.adopt import adopt_cpu_slab, adopt_partial_slab, adopt_slab, object_address
 from ...mm.slub.geometry import oo_objects, oo_order
@@ -36,9 +37,13 @@ from ...mm.slub.machine import SlubKernel
 from ...mm.slub.slab import Slab
 from ...mm.slub.slub_def import KMALLOC_MAX_CACHE_SIZE, KmemCache
 from ..events import FREE_KINDS, FUNC, KMALLOC_NODE, KMEM_CACHE_ALLOC_NODE, MM_PAGE_ALLOC, TraceEvent
+from ..replay.boot import TaskPolicies
+from ..replay.sites import site_function
 
 #: the function-tracer entry that says an allocation took the slow path
 SLOW_ALLOC: Final = "___slab_alloc"
+#: the allocation of an exec (the kernel's binprm)
+EXEC_SITE: Final = "alloc_bprm"
 
 
 @dataclass(slots=True, eq=False)
@@ -64,16 +69,24 @@ class PreTrace:
     cpu_first: dict[tuple[str, int], tuple[int, bool]] = field(default_factory=dict)
     #: kfree of a pointer no slab of the trace holds yet: its first event, kept until the slab shows up
     orphan_frees: dict[int, int] = field(default_factory=dict)
+    #: the trace shows kernel_init() exec'ing /init (pid 1's alloc_bprm): before that, pids 0 and 1 ran with
+    #: the boot's interleave policy (see kslab.trace.replay.boot.TaskPolicies)
+    init_exec: bool = False
 
 
 def slab_span(s: KmemCache) -> int:
     return PAGE_SIZE << oo_order(s.oo)
 
 
-def kernel_nid(k: SlubKernel, addr: int) -> int:
-    """The node of a kernel address: the machine's memory split evenly between its nodes, in order (as the
-    captures' NUMA emulation splits it)."""
-    return min((addr - PAGE_OFFSET) // k.config.mem_per_node, k.nr_node_ids - 1)
+def kernel_node_of(k: SlubKernel) -> Callable[[int], int]:
+    """The node of a traced kernel address, from the machine's physical layout (qemu's, as the captures');
+    -1 outside it."""
+    ranges = [(lo, hi, nid) for nid, rs in enumerate(qemu_node_ranges(k.config)) for lo, hi in rs]
+
+    def kernel_node(addr: int) -> int:
+        pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
+        return next((nid for lo, hi, nid in ranges if lo <= pfn < hi), -1)
+    return kernel_node
 
 
 def object_index(s: KmemCache, base: int, ptr: int) -> int:
@@ -95,6 +108,7 @@ class Scanner:
         self.new_pages: set[int] = set()     # pfns the trace allocated
         self.slow: dict[int, bool] = {}      # CPU -> a ___slab_alloc is pending
         self.seq = 0
+        self.kernel_node = kernel_node_of(k)
 
     def cache_of_alloc(self, ev: TraceEvent) -> KmemCache | None:
         if ev.kind <= KMALLOC_NODE:
@@ -116,6 +130,8 @@ class Scanner:
                 reused.closed = True
         elif kind <= KMEM_CACHE_ALLOC_NODE:
             slow = self.slow.pop(ev.cpu, False)
+            if ev.pid == 1 and not self.pre.init_exec and site_function(ev.call_site) == EXEC_SITE:
+                self.pre.init_exec = True
             s = self.cache_of_alloc(ev)
             if s is None or not ev.ptr:
                 return
@@ -145,7 +161,7 @@ class Scanner:
         if slab is None:
             if (base - PAGE_OFFSET) >> PAGE_SHIFT in self.new_pages:
                 return
-            slab = self.pre.slabs[base] = KSlab(s, base, kernel_nid(self.k, base))
+            slab = self.pre.slabs[base] = KSlab(s, base, max(self.kernel_node(base), 0))
         if slab.closed or slab.cache is not s:
             return
         i = object_index(s, base, ptr)
@@ -240,3 +256,14 @@ def adopt_full_slabs(k: SlubKernel, extra: dict[tuple[str, int], int]) -> None:
         for _ in range(n):
             if adopt_slab(k.a, s, nid, 0, []) is None:
                 break
+
+
+def boot_policies(k: SlubKernel, pre: PreTrace) -> TaskPolicies | None:
+    """The boot tasks' interleave policy of a machine with several nodes, when the trace shows the boot up to
+    kernel_init()'s exec of /init (SLAB's replay follows the same rule: kslab.trace.replay.boot.TaskPolicies);
+    in SLUB it decides the node of the new slabs those tasks allocate."""
+    if not pre.init_exec or k.nr_node_ids < 2:
+        return None
+    pol = TaskPolicies(k, kernel_node_of(k))
+    pol.active = True
+    return pol
