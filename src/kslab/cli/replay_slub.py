@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..trace.ftrace import ParseStats
 from ..trace.replay_slub.engine import SlubReplay, replay_slub_trace
+from .tracecheck import check_not_empty
 
 #: replay options of the SLAB replay that the SLUB replay does not take (it replays from boot)
 SLAB_REPLAY_ONLY = (("start_slabinfo", "--start-slabinfo"), ("sync_on", "--sync-on"), ("action", "--action"),
@@ -26,7 +28,9 @@ def run_slub_replay(args: argparse.Namespace, trace: str) -> SlubReplay:
     if not getattr(args, "caches", None):
         raise ValueError("--allocator slub replay: give the trace's cache log with --caches caches.log")
     k = build_slub_machine(args)
-    rep = replay_slub_trace(k, trace, use_cache=bool(getattr(args, "cache_parsed", False)))
+    stats = ParseStats()
+    rep = replay_slub_trace(k, trace, use_cache=bool(getattr(args, "cache_parsed", False)), stats=stats)
+    check_not_empty(trace, stats)  # the SLAB replay's one-line error for a trace without events
     out = getattr(args, "out", None)
     if out:
         where = Path(out)

@@ -27,6 +27,7 @@ from ...mm.slub.machine import SlubKernel
 from ...mm.slub.slub_def import KMALLOC_MAX_CACHE_SIZE, KmemCache
 from ..cache import cached_events
 from ..events import FREE_KINDS, FUNC, KFREE, KMALLOC, KMALLOC_NODE, KMEM_CACHE_ALLOC_NODE, MARK, TraceEvent
+from ..ftrace import ParseStats
 from ..replay.boot import TaskPolicies
 
 SNAPSHOT_PREFIX: Final = "oracle: snapshot "
@@ -382,21 +383,23 @@ class SlubReplay:
         return {s.name: s for s in self.k.slab_caches}
 
 
-def trace_events(trace: str | os.PathLike[str], use_cache: bool) -> Iterable[TraceEvent]:
+def trace_events(trace: str | os.PathLike[str], use_cache: bool,
+                 stats: ParseStats | None = None) -> Iterable[TraceEvent]:
+    """The trace's events (through the parse cache with ``use_cache``), counted in ``stats`` when given."""
     if use_cache:
-        return cached_events(trace)
+        return cached_events(trace, stats=stats)
     from ..ftrace import iter_events  # noqa: PLC0415
-    return iter_events(trace)
+    return iter_events(trace, stats=stats)
 
 
 def replay_slub_trace(k: SlubKernel, trace: str | os.PathLike[str], *, use_cache: bool = True,
-                      placeholders: dict[str, int] | None = None) -> SlubReplay:
+                      placeholders: dict[str, int] | None = None, stats: ParseStats | None = None) -> SlubReplay:
     """Replay ``trace`` (a path) through the SLUB machine ``k``, booted with the trace's cache log, after
-    allocating ``placeholders`` (see :func:`placeholder_counts`)."""
+    allocating ``placeholders`` (see :func:`placeholder_counts`); the parse is counted in ``stats``."""
     rep = SlubReplay(k)
     if placeholders:
         rep.place(placeholders)
-    return rep.run(trace_events(trace, use_cache))
+    return rep.run(trace_events(trace, use_cache, stats))
 
 
 def placeholder_counts(rep: SlubReplay, kernel_slabinfo: dict[str, dict[str, int]]) -> dict[str, int]:
