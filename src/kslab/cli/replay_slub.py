@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..trace.ftrace import ParseStats
 from ..trace.replay.options import UnknownFree
 from ..trace.replay_slub.engine import SlubReplay, replay_slub_trace
 from ..trace.replay_slub.options import SlubReplayOptions
+from .tracecheck import check_not_empty
 
 #: replay options of the SLAB replay that the SLUB replay does not take (it replays from boot)
 SLAB_REPLAY_ONLY = (("start_slabinfo", "--start-slabinfo"), ("sync_on", "--sync-on"), ("action", "--action"),
@@ -31,7 +33,9 @@ def run_slub_replay(args: argparse.Namespace, trace: str) -> SlubReplay:
     opts = SlubReplayOptions(out=getattr(args, "out", None),
                              unknown_free=getattr(args, "unknown_free", None) or UnknownFree.PLACEHOLDER,
                              use_cache=bool(getattr(args, "cache_parsed", False)))
-    rep = replay_slub_trace(k, trace, options=opts)
+    stats = ParseStats()
+    rep = replay_slub_trace(k, trace, options=opts, stats=stats)
+    check_not_empty(trace, stats)  # the SLAB replay's one-line error for a trace without events
     out = opts.out
     if out:
         where = Path(out)

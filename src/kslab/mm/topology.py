@@ -52,6 +52,11 @@ class KernelTopology:
         def log(self, what: str, **fields: object) -> None: ...
         def start_cpu_timer(self, cpu: int) -> None: ...
 
+    @property
+    def online_nodes(self) -> list[int]:
+        """node_online_map, read by code that takes either allocator's machine (SLUB's has the same name)."""
+        return self.topo.online_nodes
+
     def boot_cpu_joins_node(self) -> None:
         """arch_cpu_finalize_init(): on an x86 NUMA build the boot CPU enters its node's mask only now."""
         if not self.topo.boot_cpu_in_node:

@@ -23,6 +23,7 @@ from .check import check_slub
 from .geometry import oo_objects, oo_order
 from .init import kmem_cache_init, slab_late_init
 from .node import get_slabinfo
+from .partial import Interleave
 from .slab import NUMA_NO_NODE
 from .slab_common import kmem_cache_create
 from .slub_def import CreateRecord, KmemCache, Slub, SlubConfig
@@ -87,6 +88,23 @@ class SlubKernel:
     def slab_caches(self) -> list[KmemCache]:
         """The cache list, newest first (as SLAB's ``Kernel.slab_caches``)."""
         return self.sl.slab_caches
+
+    @property
+    def online_nodes(self) -> list[int]:
+        """Every node (each has memory and CPUs)."""
+        return list(range(self.nr_node_ids))
+
+    def set_policy(self, cpu: int, pol: Interleave | None) -> None:
+        """The memory policy of the task running on ``cpu`` (None: the default, local one); new slabs of an
+        allocation without a node take their pages where an interleave policy says."""
+        if pol is None:
+            self.a.mm.policies.pop(cpu, None)
+        else:
+            self.a.mm.policies[cpu] = pol
+
+    def clear_policies(self) -> None:
+        """Every task back to the default (local) policy."""
+        self.a.mm.policies.clear()
 
     @property
     def dmesg(self) -> list[str]:

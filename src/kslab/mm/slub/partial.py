@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 from ..explain import Explain
 from ..gfp import GFP_CONSTRAINT_MASK, GFP_RECLAIM_MASK
@@ -23,19 +23,37 @@ from .fastpath import allocate_slab, get_freepointer, next_tid, set_freepointer,
 from .flags import SLAB_CONSISTENCY_CHECKS, SLAB_TYPESAFE_BY_RCU
 from .geometry import kmem_cache_debug, oo_objects, oo_order
 from .node import DEACTIVATE_TO_HEAD, DEACTIVATE_TO_TAIL, add_partial, dec_slabs_node, node_nr_slabs, remove_partial
-from .slab import KmemCacheCpu, ObjectMemory, Slab, StatItem
+from .slab import NUMA_NO_NODE, KmemCacheCpu, ObjectMemory, Slab, StatItem
 from .slub_def import KmemCache
 
 KERNEL_SYMBOLS_612 = ("new_slab", "__free_slab", "free_slab", "discard_slab", "deactivate_slab", "__put_partials",
                       "put_partials_cpu", "put_cpu_partial", "flush_slab", "__flush_cpu_slab", "flush_cpu_slab",
                       "has_cpu_slab", "flush_all", "__kmem_cache_do_shrink", "__kmem_cache_shrink",
-                      "slub_percpu_partial", "slub_set_percpu_partial", "slub_get_cpu_partial")
+                      "slub_percpu_partial", "slub_set_percpu_partial", "slub_get_cpu_partial", "interleave_nodes")
 
 SHRINK_PROMOTE_MAX: Final = 32
+#: the mode of an interleave memory policy (MemPolicy.mode)
+INTERLEAVE: Final = "interleave"
 
 
 def _no_cycles() -> int:
     return 0
+
+
+class Interleave(Protocol):
+    """A task's memory policy as the page allocator reads it (kslab.mm.kernel.MemPolicy has this shape)."""
+
+    mode: str
+    nodes: tuple[int, ...]
+    il_prev: int
+
+
+def interleave_nodes(pol: Interleave) -> int:
+    """mm/mempolicy.c interleave_nodes(): the policy's next node after ``il_prev`` (wrapping), which it takes."""
+    nodes = sorted(pol.nodes)
+    nxt = next((n for n in nodes if n > pol.il_prev), nodes[0])
+    pol.il_prev = nxt
+    return nxt
 
 
 @dataclass(slots=True, eq=False)
@@ -44,7 +62,8 @@ class SlubMM:
     CONFIG_SLUB_CPU_PARTIAL is on, the live slabs by head pfn (virt_to_slab), the slabs of
     SLAB_TYPESAFE_BY_RCU caches waiting for their grace period, get_cycles() for get_any_partial, and the
     decision recorder of ``kslab explain`` (None: off; the paths only append steps to it), and the bytes and
-    records of the debug caches (``dbg``)."""
+    records of the debug caches (``dbg``), and the
+    memory policy of the task running on each CPU (none: the local one)."""
 
     pa: PageAllocator
     mem: ObjectMemory = field(default_factory=ObjectMemory)
@@ -54,6 +73,7 @@ class SlubMM:
     get_cycles: Callable[[], int] = _no_cycles
     explain: Explain | None = None
     dbg: DebugMemory = field(default_factory=DebugMemory)
+    policies: dict[int, Interleave] = field(default_factory=dict)
 
 
 def slub_percpu_partial(c: KmemCacheCpu) -> Slab | None:
@@ -75,7 +95,12 @@ def kmem_cache_has_cpu_partial(mm: SlubMM, s: KmemCache) -> bool:
 
 
 def new_slab(mm: SlubMM, s: KmemCache, flags: int, node: int, cpu: int) -> Slab | None:
-    """allocate_slab with the reclaim and constraint bits of ``flags``; the model notes the slab by pfn."""
+    """allocate_slab with the reclaim and constraint bits of ``flags``; the model notes the slab by pfn.
+    Without a node, the pages come from the node the task's interleave policy gives (alloc_slab_page's
+    folio_alloc() follows the task's mempolicy; a request for a node does not)."""
+    pol = mm.policies.get(cpu) if node == NUMA_NO_NODE else None
+    if pol is not None and pol.mode == INTERLEAVE and pol.nodes:
+        node = interleave_nodes(pol)
     slab = allocate_slab(mm.pa, mm.mem, s, s.cpu_slab[cpu], flags & (GFP_RECLAIM_MASK | GFP_CONSTRAINT_MASK),
                          node, cpu)
     if slab is not None:

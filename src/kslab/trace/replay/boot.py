@@ -4,7 +4,7 @@ boot tasks' memory policies."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ...manifest import Create, Directive, Entry, ManifestBoot, usercopy_window
 from ...mm.kernel import Kernel, MemPolicy
@@ -219,10 +219,23 @@ class Boot:
         return None
 
 
+class PolicyMachine(Protocol):
+    """What :class:`TaskPolicies` needs of a machine: SLAB's :class:`Kernel` or SLUB's ``SlubKernel``."""
+
+    @property
+    def online_nodes(self) -> list[int]: ...
+
+    def find_cache(self, name: str) -> object | None: ...
+
+    def set_policy(self, cpu: int, pol: MemPolicy | None) -> None: ...
+
+    def clear_policies(self) -> None: ...
+
+
 class TaskPolicies:
     """The boot tasks' memory policies (pids 0 and 1), while they apply (``active``)."""
 
-    def __init__(self, k: Kernel, kernel_node: Callable[[int], int]) -> None:
+    def __init__(self, k: PolicyMachine, kernel_node: Callable[[int], int]) -> None:
         self.k = k
         self.kernel_node = kernel_node
         self.active = False
@@ -239,11 +252,11 @@ class TaskPolicies:
         pid = ev.pid
         pol = None
         if pid == 0 and self.pid0 is None and not self.pid1_seen and k.find_cache("numa_policy") is not None:
-            self.pid0 = MemPolicy("interleave", tuple(k.topo.online_nodes), 0)
+            self.pid0 = MemPolicy("interleave", tuple(k.online_nodes), 0)
         if pid == 1 and not self.pid1_seen:
             self.pid1_seen = True
             src = self.pid0
-            self.pid1 = MemPolicy("interleave", tuple(k.topo.online_nodes), src.il_prev if src else 0)
+            self.pid1 = MemPolicy("interleave", tuple(k.online_nodes), src.il_prev if src else 0)
             self.pid0 = None
         if pid == 0:
             pol = self.pid0

@@ -27,6 +27,8 @@ from ...mm.slub.machine import SlubKernel
 from ...mm.slub.slub_def import KMALLOC_MAX_CACHE_SIZE, KmemCache
 from ..cache import cached_events
 from ..events import FREE_KINDS, FUNC, KFREE, KMALLOC, KMALLOC_NODE, KMEM_CACHE_ALLOC_NODE, MARK, TraceEvent
+from ..ftrace import ParseStats
+from ..replay.boot import TaskPolicies
 from ..replay.options import UnknownFree
 from .options import SlubReplayOptions
 
@@ -151,6 +153,9 @@ class SlubReplay:
     #: each file's value is taken when grep reads it (see :meth:`grep_event`), else all at the end marker
     sysfs_plans: dict[str, list[str]] = field(default_factory=dict)
     grep: GrepRead | None = None
+    #: the boot tasks' interleave policy (kslab.trace.replay.boot.TaskPolicies, shared with SLAB's replay),
+    #: followed while it is active; None: every task allocates with the local policy
+    policies: TaskPolicies | None = None
 
     def place(self, counts: dict[str, int]) -> None:
         """Allocate ``counts[name]`` placeholder objects of each cache on CPU 0, in the model's boot order
@@ -163,13 +168,26 @@ class SlubReplay:
                     self.placeholders.setdefault(name, []).extend(p for p in got if p)
                     self.applied[Applied.PLACEHOLDER] += len(got)
 
+    def adopt(self, pairs: dict[int, int]) -> None:
+        """Pair kernel objects allocated before the trace began with the model objects standing for them
+        (see :mod:`.pretrace`); counted as placeholders."""
+        self.kmap.update(pairs)
+        self.applied[Applied.PLACEHOLDER] += len(pairs)
+
     def run(self, events: Iterable[TraceEvent]) -> SlubReplay:
-        """Apply every event in order (up to the snapshot marker ``stop_at``, when given)."""
+        """Apply every event in order (up to the snapshot marker ``stop_at``, when given, and the walk of
+        /sys/kernel/slab after it when there is a plan for it: up to the first marker after the walk began)."""
         stop = f"{SNAPSHOT_PREFIX}{self.stop_at} end" if self.stop_at is not None else None
+        walking = False
         for ev in events:
+            if walking and ev.kind == MARK and self.grep is not None and self.grep.pid >= 0:
+                break
             if stop is not None and ev.kind == MARK and ev.text.strip() == stop:
                 self.mark(ev)
-                break
+                if self.grep is None:
+                    break
+                walking, stop = True, None  # and the walk of /sys/kernel/slab that follows
+                continue
             self.events += 1
             kind = ev.kind
             if self.grep is not None and ev.comm == GREP and self.grep_event(ev):
@@ -182,6 +200,8 @@ class SlubReplay:
                 else:
                     bulk.call_site, bulk.pid = ev.call_site, ev.pid
             if kind <= KMEM_CACHE_ALLOC_NODE:
+                if self.policies is not None and self.policies.active:
+                    self.policies.apply(ev, ev.cpu)
                 self.alloc(ev)
             elif kind in FREE_KINDS:
                 self.free(ev)
@@ -288,9 +308,10 @@ class SlubReplay:
             self.free_placeholder(ev)
             return
         cpu = ev.cpu
-        if self.alloc_cpu.pop(kptr) == cpu:
+        where = self.alloc_cpu.pop(kptr, None)
+        if where == cpu:
             self.cross.same_cpu += 1
-        else:
+        elif where is not None:  # (None: an object of a slab older than the trace)
             self.cross.other_cpu += 1
         k = self.k
         bulk = self.bulk.get(cpu)
@@ -369,24 +390,27 @@ class SlubReplay:
         return {s.name: s for s in self.k.slab_caches}
 
 
-def trace_events(trace: str | os.PathLike[str], use_cache: bool) -> Iterable[TraceEvent]:
+def trace_events(trace: str | os.PathLike[str], use_cache: bool,
+                 stats: ParseStats | None = None) -> Iterable[TraceEvent]:
+    """The trace's events (through the parse cache with ``use_cache``), counted in ``stats`` when given."""
     if use_cache:
-        return cached_events(trace)
+        return cached_events(trace, stats=stats)
     from ..ftrace import iter_events  # noqa: PLC0415
-    return iter_events(trace)
+    return iter_events(trace, stats=stats)
 
 
 def replay_slub_trace(k: SlubKernel, trace: str | os.PathLike[str], *, use_cache: bool = True,
                       placeholders: dict[str, int] | None = None,
-                      options: SlubReplayOptions | None = None) -> SlubReplay:
+                      options: SlubReplayOptions | None = None,
+                      stats: ParseStats | None = None) -> SlubReplay:
     """Replay ``trace`` (a path) through the SLUB machine ``k``, booted with the trace's cache log, after
     allocating ``placeholders`` (see :func:`placeholder_counts`); ``options`` (its ``use_cache`` then
-    overrides ``use_cache``)."""
+    overrides ``use_cache``); the parse is counted in ``stats``."""
     opts = options if options is not None else SlubReplayOptions(use_cache=use_cache)
     rep = SlubReplay(k, opts)
     if placeholders:
         rep.place(placeholders)
-    return rep.run(trace_events(trace, opts.use_cache))
+    return rep.run(trace_events(trace, opts.use_cache, stats))
 
 
 def placeholder_counts(rep: SlubReplay, kernel_slabinfo: dict[str, dict[str, int]]) -> dict[str, int]:

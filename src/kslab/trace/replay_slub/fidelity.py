@@ -181,22 +181,75 @@ def fid_cpus(ksys: dict[str, dict[str, str]]) -> int:
     return max(top, 1)
 
 
-def replay_capture(run_dir: Path, *, sync_at: str = "0-start", use_cache: bool = True) -> SlubReplay:
-    """Replay a capture run with its sync: a first pass up to the snapshot ``sync_at`` says how many objects
-    each cache had from before tracing began (the kernel's /proc/slabinfo there against the model's), the
-    second boots again, places them, and replays the whole trace."""
+def replay_capture(run_dir: Path, *, sync_at: str = "0-start", use_cache: bool = True,
+                   pretrace: bool = True) -> SlubReplay:
+    """Replay a capture run with its sync.  With ``pretrace`` (the default) the model first gets a copy of
+    the kernel's slabs older than the trace, as the trace reveals them (:mod:`.pretrace`).  Then a first pass
+    up to the snapshot ``sync_at`` says what the kernel had beyond that: per cache, the slabs the kernel's
+    /sys/kernel/slab ``slabs`` file counts on each node beyond the model's become full slabs (objects in use
+    the trace never shows); without ``pretrace``, the kernel's active objects beyond the model's are
+    allocated as placeholders in the model's boot order.  The second pass boots again, places all that, and
+    replays the whole trace."""
     from ...mm.slub.machine import SlubKernel  # noqa: PLC0415
     from .engine import placeholder_counts, trace_events  # noqa: PLC0415
+    from .pretrace import adopt_pretrace, boot_policies, scan_pretrace  # noqa: PLC0415
     trace = run_dir / "trace.txt.xz"
     if not trace.exists():
         trace = run_dir / "trace.txt"
     config, manifest = run_shape(run_dir), run_manifest(run_dir)
+    pre = scan_pretrace(SlubKernel(config, manifest), trace_events(trace, use_cache)) if pretrace else None
     counts: dict[str, int] = {}
+    extra: dict[tuple[str, int], int] = {}
     plans = sysfs_plans(run_dir)
-    kernel = run_dir / f"slabinfo.{sync_at}"
+    kernel, ksys = run_dir / f"slabinfo.{sync_at}", run_dir / f"sysslab.{sync_at}"
     if kernel.exists():
-        first = SlubReplay(SlubKernel(config, manifest), stop_at=sync_at).run(trace_events(trace, use_cache))
-        counts = placeholder_counts(first, parse_slabinfo(kernel.read_text(encoding="utf-8"), str(kernel)))
+        first = SlubReplay(SlubKernel(config, manifest), stop_at=sync_at,
+                           sysfs_plans=plans if pre is not None else {})
+        if pre is not None:
+            first.policies = boot_policies(first.k, pre)
+            first.adopt(adopt_pretrace(first.k, pre))
+        first.run(trace_events(trace, use_cache))
+        if pre is None or not ksys.exists():
+            counts = placeholder_counts(first, parse_slabinfo(kernel.read_text(encoding="utf-8"), str(kernel)))
+        else:
+            extra = missing_slabs(first, parse_sysslab(ksys.read_text(encoding="utf-8").splitlines()))
     rep = SlubReplay(SlubKernel(config, manifest), sysfs_plans=plans)
+    if pre is not None:
+        rep.policies = boot_policies(rep.k, pre)
+        from .pretrace import adopt_full_slabs  # noqa: PLC0415
+        adopt_full_slabs(rep.k, extra)
+        rep.adopt(adopt_pretrace(rep.k, pre))
     rep.place(counts)
     return rep.run(trace_events(trace, use_cache))
+
+
+def node_split(value: str) -> dict[int, int]:
+    """A /sys/kernel/slab count file's ``total N0=n N1=n`` as {node: n} (no split: all on node 0)."""
+    words = value.split()
+    out = {int(w[1:].partition("=")[0]): int(w.partition("=")[2]) for w in words[1:] if w.startswith("N")}
+    return out or ({0: int(words[0])} if words else {})
+
+
+def missing_slabs(rep: SlubReplay, ksys: dict[str, dict[str, str]]) -> dict[tuple[str, int], int]:
+    """Per (cache name, node), how many slabs the kernel's ``slabs`` file counts beyond the model's at the
+    replay's last snapshot: the total the kernel has beyond the model, on the nodes where it has more (the
+    nodes with the most first when the model has more on some other node)."""
+    from ...mm.slub.sysfs import sysfs_dirs  # noqa: PLC0415
+    msys = parse_sysslab(rep.snapshots[-1].sysfs if rep.snapshots else rep.k.sysfs_dump())
+    dirs = sysfs_dirs(rep.k.sl)
+    out: dict[tuple[str, int], int] = {}
+    for directory, files in ksys.items():
+        s = dirs.get(directory)
+        if s is None or "slabs" not in files:
+            continue
+        mine_text = msys.get(directory, {}).get("slabs", "0")
+        total = int(files["slabs"].split()[0]) - int(mine_text.split()[0])
+        mine = node_split(mine_text)
+        lacks = sorted(((n - mine.get(nid, 0), nid) for nid, n in node_split(files["slabs"]).items()), reverse=True)
+        for lack, nid in lacks:
+            take = min(lack, total)
+            if take <= 0:
+                break
+            out[(s.name, nid)] = take
+            total -= take
+    return out
