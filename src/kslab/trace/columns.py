@@ -143,7 +143,10 @@ def iter_column_events(source: Source, *, skip_bad: bool = False, stats: ParseSt
 def _iter_chunks(source: Source, skip_bad: bool, stats: ParseStats) -> Generator[ColumnChunk, None, None]:
     """The pure-Python engine behind :func:`iter_chunks`.  Section 0 of the loop is ``iter_events``'s fast
     path for kmem events and function-tracer lines, writing a row instead of building an event; its page
-    event branch builds the event into the side table; a line it declines goes to :func:`_general_line`."""
+    event branch builds the event into the side table; a line it declines goes to :func:`_general_line`.
+
+    A parser hot loop, one long function on purpose (as ``ftrace._iter_events``): locals are CPython's fastest
+    names, and a call per line would cost as much as parsing a field."""
     state = ParseState(stats)
     counts = _Counts(stats.skipped)
     by_kind = counts.by_kind
