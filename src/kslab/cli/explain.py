@@ -63,6 +63,19 @@ def list_scenarios(lang: str, slub: bool = False) -> str:
     return "".join(f"{name:{width}}  {sc.summary[lang]}\n" for name, sc in table.items())
 
 
+def scenario_machine_args(args: argparse.Namespace, cpus: int, nodes: int) -> argparse.Namespace:
+    """A copy of ``args`` whose CPU and node counts are the scenario's (``cpus``, ``nodes``) unless given;
+    ``--topology`` alone defaults both to 1."""
+    margs = argparse.Namespace(**vars(args))
+    if args.topology:
+        margs.cpus = args.cpus or 1
+        margs.nodes = args.nodes or 1
+    else:
+        margs.nodes = args.nodes if args.nodes is not None else nodes
+        margs.cpus = args.cpus if args.cpus is not None else max(cpus, margs.nodes)
+    return margs
+
+
 def explain_slub_scenario(args: argparse.Namespace) -> Explanation:
     """``--allocator slub``: boot the SLUB machine the options describe (with the scenario's defaults) and run
     the SLUB scenario."""
@@ -71,13 +84,7 @@ def explain_slub_scenario(args: argparse.Namespace) -> Explanation:
     sc = SLUB_SCENARIOS.get(args.scenario)
     if sc is None:
         raise ScenarioError(f"unknown SLUB scenario {args.scenario!r}; choose from {', '.join(SLUB_SCENARIOS)}")
-    margs = argparse.Namespace(**vars(args))
-    if args.topology:
-        margs.cpus = args.cpus or 1
-        margs.nodes = args.nodes or 1
-    else:
-        margs.nodes = args.nodes if args.nodes is not None else sc.nodes
-        margs.cpus = args.cpus if args.cpus is not None else max(sc.cpus, margs.nodes)
+    margs = scenario_machine_args(args, sc.cpus, sc.nodes)
     if args.size is not None and args.size <= 0:
         raise ValueError(f"--size {args.size}: must be a positive number of bytes")
     if getattr(args, "slab_debug", None) is None and sc.slab_debug is not None:
@@ -90,13 +97,7 @@ def explain_scenario(args: argparse.Namespace) -> Explanation:
     sc = SCENARIOS.get(args.scenario)
     if sc is None:
         raise ScenarioError(f"unknown scenario {args.scenario!r}; choose from {', '.join(SCENARIOS)}")
-    margs = argparse.Namespace(**vars(args))
-    if args.topology:
-        margs.cpus = args.cpus or 1
-        margs.nodes = args.nodes or 1
-    else:
-        margs.nodes = args.nodes if args.nodes is not None else sc.nodes
-        margs.cpus = args.cpus if args.cpus is not None else max(sc.cpus, margs.nodes)
+    margs = scenario_machine_args(args, sc.cpus, sc.nodes)
     if sc.freelist_random:
         margs.freelist_random = True
     if args.size is not None and args.size <= 0:
