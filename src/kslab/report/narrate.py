@@ -400,9 +400,8 @@ def _node_line(nd: dict[str, Any], lang: str) -> str:
     return s
 
 
-def render_header(ex: Explanation, lang: str = "en", summary: str = "") -> str:
-    """What was set up and the state that decides the operation, in ``lang``."""
-    zh = lang == "zh"
+def header_lines(ex: Explanation, zh: bool, summary: str) -> list[str]:
+    """The header's scenario and machine lines, the same for either allocator."""
     out = []
     sep = "：" if zh else ": "
     if ex.scenario:
@@ -415,6 +414,13 @@ def render_header(ex: Explanation, lang: str = "en", summary: str = "") -> str:
             out.append(f"机器：{m['cpus']} 个 CPU，{m['nodes']} 个节点，内存 {_mem(m['mem'])}，{opts}")
         else:
             out.append(f"machine: {_n(m['cpus'], 'CPU')}, {_n(m['nodes'], 'node')}, {_mem(m['mem'])}, {opts}")
+    return out
+
+
+def render_header(ex: Explanation, lang: str = "en", summary: str = "") -> str:
+    """What was set up and the state that decides the operation, in ``lang``."""
+    zh = lang == "zh"
+    out = header_lines(ex, zh, summary)
     if ex.setup:
         steps = ("；" if zh else "; ").join(_setup_line(s, lang) for s in ex.setup)
         out.append(("准备：" if zh else "set up: ") + steps)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .narrate import SLUB, _mem, generic, narrate
+from .narrate import SLUB, generic, header_lines, narrate
 from .narrate_types import plural
 
 if TYPE_CHECKING:
@@ -146,15 +146,7 @@ def _operation(op: dict[str, Any], node: int, zh: bool) -> str:
 def render_header(ex: Explanation, lang: str = "en", summary: str = "") -> str:
     """What was set up and the state that decides the SLUB operation, in ``lang``."""
     zh = lang == "zh"
-    out = []
-    sep = "：" if zh else ": "
-    if ex.scenario:
-        out.append(("场景 " if zh else "scenario ") + ex.scenario + (sep + summary if summary else ""))
-    m = ex.machine
-    if m:
-        opts = ", ".join(["CONFIG_NUMA=y" if m["numa"] else "CONFIG_NUMA=n", *m["options"]])
-        out.append(f"机器：{m['cpus']} 个 CPU，{m['nodes']} 个节点，内存 {_mem(m['mem'])}，{opts}" if zh else
-                   f"machine: {plural(m['cpus'], 'CPU')}, {plural(m['nodes'], 'node')}, {_mem(m['mem'])}, {opts}")
+    out = header_lines(ex, zh, summary)
     if ex.setup:
         steps = ("；" if zh else "; ").join((_setup_zh if zh else _setup_en)(s) for s in ex.setup)
         out.append(("准备：" if zh else "set up: ") + steps)
